@@ -1,0 +1,216 @@
+"""The leaderboard file: every trial's status, config and per-epoch metrics, kept current.
+
+A Tune callback on the driver rewrites ``<experiment>/leaderboard.json`` (atomically) as trials
+start, report and end, so ``leaderboard`` and ``best`` work from the experiment directory alone:
+while a sweep runs, after it ends, and after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+from ray.tune.experiment import Trial
+from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
+from ray.tune.result import AUTO_RESULT_KEYS
+
+from tuning.errors import SweepError
+from tuning.files import atomic_write_text
+from tuning.lightning_compat import CHECKPOINT_NAME
+from tuning.spec import SweepSpec
+
+logger = logging.getLogger(__name__)
+
+LEDGER_FILE = "leaderboard.json"
+FORMAT_VERSION = 1
+STATUSES = ("pending", "running", "completed", "stopped", "errored")
+_NOT_METRICS = {*AUTO_RESULT_KEYS, "epoch", "step", "trial_id", "experiment_tag", "done"}
+
+
+@dataclass
+class EpochRecord:
+    """One epoch's report: all scalar metrics, and the checkpoint file taken after it."""
+
+    epoch: int
+    metrics: dict[str, float]
+    checkpoint: str | None = None
+
+
+@dataclass
+class TrialRecord:
+    """One trial as the leaderboard shows it."""
+
+    trial_id: str
+    status: str = "pending"
+    config: dict[str, Any] = field(default_factory=dict)
+    history: list[EpochRecord] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def epochs(self) -> int:
+        """Epochs completed (the highest epoch reported)."""
+        return max((e.epoch for e in self.history), default=0)
+
+    def ranked_epochs(self, metric: str, mode: str) -> list[EpochRecord]:
+        """Epochs that reported ``metric``, best first."""
+        scored = [e for e in self.history if _finite(e.metrics.get(metric))]
+        return sorted(scored, key=lambda e: e.metrics[metric], reverse=mode == "max")
+
+    def best_epoch(self, metric: str, mode: str) -> EpochRecord | None:
+        ranked = self.ranked_epochs(metric, mode)
+        return ranked[0] if ranked else None
+
+    def to_dict(self, metric: str, mode: str) -> dict[str, Any]:
+        best = self.best_epoch(metric, mode)
+        return {
+            "trial_id": self.trial_id,
+            "status": self.status,
+            "epochs": self.epochs,
+            "value": best.metrics[metric] if best else None,
+            "config": self.config,
+            "error": self.error,
+        }
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass
+class Ledger:
+    """The content of ``leaderboard.json``."""
+
+    spec: SweepSpec
+    trials: dict[str, TrialRecord] = field(default_factory=dict)
+
+    def ranked(self) -> list[TrialRecord]:
+        """All trials, best value first; trials without a value last, in start order."""
+        metric, mode = self.spec.metric, self.spec.mode
+
+        def key(record: TrialRecord) -> tuple[int, float]:
+            best = record.best_epoch(metric, mode)
+            if best is None:
+                return (1, 0.0)
+            value = best.metrics[metric]
+            return (0, -value if mode == "max" else value)
+
+        return sorted(self.trials.values(), key=key)
+
+    def save(self, experiment_dir: Path) -> None:
+        data = {
+            "format": FORMAT_VERSION,
+            "sweep": self.spec.model_dump(mode="json"),
+            "trials": [asdict(t) for t in self.trials.values()],
+        }
+        atomic_write_text(experiment_dir / LEDGER_FILE, json.dumps(data, indent=1))
+
+    @classmethod
+    def load(cls, experiment_dir: str | Path) -> Ledger:
+        """Reads an experiment's leaderboard.
+
+        Raises:
+            SweepError: If the directory holds no lightsweep experiment.
+        """
+        path = Path(experiment_dir) / LEDGER_FILE
+        if not path.is_file():
+            raise SweepError(
+                f"{experiment_dir}: not a lightsweep experiment (no {LEDGER_FILE}). Fix: pass the "
+                "directory that launch printed, e.g. runs/<name>"
+            )
+        data = json.loads(path.read_text())
+        trials = {}
+        for raw in data["trials"]:
+            history = [EpochRecord(**e) for e in raw.pop("history")]
+            trials[raw["trial_id"]] = TrialRecord(**raw, history=history)
+        return cls(SweepSpec.model_validate(data["sweep"]), trials)
+
+
+def describe_error(error: BaseException | None) -> str:
+    """``"ClassName: message"`` of the root cause of a trial's failure.
+
+    Unwraps Ray's wrappers (task errors, Train's worker-group errors) down to the exception the
+    user's code raised.
+    """
+    seen = 0
+    while error is not None and seen < 10:
+        seen += 1
+        failures = getattr(error, "worker_failures", None)
+        if failures:
+            error = next(iter(failures.values()))
+            continue
+        cause = getattr(error, "cause", None) or getattr(error, "controller_failure", None)
+        if isinstance(cause, BaseException):
+            error = cause
+            continue
+        break
+    if error is None:
+        return "unknown error"
+    message = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {message[0] if message else ''}".rstrip(": ")
+
+
+class LedgerCallback(Callback):
+    """Keeps ``leaderboard.json`` current from Tune's trial events (runs on the driver)."""
+
+    def __init__(self, experiment_dir: Path, spec: SweepSpec) -> None:
+        self.experiment_dir = experiment_dir
+        self.ledger = Ledger(spec)
+        if (experiment_dir / LEDGER_FILE).is_file():  # a resumed sweep keeps its history
+            self.ledger = Ledger.load(experiment_dir)
+
+    def _record(self, trial: Trial) -> TrialRecord:
+        record = self.ledger.trials.get(trial.trial_id)
+        if record is None:
+            record = TrialRecord(trial.trial_id, config=dict(trial.config))
+            self.ledger.trials[trial.trial_id] = record
+        return record
+
+    def _save(self) -> None:
+        self.ledger.save(self.experiment_dir)
+
+    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        new = [t for t in trials if t.trial_id not in self.ledger.trials]
+        for trial in new:
+            self._record(trial)
+        if new:
+            self._save()
+
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self._record(trial).status = "running"
+        self._save()
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
+    ) -> None:
+        record = self._record(trial)
+        record.status = "running"
+        metrics = {
+            k: float(v) for k, v in result.items() if k not in _NOT_METRICS and _finite(v)
+        }
+        ckpt_dir = result.get(CHECKPOINT_PATH_KEY)
+        entry = EpochRecord(
+            epoch=int(result["epoch"]), metrics=metrics,
+            checkpoint=f"{ckpt_dir}/{CHECKPOINT_NAME}" if ckpt_dir else None,
+        )
+        # A restarted trial may report an epoch again: keep the newest.
+        record.history = [e for e in record.history if e.epoch != entry.epoch] + [entry]
+        self._save()
+
+    def on_trial_complete(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        record = self._record(trial)
+        finished = record.epochs >= self.ledger.spec.scheduler.max_epochs
+        record.status = "completed" if finished else "stopped"
+        self._save()
+
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        record = self._record(trial)
+        record.status = "errored"
+        record.error = describe_error(trial.get_pickled_error())
+        self._save()

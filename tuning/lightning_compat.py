@@ -1,0 +1,79 @@
+"""Ray Train's Lightning integration, for whichever Lightning namespace the user's code uses.
+
+``ray.train.lightning`` subclasses the namespace it imports first (``lightning.pytorch``), and
+Lightning rejects strategies and plugins of the other namespace (ray-project/ray#47089). For a
+LightningModule written against ``pytorch_lightning``, the same strategy and environment are
+rebuilt on that namespace's base classes from Ray's own method definitions.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import ray.train
+from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
+from ray.train.lightning._lightning_utils import pl as ray_pl
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.ckpt"
+
+
+def _copy_members(cls: type, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: cls.__dict__[name] for name in names}
+
+
+class _EpochReport:
+    """Reports each epoch's metrics and a checkpoint to Ray Train (and so to Tune).
+
+    Differs from Ray's ``RayTrainReportCallback`` where a sweep needs it: ``epoch`` counts
+    completed epochs (1-based, restored with the checkpoint, so ASHA can schedule on it after a
+    restore), only scalar metrics are sent, and only rank 0 hands over a checkpoint.
+    """
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        metrics = {
+            name: float(value) for name, value in trainer.callback_metrics.items()
+            if getattr(value, "numel", lambda: 1)() == 1
+        }
+        metrics["epoch"] = trainer.current_epoch + 1
+        metrics["step"] = trainer.global_step
+        with tempfile.TemporaryDirectory(prefix="lightsweep-ckpt-") as tmp:
+            # Every rank takes part in saving (a collective); only rank 0 writes the file.
+            trainer.save_checkpoint(Path(tmp, CHECKPOINT_NAME).as_posix(), weights_only=False)
+            checkpoint = ray.train.Checkpoint.from_directory(tmp) if trainer.global_rank == 0 else None
+            ray.train.report(metrics, checkpoint=checkpoint)
+            trainer.strategy.barrier()
+
+
+@functools.cache
+def ray_lightning(pl: ModuleType) -> tuple[type, type, type]:
+    """Returns (strategy class, cluster-environment class, report-callback class) for ``pl``."""
+    callback = type("EpochReport", (_EpochReport, pl.Callback), {"__module__": __name__})
+    if pl is ray_pl:
+        return RayDDPStrategy, RayLightningEnvironment, callback
+    strategy = type(
+        "RayDDPStrategy", (pl.strategies.DDPStrategy,),
+        {"__module__": __name__,
+         **_copy_members(RayDDPStrategy, ("root_device", "distributed_sampler_kwargs"))},
+    )
+    environments = importlib.import_module(f"{pl.__name__}.plugins.environments")
+    environment = type(
+        "RayLightningEnvironment", (environments.LightningEnvironment,),
+        {"__module__": __name__,
+         **_copy_members(RayLightningEnvironment, (
+             "world_size", "global_rank", "local_rank", "node_rank", "set_world_size",
+             "set_global_rank", "teardown"))},
+    )
+    return strategy, environment, callback
+
+
+def prepare(trainer: Any, pl: ModuleType) -> Any:
+    """Ray's ``prepare_trainer`` checks, where they apply (its classes are of one namespace)."""
+    return prepare_trainer(trainer) if pl is ray_pl else trainer

@@ -1,0 +1,153 @@
+"""Launching a sweep: Ray, the Tuner, its searcher (Optuna TPE), scheduler (ASHA) and callbacks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from tuning.checks import Hardware, check_hardware, check_spec, max_concurrent_trials
+from tuning.errors import SweepError
+from tuning.ledger import LedgerCallback
+from tuning.progress import ProgressCallback
+from tuning.spec import SweepSpec, load_spec
+from tuning.trial import run_trial, trial_dirname
+
+logger = logging.getLogger(__name__)
+
+# A trial's driver only waits on its Train run: it holds no CPU or GPU that a worker may need
+# (else trials' drivers can starve their own worker groups). It reserves the memory it uses,
+# which also gives Tune the non-empty resource request it insists on.
+TRIAL_DRIVER_RESOURCES = {"CPU": 0, "memory": 256 * 1024**2}
+
+
+def experiment_dir(spec: SweepSpec, name: str | None, sweep_stem: str) -> Path:
+    """``<storage>/<name>``, the name defaulting to the sweep's plus a timestamp.
+
+    Raises:
+        SweepError: If that experiment exists: it is never overwritten.
+    """
+    name = name or spec.name or f"{sweep_stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path = Path(spec.storage).expanduser().absolute() / name
+    if path.exists():
+        raise SweepError(
+            f"--name: experiment {path} exists and is never overwritten. Fix: pick another --name"
+        )
+    return path
+
+
+def _init_ray(address: str | None) -> None:
+    if ray.is_initialized():
+        return
+    # Workers import the user's classes the way the driver does: from the launch directory.
+    paths = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}}
+    ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
+
+
+def build_tuner(spec: SweepSpec, path: Path, concurrency: int) -> tune.Tuner:
+    """The Tuner for ``spec``, writing to experiment directory ``path``."""
+    space = spec.search_space
+    searcher = None
+    if space.searched:  # OptunaSearch cannot sample an empty space
+        import optuna
+
+        searcher = OptunaSearch(sampler=optuna.samplers.TPESampler(seed=spec.search.seed))
+    scheduler = ASHAScheduler(
+        # The epoch survives restarts; Tune's training_iteration restarts at 1 after a restore.
+        time_attr="epoch",
+        max_t=spec.scheduler.max_epochs,
+        grace_period=spec.scheduler.grace_period,
+        reduction_factor=spec.scheduler.reduction_factor,
+    )
+    trainable = tune.with_parameters(
+        run_trial, spec_data=spec.model_dump(), experiment_path=path.as_posix()
+    )
+    trainable = tune.with_resources(trainable, TRIAL_DRIVER_RESOURCES)
+    return tune.Tuner(
+        trainable,
+        param_space=space.to_tune(),
+        tune_config=tune.TuneConfig(
+            metric=spec.metric,
+            mode=spec.mode,
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=spec.search.num_samples,
+            max_concurrent_trials=concurrency,
+            trial_dirname_creator=trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=path.name,
+            storage_path=path.parent.as_posix(),
+            callbacks=[
+                LedgerCallback(path, spec),
+                ProgressCallback(spec.metric, spec.mode, spec.scheduler.max_epochs),
+            ],
+            verbose=0,
+        ),
+    )
+
+
+def launch(
+    sweep: str | Path | SweepSpec,
+    *,
+    num_samples: int | None = None,
+    max_epochs: int | None = None,
+    workers_per_trial: int | None = None,
+    max_concurrent: int | None = None,
+    seed: int | None = None,
+    storage: str | None = None,
+    name: str | None = None,
+    address: str | None = None,
+) -> Path:
+    """Runs a sweep to the end and returns its experiment directory.
+
+    Args:
+        sweep: A sweep file, or an already loaded SweepSpec.
+        num_samples: Overrides ``search.num_samples``.
+        max_epochs: Overrides ``scheduler.max_epochs``.
+        workers_per_trial: Overrides ``resources.workers_per_trial``.
+        max_concurrent: Overrides ``resources.max_concurrent``.
+        seed: Overrides ``search.seed``.
+        storage: Overrides ``storage`` (the parent directory of experiments).
+        name: The experiment's name; must not exist yet.
+        address: A Ray cluster to run on (else ``RAY_ADDRESS``, else an embedded local Ray).
+
+    Raises:
+        SweepError: For any invalid input, before a Ray process starts.
+    """
+    overrides = {
+        "search.num_samples": num_samples, "scheduler.max_epochs": max_epochs,
+        "resources.workers_per_trial": workers_per_trial,
+        "resources.max_concurrent": max_concurrent, "search.seed": seed, "storage": storage,
+    }
+    if isinstance(sweep, SweepSpec):
+        spec, stem = sweep.with_overrides(overrides), sweep.name or "sweep"
+    else:
+        spec, stem = load_spec(sweep, overrides), Path(sweep).stem
+    address = address or os.environ.get("RAY_ADDRESS")
+    if os.getcwd() not in sys.path:  # the driver imports user code as its workers will
+        sys.path.insert(0, os.getcwd())
+    check_spec(spec, None if address else Hardware.local())
+    path = experiment_dir(spec, name, stem)
+
+    _init_ray(address)
+    hardware = Hardware.of_cluster(ray.cluster_resources())
+    check_hardware(spec, hardware)
+    concurrency = max_concurrent_trials(spec, hardware)
+    logger.info(
+        "sweep %s: %d trials, at most %d epochs each, %d at a time, %d worker(s) per trial -> %s",
+        stem, spec.search.num_samples, spec.scheduler.max_epochs, concurrency,
+        spec.resources.workers_per_trial, path,
+    )
+    tuner = build_tuner(spec, path, concurrency)
+    tuner.fit()
+    return path
+

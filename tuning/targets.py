@@ -1,0 +1,77 @@
+"""Resolving ``package.module:ClassName`` to the user's classes, and which Lightning they use.
+
+User code may be written against ``lightning.pytorch`` or the older ``pytorch_lightning``
+namespace. The two define distinct classes, so a trial must build its Trainer, strategy and
+callbacks from the namespace the user's LightningModule subclasses.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+from types import ModuleType
+from typing import Any
+
+from tuning.errors import SweepError
+
+NAMESPACES = ("lightning.pytorch", "pytorch_lightning")
+
+
+def _installed_namespaces() -> list[ModuleType]:
+    found = []
+    for name in NAMESPACES:
+        root = name.split(".")[0]
+        if importlib.util.find_spec(root) is not None:
+            found.append(importlib.import_module(name))
+    return found
+
+
+def resolve_class(path: str, field: str) -> type:
+    """Imports ``package.module:ClassName``.
+
+    Raises:
+        SweepError: If the module does not import or has no such class, naming ``field``.
+    """
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SweepError(
+            f"{field}: cannot import {module_name!r} ({exc}). Fix: check the spelling, launch from "
+            "the directory that holds the package, or install it"
+        ) from None
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise SweepError(
+                f"{field}: module {module_name!r} has no {attr!r}. Fix: name a class defined there"
+            )
+    if not inspect.isclass(obj):
+        raise SweepError(f"{field}: {path!r} is not a class")
+    return obj
+
+
+def lightning_namespace(cls: type, base: str) -> ModuleType:
+    """The Lightning namespace (module) whose ``base`` class (e.g. "LightningModule") ``cls``
+    subclasses, or raises SweepError naming what was expected."""
+    for namespace in _installed_namespaces():
+        if issubclass(cls, getattr(namespace, base)):
+            return namespace
+    raise SweepError(
+        f"{cls.__module__}.{cls.__qualname__} is not a {base}. Fix: subclass "
+        f"lightning.pytorch.{base} (or pytorch_lightning.{base})"
+    )
+
+
+def init_parameters(cls: type) -> tuple[dict[str, inspect.Parameter], bool]:
+    """``cls.__init__``'s named parameters (without self) and whether it takes ``**kwargs``."""
+    params = dict(inspect.signature(cls.__init__).parameters)
+    params.pop("self", None)
+    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    named = {
+        n: p for n, p in params.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    return named, var_kw

@@ -1,0 +1,130 @@
+"""What runs for one trial: a Tune function that drives a Ray Train run of Lightning DDP workers.
+
+Under Ray Train V2 a trainer cannot be handed to the Tuner; instead each Tune trial calls
+:func:`run_trial`, which starts a ``TorchTrainer`` whose workers run :func:`train_worker`. Each
+epoch, rank 0's metrics and checkpoint flow worker -> Train -> ``TuneReportCallback`` -> Tune,
+where ASHA decides whether the trial goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import ray.train
+from ray import tune
+from ray.train.torch import TorchTrainer
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from tuning.checks import normalize_precision
+from tuning.lightning_compat import CHECKPOINT_NAME, prepare, ray_lightning
+from tuning.spec import SweepSpec
+from tuning.targets import lightning_namespace, resolve_class
+
+logger = logging.getLogger(__name__)
+
+TRAIN_RUN_NAME = "train"
+
+
+def trial_dirname(trial: Any) -> str:
+    """Tune's directory name for a trial: its id, so paths stay short and findable."""
+    return f"trial_{trial.trial_id}"
+
+
+def trial_path(experiment_path: str, trial_id: str) -> str:
+    """A trial's directory; its Train run (and checkpoints) live in ``TRAIN_RUN_NAME`` below."""
+    return f"{experiment_path}/trial_{trial_id}"
+
+
+# Defaults for the Lightning Trainer inside a trial; the sweep file's trainer_args win.
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "logger": False,
+    "enable_checkpointing": False,  # lightsweep's report callback checkpoints every epoch
+    "enable_progress_bar": False,
+    "enable_model_summary": False,
+}
+
+
+def _quiet_worker_logs() -> None:
+    # Every worker of every trial would repeat Lightning's start-up banner on the driver's
+    # console; warnings and errors still come through.
+    for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def train_worker(loop_config: dict[str, Any]) -> None:
+    """One Ray Train worker: builds the user's DataModule, LightningModule and a DDP Trainer."""
+    _quiet_worker_logs()
+    spec = SweepSpec.model_validate(loop_config["spec"])
+    args = spec.trial_args(loop_config["config"])
+    module_cls = resolve_class(spec.module, "module")
+    datamodule_cls = resolve_class(spec.datamodule, "datamodule")
+    pl = lightning_namespace(module_cls, "LightningModule")
+    strategy_cls, environment_cls, report_cls = ray_lightning(pl)
+
+    datamodule_args = args["datamodule"]
+    if "batch_size" in datamodule_args:  # the sweep's batch size is global across workers
+        datamodule_args["batch_size"] //= ray.train.get_context().get_world_size()
+    trainer_args = {**TRAINER_DEFAULTS, **args["trainer"]}
+    if "precision" in trainer_args:
+        trainer_args["precision"] = normalize_precision(trainer_args["precision"])
+
+    pl.seed_everything(spec.search.seed, workers=True, verbose=False)
+    datamodule = datamodule_cls(**datamodule_args)
+    model = module_cls(**args["module"])
+    trainer = pl.Trainer(
+        max_epochs=spec.scheduler.max_epochs,
+        accelerator=spec.accelerator,
+        devices="auto",
+        strategy=strategy_cls(),
+        plugins=[environment_cls()],
+        callbacks=[report_cls(), *trainer_args.pop("callbacks", [])],
+        **trainer_args,
+    )
+    trainer = prepare(trainer, pl)
+
+    # A restarted or restored trial continues from its own last checkpoint.
+    checkpoint = ray.train.get_checkpoint()
+    with checkpoint.as_directory() if checkpoint else nullcontext(None) as ckpt_dir:
+        ckpt_path = Path(ckpt_dir, CHECKPOINT_NAME).as_posix() if ckpt_dir else None
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+
+
+def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path: str) -> None:
+    """The Tune function trainable: runs one configuration as a Ray Train run.
+
+    Args:
+        config: The searched values for this trial, by full key (``"module.lr"``).
+        spec_data: The sweep (``SweepSpec.model_dump()``).
+        experiment_path: The sweep's experiment directory (local path or URI).
+    """
+    spec = SweepSpec.model_validate(spec_data)
+    res = spec.resources
+    trial_id = tune.get_context().get_trial_id()
+    per_worker = {"CPU": res.cpus_per_worker}
+    if res.gpus_per_worker:
+        per_worker["GPU"] = res.gpus_per_worker
+    trainer = TorchTrainer(
+        train_worker,
+        train_loop_config={"spec": spec_data, "config": config},
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=res.workers_per_trial,
+            use_gpu=res.gpus_per_worker > 0,
+            resources_per_worker=per_worker,
+        ),
+        run_config=ray.train.RunConfig(
+            # A stable name under the trial's own directory: a restarted trial finds its
+            # checkpoints there through ray.train.get_checkpoint().
+            name=TRAIN_RUN_NAME,
+            storage_path=trial_path(experiment_path, trial_id),
+            callbacks=[TuneReportCallback()],
+            checkpoint_config=ray.train.CheckpointConfig(
+                num_to_keep=spec.checkpoints.num_to_keep,
+                checkpoint_score_attribute=spec.metric,
+                checkpoint_score_order=spec.mode,
+            ),
+        ),
+    )
+    trainer.fit()
