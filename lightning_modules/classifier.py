@@ -89,7 +89,7 @@ class Classifier(pl.LightningModule):
         self.log("test/acc", acc, on_epoch=True, sync_dist=True, batch_size=n)
 
     def configure_optimizers(self) -> Any:
-        hp = self.hparams
+        hp: Any = self.hparams
         if hp.optimizer == "sgd":
             return torch.optim.SGD(
                 self.parameters(), lr=hp.lr, momentum=hp.momentum, nesterov=True,

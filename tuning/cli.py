@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from tuning.checks import Hardware, check_spec
@@ -24,6 +23,7 @@ from tuning.sweep import launch
 
 logger = logging.getLogger("lightsweep")
 
+COMMANDS = ("launch", "leaderboard", "best", "validate")
 DEFAULT_SWEEP = str(resources.files("search_spaces") / "mnist1d_cnn.yaml")
 
 
@@ -152,9 +152,9 @@ def _run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code (2 for bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv or ["launch"])
-    if args.command is None:
-        args = _parser().parse_args(["launch", *argv])
+    if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
+        argv = ["launch", *argv]  # launch is the default command
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
         _run(args)

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 LEDGER_FILE = "leaderboard.json"
 FORMAT_VERSION = 1
 STATUSES = ("pending", "running", "completed", "stopped", "errored")
-_NOT_METRICS = {*AUTO_RESULT_KEYS, "epoch", "step", "trial_id", "experiment_tag", "done"}
+_NOT_METRICS = {*AUTO_RESULT_KEYS, "epoch", "trial_id", "experiment_tag", "done"}
 
 
 @dataclass

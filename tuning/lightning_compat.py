@@ -44,6 +44,7 @@ class _EpochReport:
         }
         metrics["epoch"] = trainer.current_epoch + 1
         metrics["step"] = trainer.global_step
+        metrics["world_size"] = trainer.world_size  # makes trials comparable across worker counts
         with tempfile.TemporaryDirectory(prefix="lightsweep-ckpt-") as tmp:
             # Every rank takes part in saving (a collective); only rank 0 writes the file.
             trainer.save_checkpoint(Path(tmp, CHECKPOINT_NAME).as_posix(), weights_only=False)

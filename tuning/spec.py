@@ -240,7 +240,7 @@ def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> S
             f"{path}: sweep file not found. Fix: pass a YAML file, e.g. search_spaces/mnist1d_cnn.yaml"
         )
     try:
-        data = yaml.load(path.read_text(), Loader=_YamlLoader)  # noqa: S506 (a SafeLoader)
+        data = yaml.load(path.read_text(), Loader=_YamlLoader)
     except yaml.YAMLError as exc:
         raise SweepError(f"{path}: broken YAML: {exc}") from None
     if isinstance(data, dict) and overrides:

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 # A trial's driver only waits on its Train run: it holds no CPU or GPU that a worker may need
 # (else trials' drivers can starve their own worker groups). It reserves the memory it uses,
 # which also gives Tune the non-empty resource request it insists on.
-TRIAL_DRIVER_RESOURCES = {"CPU": 0, "memory": 256 * 1024**2}
+TRIAL_DRIVER_RESOURCES: dict[str, float] = {"CPU": 0, "memory": 256 * 1024**2}
 
 
 def experiment_dir(spec: SweepSpec, name: str | None, sweep_stem: str) -> Path:

@@ -67,8 +67,7 @@ def lightning_namespace(cls: type, base: str) -> ModuleType:
 
 def init_parameters(cls: type) -> tuple[dict[str, inspect.Parameter], bool]:
     """``cls.__init__``'s named parameters (without self) and whether it takes ``**kwargs``."""
-    params = dict(inspect.signature(cls.__init__).parameters)
-    params.pop("self", None)
+    params = dict(inspect.signature(cls).parameters)  # the class's signature omits self
     var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     named = {
         n: p for n, p in params.items()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import ray.train
 from ray import tune
@@ -119,7 +119,7 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
             # checkpoints there through ray.train.get_checkpoint().
             name=TRAIN_RUN_NAME,
             storage_path=trial_path(experiment_path, trial_id),
-            callbacks=[TuneReportCallback()],
+            callbacks=[cast(Any, TuneReportCallback())],  # a Train V2 UserCallback
             checkpoint_config=ray.train.CheckpointConfig(
                 num_to_keep=spec.checkpoints.num_to_keep,
                 checkpoint_score_attribute=spec.metric,

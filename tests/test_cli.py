@@ -1,0 +1,64 @@
+"""The command line as a user meets it: help, exit code 2 on bad input, nothing overwritten."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SweepWriter
+from tuning.cli import main
+
+
+def _run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(REPO / "run_tune.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("command", [[], ["launch"], ["leaderboard"], ["best"], ["validate"]])
+def test_every_subcommand_has_help(command: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_bad_sweep_exits_2_naming_the_field_without_traceback(write_sweep: SweepWriter) -> None:
+    path = write_sweep(space={"module.lr": {"loguniform": [0, 1]}})
+    result = _run("validate", str(path))
+    assert result.returncode == 2
+    assert "space.module.lr: loguniform needs positive bounds" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_accepts_the_shipped_sweeps() -> None:
+    for sweep in sorted((REPO / "search_spaces").glob("*.yaml")):
+        assert main(["validate", str(sweep)]) == 0, sweep
+
+
+def test_launch_refuses_an_existing_experiment(write_sweep: SweepWriter, tmp_path: Path) -> None:
+    existing = tmp_path / "runs" / "mine"
+    existing.mkdir(parents=True)
+    (existing / "leaderboard.json").write_text("precious")
+    code = main(["launch", str(write_sweep()), "--storage", str(tmp_path / "runs"),
+                 "--name", "mine"])
+    assert code == 2
+    assert (existing / "leaderboard.json").read_text() == "precious"
+    assert [p.name for p in existing.iterdir()] == ["leaderboard.json"]
+
+
+def test_launch_with_invalid_override_exits_2_before_ray(write_sweep: SweepWriter, tmp_path):
+    result = _run("launch", str(write_sweep()), "--workers-per-trial", "3",
+                  "--storage", str(tmp_path / "runs"))
+    assert result.returncode == 2
+    assert "global batch size 32 does not divide evenly over resources.workers_per_trial=3" in (
+        result.stderr
+    )
+    assert not (tmp_path / "runs").exists(), "nothing is written for a refused sweep"
+
+
+def test_leaderboard_and_best_of_a_non_experiment_exit_2(tmp_path: Path) -> None:
+    assert main(["leaderboard", str(tmp_path)]) == 2
+    assert main(["best", str(tmp_path), "--json"]) == 2

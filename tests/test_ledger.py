@@ -1,0 +1,67 @@
+"""The leaderboard file: ranking, statuses, atomic round trip, and error descriptions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from ray.exceptions import RayTaskError
+from ray.train import WorkerGroupError
+
+from tests.conftest import SweepWriter
+from tuning.errors import SweepError
+from tuning.ledger import LEDGER_FILE, EpochRecord, Ledger, TrialRecord, describe_error
+from tuning.spec import load_spec
+
+
+def _trial(trial_id: str, values: list[float], status: str = "completed") -> TrialRecord:
+    history = [EpochRecord(i + 1, {"val/acc": v}) for i, v in enumerate(values)]
+    return TrialRecord(trial_id, status=status, config={"module.lr": 0.1}, history=history)
+
+
+def test_ranked_best_first_by_best_epoch_and_mode(write_sweep: SweepWriter) -> None:
+    spec = load_spec(write_sweep())
+    ledger = Ledger(spec, {t.trial_id: t for t in [
+        _trial("a", [0.5, 0.7]), _trial("b", [0.9, 0.6], "stopped"), _trial("c", [], "pending"),
+    ]})
+    assert [t.trial_id for t in ledger.ranked()] == ["b", "a", "c"]
+    assert ledger.trials["b"].best_epoch("val/acc", "max").epoch == 1  # type: ignore[union-attr]
+    assert ledger.trials["a"].best_epoch("val/acc", "min").epoch == 1  # type: ignore[union-attr]
+    row = ledger.trials["b"].to_dict("val/acc", "max")
+    assert row == {"trial_id": "b", "status": "stopped", "epochs": 2, "value": 0.9,
+                   "config": {"module.lr": 0.1}, "error": None}
+
+
+def test_nan_values_never_rank_first(write_sweep: SweepWriter) -> None:
+    spec = load_spec(write_sweep())
+    ledger = Ledger(spec, {"nan": _trial("nan", [float("nan")]), "ok": _trial("ok", [0.1])})
+    assert [t.trial_id for t in ledger.ranked()] == ["ok", "nan"]
+
+
+def test_save_load_round_trip_leaves_no_temp_file(write_sweep: SweepWriter, tmp_path: Path):
+    spec = load_spec(write_sweep())
+    ledger = Ledger(spec, {"a": _trial("a", [0.5])})
+    ledger.trials["a"].history[0].checkpoint = "/x/checkpoint.ckpt"
+    experiment = tmp_path / "exp"
+    ledger.save(experiment)
+    ledger.save(experiment)
+    assert [p.name for p in experiment.iterdir()] == [LEDGER_FILE]
+    loaded = Ledger.load(experiment)
+    assert loaded.spec == spec
+    assert loaded.trials["a"] == ledger.trials["a"]
+    assert json.loads((experiment / LEDGER_FILE).read_text())["format"] == 1
+
+
+def test_loading_a_directory_that_is_no_experiment(tmp_path: Path) -> None:
+    with pytest.raises(SweepError, match=r"not a lightsweep experiment .*runs/<name>"):
+        Ledger.load(tmp_path)
+
+
+def test_describe_error_reaches_the_users_exception() -> None:
+    root = FloatingPointError("loss is nan at step 3")
+    wrapped = WorkerGroupError("worker 0 failed", {0: root})
+    assert describe_error(wrapped) == "FloatingPointError: loss is nan at step 3"
+    task_error = RayTaskError("run_trial", "traceback...", wrapped)
+    assert describe_error(task_error) == "FloatingPointError: loss is nan at step 3"
+    assert describe_error(None) == "unknown error"

@@ -1,0 +1,127 @@
+"""The sweep-file format: what parses, and every rejection naming its field and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SweepWriter
+from tuning.errors import SweepError
+from tuning.spec import load_spec
+
+
+def test_valid_file_loads_with_defaults(write_sweep: SweepWriter) -> None:
+    spec = load_spec(write_sweep(resources=None, checkpoints=None))
+    assert spec.resources.workers_per_trial == 1
+    assert spec.resources.max_concurrent is None
+    assert spec.checkpoints.num_to_keep == 2
+    assert spec.metric == "val/acc"
+
+
+def test_yaml_exponent_without_dot_is_a_number(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "module: a.b:C\ndatamodule: a.b:D\nmetric: m\nmode: min\n"
+        "space:\n  module.lr: {loguniform: [1e-4, 1e-1]}\n  module.wd: 5e-3\n"
+    )
+    spec = load_spec(path)
+    dist = spec.search_space.searched["module.lr"]
+    assert (dist.low, dist.high) == (1e-4, 1e-1)  # type: ignore[attr-defined]
+    assert spec.search_space.fixed["module.wd"] == pytest.approx(5e-3)
+
+
+def test_strings_that_only_look_numeric_stay_strings(write_sweep: SweepWriter) -> None:
+    spec = load_spec(write_sweep(trainer_args={"precision": "32-true"}))
+    assert spec.trainer_args["precision"] == "32-true"
+
+
+def test_cli_overrides_win_and_are_validated(write_sweep: SweepWriter) -> None:
+    spec = load_spec(write_sweep(), {"search.num_samples": 9, "scheduler.max_epochs": None})
+    assert spec.search.num_samples == 9
+    assert spec.scheduler.max_epochs == 4
+    with pytest.raises(SweepError, match=r"resources\.workers_per_trial"):
+        load_spec(write_sweep(), {"resources.workers_per_trial": 0})
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"modle": "x"}, "modle: unknown key"),
+        ({"search": {"num_samples": 4, "sed": 1}}, r"search\.sed: unknown key"),
+        ({"search": {"num_samples": "four"}}, "search.num_samples"),
+        ({"search": {"num_samples": 0}}, "search.num_samples"),
+        ({"scheduler": {"max_epochs": 2, "grace_period": 3}}, "grace_period"),
+        ({"resources": {"workers_per_trial": 1.5}}, "resources.workers_per_trial"),
+        ({"metric": None}, "metric: required but missing"),
+        ({"mode": "maximize"}, "mode"),
+        ({"module": "no_colon_here"}, "package.module:ClassName"),
+        ({"module_args": [1, 2]}, "module_args"),
+    ],
+)
+def test_structural_errors_name_the_field(
+    write_sweep: SweepWriter, changes: dict, field: str
+) -> None:
+    with pytest.raises(SweepError, match=field):
+        load_spec(write_sweep(**changes))
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"normal": [0, 1]}, "unknown distribution"),
+        ({"uniform": [1, 1]}, "low < high"),
+        ({"uniform": [2, 1]}, "low < high"),
+        ({"loguniform": [0, 1]}, "positive bounds"),
+        ({"loguniform": [-1e-3, 1]}, "positive bounds"),
+        ({"choice": []}, "non-empty list"),
+        ({"uniform": [0]}, r"\[low, high\]"),
+        ({"uniform": ["a", 1]}, "must be a number"),
+        ({"int": [1, 10], "step": 4}, "multiple of step"),
+        ({"uniform": [0, 1], "step": 1}, "'step' only goes with int"),
+    ],
+)
+def test_bad_distributions_are_rejected(
+    write_sweep: SweepWriter, entry: dict, message: str
+) -> None:
+    with pytest.raises(SweepError, match=rf"space\.module\.lr: .*{message}"):
+        load_spec(write_sweep(space={"module.lr": entry}))
+
+
+def test_unknown_prefix_is_rejected(write_sweep: SweepWriter) -> None:
+    with pytest.raises(SweepError, match=r"space\.model\.lr: unknown prefix.*module\."):
+        load_spec(write_sweep(space={"model.lr": {"uniform": [0, 1]}}))
+
+
+def test_argument_set_twice_is_rejected(write_sweep: SweepWriter) -> None:
+    with pytest.raises(SweepError, match="also set in module_args"):
+        load_spec(write_sweep(
+            module_args={"arch": "mlp", "input_shape": [8, 8], "lr": 0.1},
+        ))
+
+
+def test_missing_file_and_broken_yaml(tmp_path: Path) -> None:
+    with pytest.raises(SweepError, match="sweep file not found"):
+        load_spec(tmp_path / "nope.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("module: [unclosed\n")
+    with pytest.raises(SweepError, match="broken YAML"):
+        load_spec(broken)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n")
+    with pytest.raises(SweepError, match="YAML mapping"):
+        load_spec(listing)
+
+
+def test_trial_args_route_fixed_and_searched_values(write_sweep: SweepWriter) -> None:
+    spec = load_spec(write_sweep(space={
+        "module.lr": {"loguniform": [1e-3, 1e-1]},
+        "module.dropout": 0.1,
+        "trainer.gradient_clip_val": 1.0,
+    }))
+    args = spec.trial_args({"module.lr": 0.01})
+    assert args["module"] == {
+        "arch": "mlp", "input_shape": [8, 8], "width": 32, "depth": 1, "lr": 0.01, "dropout": 0.1,
+    }
+    assert args["trainer"] == {"gradient_clip_val": 1.0}
+    assert args["datamodule"] == {}

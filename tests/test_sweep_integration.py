@@ -1,0 +1,136 @@
+"""Real sweeps on an embedded Ray: Optuna proposes, Ray Train runs Lightning DDP, ASHA stops.
+
+Each test is bounded in time; together they take a few minutes on 2 CPUs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+
+from lightning_modules import Classifier
+from tests.conftest import REPO, SweepWriter
+from tuning import fetch_best, launch, leaderboard
+from tuning.cli import main
+from tuning.ledger import Ledger
+
+pytestmark = [pytest.mark.ray]
+
+MAX_EPOCHS = 4
+
+
+def _validate(model, datamodule) -> dict[str, float]:
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False)
+    [metrics] = trainer.validate(model, datamodule=datamodule, verbose=False)
+    return metrics
+
+
+@pytest.fixture(scope="module")
+def asha_sweep(ray_session, tmp_path_factory) -> Path:
+    """Six digits trials over a wide learning-rate range, so that some are clearly weak."""
+    root = tmp_path_factory.mktemp("asha")
+    sweep = root / "sweep.yaml"
+    sweep.write_text(
+        "module: lightning_modules.classifier:Classifier\n"
+        "datamodule: lightning_modules.datamodules:DigitsDataModule\n"
+        "module_args: {arch: mlp, input_shape: [8, 8], width: 32, depth: 1}\n"
+        "space:\n"
+        "  module.lr: {loguniform: [1e-4, 3e-1]}\n"
+        "  datamodule.batch_size: {choice: [32, 64]}\n"
+        "metric: val/acc\nmode: max\n"
+        f"search: {{num_samples: 6, seed: 0}}\n"
+        f"scheduler: {{max_epochs: {MAX_EPOCHS}, grace_period: 1, reduction_factor: 2}}\n"
+    )
+    return launch(sweep, storage=str(root / "runs"), name="asha")
+
+
+@pytest.mark.timeout(600)
+def test_asha_stops_weak_trials_early(asha_sweep: Path) -> None:
+    rows = leaderboard(asha_sweep)
+    assert len(rows) == 6
+    assert {r["status"] for r in rows} <= {"completed", "stopped"}
+    stopped = [r for r in rows if r["status"] == "stopped"]
+    completed = [r for r in rows if r["status"] == "completed"]
+    assert stopped, "ASHA stopped no trial"
+    assert all(r["epochs"] < MAX_EPOCHS for r in stopped)
+    assert completed and all(r["epochs"] == MAX_EPOCHS for r in completed)
+    values = [r["value"] for r in rows]
+    assert values == sorted(values, reverse=True)
+    # Optuna's proposals cover the space and are distinct.
+    lrs = [r["config"]["module.lr"] for r in rows]
+    assert len(set(lrs)) == 6 and all(1e-4 <= lr <= 3e-1 for lr in lrs)
+    # Every epoch of a completed trial reached the leaderboard.
+    ledger = Ledger.load(asha_sweep)
+    for row in completed:
+        assert [e.epoch for e in ledger.trials[row["trial_id"]].history] == [1, 2, 3, 4]
+
+
+@pytest.mark.timeout(120)
+def test_best_model_reproduces_its_logged_metric(asha_sweep: Path) -> None:
+    best = fetch_best(asha_sweep)
+    assert best.metric == "val/acc" and best.value > 0.8
+    assert best.checkpoint_epoch == best.epoch
+    logged = next(e for e in Ledger.load(asha_sweep).trials[best.trial_id].history
+                  if e.epoch == best.checkpoint_epoch).metrics["val/acc"]
+    metrics = _validate(best.load_model(), best.load_datamodule())
+    assert metrics["val/acc"] == pytest.approx(logged, abs=1e-4)
+
+
+@pytest.mark.timeout(120)
+def test_best_json_names_a_checkpoint_that_loads(asha_sweep: Path, capsys) -> None:
+    assert main(["best", str(asha_sweep), "--json"]) == 0
+    best = json.loads(capsys.readouterr().out)
+    assert set(best) >= {"trial_id", "config", "metric", "value", "epoch", "checkpoint"}
+    assert best["checkpoint"].endswith(".ckpt")
+    model = Classifier.load_from_checkpoint(best["checkpoint"], map_location="cpu")
+    assert model.hparams.lr == pytest.approx(best["config"]["module.lr"])
+
+    assert main(["leaderboard", str(asha_sweep), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["trial_id"] == best["trial_id"]
+    assert set(rows[0]) == {"trial_id", "status", "epochs", "value", "config", "error"}
+
+
+@pytest.mark.timeout(400)
+def test_trial_with_two_ddp_workers(ray_session, write_sweep: SweepWriter, tmp_path: Path) -> None:
+    sweep = write_sweep(
+        space={"module.lr": {"loguniform": [0.02, 0.05]}, "datamodule.batch_size": 64},
+        search={"num_samples": 1, "seed": 0},
+        scheduler={"max_epochs": 2, "grace_period": 1},
+        resources={"workers_per_trial": 2},
+    )
+    path = launch(sweep, storage=str(tmp_path / "runs"), name="ddp")
+    [row] = leaderboard(path)
+    assert (row["status"], row["epochs"]) == ("completed", 2)
+    history = Ledger.load(path).trials[row["trial_id"]].history
+    assert all(e.metrics["world_size"] == 2 for e in history)
+    # 1078 training samples, 32 per worker per step: 34 steps per epoch on each of 2 ranks.
+    assert history[-1].metrics["step"] == 2 * 34
+    best = fetch_best(path)
+    metrics = _validate(best.load_model(), best.load_datamodule())
+    # DDP pads the validation shards; a single process sees each sample once.
+    assert metrics["val/acc"] == pytest.approx(best.value, abs=0.02)
+
+
+@pytest.mark.timeout(400)
+def test_pytorch_lightning_user_module_tunes_unchanged(tmp_path: Path) -> None:
+    """A user project on the old namespace, launched from its own directory by the CLI."""
+    project = REPO / "tests" / "legacy_project"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    lightsweep = Path(sys.executable).parent / "lightsweep"  # the installed console script
+    result = subprocess.run(
+        [str(lightsweep), "launch", "sweep.yaml", "--storage", str(tmp_path), "--name", "legacy"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=380,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = leaderboard(tmp_path / "legacy")
+    assert [r["status"] for r in rows] == ["completed", "completed"]
+    assert all(r["value"] > 0.5 for r in rows)
+    assert "best trial" in result.stdout
