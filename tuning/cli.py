@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -17,9 +16,11 @@ from typing import Any
 
 from tuning.checks import Hardware, check_spec
 from tuning.errors import SweepError
-from tuning.results import fetch_best, leaderboard
+from tuning.ledger import Ledger
+from tuning.results import fetch_best
 from tuning.spec import load_spec
 from tuning.sweep import launch
+from tuning.targets import import_from_launch_directory
 
 logger = logging.getLogger("lightsweep")
 
@@ -101,13 +102,11 @@ def _leaderboard_table(rows: list[dict[str, Any]], metric: str) -> str:
 
 
 def _show_leaderboard(experiment: str, as_json: bool) -> None:
-    from tuning.ledger import Ledger
-
-    rows = leaderboard(experiment)
+    ledger = Ledger.load(experiment)
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        sys.stdout.write(json.dumps(ledger.rows(), indent=2) + "\n")
     else:
-        sys.stdout.write(_leaderboard_table(rows, Ledger.load(experiment).spec.metric) + "\n")
+        sys.stdout.write(_leaderboard_table(ledger.rows(), ledger.spec.metric) + "\n")
 
 
 def _show_best(experiment: str, as_json: bool) -> None:
@@ -122,24 +121,32 @@ def _show_best(experiment: str, as_json: bool) -> None:
     sys.stdout.write("\n".join(lines) + "\n")
 
 
-def _run(args: argparse.Namespace) -> None:
-    if args.command == "launch":
-        path = launch(
-            args.sweep, num_samples=args.num_samples, max_epochs=args.max_epochs,
-            workers_per_trial=args.workers_per_trial, max_concurrent=args.max_concurrent,
-            seed=args.seed, storage=args.storage, name=args.name, address=args.address,
-        )
-        _show_leaderboard(str(path), as_json=False)
-        sys.stdout.write("\n")
+def _launch(args: argparse.Namespace) -> int:
+    path = launch(
+        args.sweep, num_samples=args.num_samples, max_epochs=args.max_epochs,
+        workers_per_trial=args.workers_per_trial, max_concurrent=args.max_concurrent,
+        seed=args.seed, storage=args.storage, name=args.name, address=args.address,
+    )
+    _show_leaderboard(str(path), as_json=False)
+    sys.stdout.write(f"\nexperiment: {path}\n")
+    try:
         _show_best(str(path), as_json=False)
-        sys.stdout.write(f"\nexperiment: {path}\n  python run_tune.py best {path} --json\n")
-    elif args.command == "leaderboard":
+    except SweepError as exc:  # the sweep ran, but no trial got as far as a result
+        logger.error("no best trial: %s", exc)
+        return 1
+    sys.stdout.write(f"  python run_tune.py best {path} --json\n")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "launch":
+        return _launch(args)
+    if args.command == "leaderboard":
         _show_leaderboard(args.experiment, args.json)
     elif args.command == "best":
         _show_best(args.experiment, args.json)
     elif args.command == "validate":
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
+        import_from_launch_directory()
         spec = load_spec(args.sweep)
         check_spec(spec, Hardware.local())
         space = spec.search_space
@@ -147,6 +154,7 @@ def _run(args: argparse.Namespace) -> None:
             f"{args.sweep}: ok ({len(space.searched)} searched: {', '.join(space.searched)}; "
             f"{spec.search.num_samples} trials of at most {spec.scheduler.max_epochs} epochs)\n"
         )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,8 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
-        _run(args)
+        return _run(args)
     except SweepError as exc:
         logger.error("error: %s", exc)
         return 2
-    return 0

@@ -101,6 +101,10 @@ class Ledger:
 
         return sorted(self.trials.values(), key=key)
 
+    def rows(self) -> list[dict[str, Any]]:
+        """The leaderboard: :meth:`TrialRecord.to_dict` of every trial, best first."""
+        return [t.to_dict(self.spec.metric, self.spec.mode) for t in self.ranked()]
+
     def save(self, experiment_dir: Path) -> None:
         data = {
             "format": FORMAT_VERSION,

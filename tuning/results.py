@@ -14,8 +14,7 @@ from tuning.targets import resolve_class
 
 def leaderboard(experiment_dir: str | Path) -> list[dict[str, Any]]:
     """Every trial, best first, as dicts with keys trial_id, status, epochs, value, config, error."""
-    ledger = Ledger.load(experiment_dir)
-    return [t.to_dict(ledger.spec.metric, ledger.spec.mode) for t in ledger.ranked()]
+    return Ledger.load(experiment_dir).rows()
 
 
 @dataclass(frozen=True)

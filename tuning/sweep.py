@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tuning.errors import SweepError
 from tuning.ledger import LedgerCallback
 from tuning.progress import ProgressCallback
 from tuning.spec import SweepSpec, load_spec
+from tuning.targets import import_from_launch_directory
 from tuning.trial import run_trial, trial_dirname
 
 logger = logging.getLogger(__name__)
@@ -133,8 +133,7 @@ def launch(
     else:
         spec, stem = load_spec(sweep, overrides), Path(sweep).stem
     address = address or os.environ.get("RAY_ADDRESS")
-    if os.getcwd() not in sys.path:  # the driver imports user code as its workers will
-        sys.path.insert(0, os.getcwd())
+    import_from_launch_directory()
     check_spec(spec, None if address else Hardware.local())
     path = experiment_dir(spec, name, stem)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import os
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -25,6 +27,13 @@ def _installed_namespaces() -> list[ModuleType]:
         if importlib.util.find_spec(root) is not None:
             found.append(importlib.import_module(name))
     return found
+
+
+def import_from_launch_directory() -> None:
+    """Lets this process import the user's code from the working directory, as ``python -m``
+    does. Ray workers get the same directory through PYTHONPATH (see :mod:`tuning.sweep`)."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
 
 
 def resolve_class(path: str, field: str) -> type:
