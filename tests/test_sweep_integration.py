@@ -135,3 +135,18 @@ def test_pytorch_lightning_user_module_tunes_unchanged(tmp_path: Path) -> None:
     assert [r["status"] for r in rows] == ["completed", "completed"]
     assert all(r["value"] > 0.5 for r in rows)
     assert "best trial" in result.stdout
+
+
+@pytest.mark.timeout(300)
+def test_errored_trial_shows_its_cause(ray_session, write_sweep: SweepWriter, tmp_path: Path):
+    sweep = write_sweep(
+        module="tests.user_modules:Exploding",
+        space={"module.lr": 0.1},
+        search={"num_samples": 1, "seed": 0},
+        scheduler={"max_epochs": 2, "grace_period": 1},
+    )
+    code = main(["launch", str(sweep), "--storage", str(tmp_path), "--name", "boom"])
+    assert code == 1, "a sweep whose every trial failed has no best trial"
+    [row] = leaderboard(tmp_path / "boom")
+    assert row["status"] == "errored"
+    assert row["error"] == "FloatingPointError: loss is nan (lr=0.100)"

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
@@ -134,6 +135,19 @@ class Ledger:
         return cls(SweepSpec.model_validate(data["sweep"]), trials)
 
 
+def trial_error(trial: Trial) -> BaseException | None:
+    """The exception a trial failed with.
+
+    When Tune's error callbacks run, the pickled error is in the trial's local directory and not
+    yet synced to storage (where ``Trial.get_pickled_error`` looks), so look there first.
+    """
+    local = trial.pickled_error_file
+    if local and Path(local).is_file():
+        with open(local, "rb") as f:
+            return cloudpickle.load(f)
+    return trial.get_pickled_error()
+
+
 def describe_error(error: BaseException | None) -> str:
     """``"ClassName: message"`` of the root cause of a trial's failure.
 
@@ -216,5 +230,5 @@ class LedgerCallback(Callback):
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         record = self._record(trial)
         record.status = "errored"
-        record.error = describe_error(trial.get_pickled_error())
+        record.error = describe_error(trial_error(trial))
         self._save()

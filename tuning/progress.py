@@ -8,7 +8,7 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from tuning.ledger import describe_error
+from tuning.ledger import describe_error, trial_error
 
 logger = logging.getLogger("lightsweep.progress")
 
@@ -58,5 +58,5 @@ class ProgressCallback(Callback):
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         logger.warning(
-            "trial %s errored: %s", trial.trial_id, describe_error(trial.get_pickled_error())
+            "trial %s errored: %s", trial.trial_id, describe_error(trial_error(trial))
         )
