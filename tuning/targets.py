@@ -8,7 +8,6 @@ callbacks from the namespace the user's LightningModule subclasses.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import inspect
 import os
 import sys
@@ -20,13 +19,10 @@ from tuning.errors import SweepError
 NAMESPACES = ("lightning.pytorch", "pytorch_lightning")
 
 
-def _installed_namespaces() -> list[ModuleType]:
-    found = []
-    for name in NAMESPACES:
-        root = name.split(".")[0]
-        if importlib.util.find_spec(root) is not None:
-            found.append(importlib.import_module(name))
-    return found
+def _imported_namespaces() -> list[ModuleType]:
+    # A class can only subclass a namespace that is already imported; importing the other one
+    # would cost seconds and re-set Lightning's shared logging hooks to that namespace.
+    return [sys.modules[name] for name in NAMESPACES if name in sys.modules]
 
 
 def import_from_launch_directory() -> None:
@@ -65,7 +61,7 @@ def resolve_class(path: str, field: str) -> type:
 def lightning_namespace(cls: type, base: str) -> ModuleType:
     """The Lightning namespace (module) whose ``base`` class (e.g. "LightningModule") ``cls``
     subclasses, or raises SweepError naming what was expected."""
-    for namespace in _installed_namespaces():
+    for namespace in _imported_namespaces():
         if issubclass(cls, getattr(namespace, base)):
             return namespace
     raise SweepError(

@@ -9,11 +9,13 @@ where ASHA decides whether the trial goes on.
 from __future__ import annotations
 
 import logging
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, cast
 
 import ray.train
+import ray.train.v2._internal.execution.context as ray_train_context
 from ray import tune
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
@@ -48,19 +50,23 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 
 
 def _quiet_worker_logs() -> None:
-    # Every worker of every trial would repeat Lightning's start-up banner on the driver's
-    # console; warnings and errors still come through.
-    for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric"):
+    # Every worker of every trial would repeat Lightning's start-up banner and Ray's per-report
+    # lines on the driver's console; warnings and errors still come through.
+    for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric",
+                 # Ray Train names this logger by file path, out of LoggingConfig's reach.
+                 ray_train_context.__file__):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Lightning 2.6 on torch 2.14 warns about its own use of a torch internal, once per worker.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 def train_worker(loop_config: dict[str, Any]) -> None:
     """One Ray Train worker: builds the user's DataModule, LightningModule and a DDP Trainer."""
-    _quiet_worker_logs()
     spec = SweepSpec.model_validate(loop_config["spec"])
     args = spec.trial_args(loop_config["config"])
     module_cls = resolve_class(spec.module, "module")
     datamodule_cls = resolve_class(spec.datamodule, "datamodule")
+    _quiet_worker_logs()  # after the user's imports, which may set Lightning's log levels
     pl = lightning_namespace(module_cls, "LightningModule")
     strategy_cls, environment_cls, report_cls = ray_lightning(pl)
 
@@ -114,12 +120,16 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
             use_gpu=res.gpus_per_worker > 0,
             resources_per_worker=per_worker,
         ),
-        run_config=ray.train.RunConfig(
+        # ray.train exports Train V2's RunConfig at run time; type checkers see V1's.
+        run_config=ray.train.RunConfig(  # type: ignore[call-arg]
             # A stable name under the trial's own directory: a restarted trial finds its
             # checkpoints there through ray.train.get_checkpoint().
             name=TRAIN_RUN_NAME,
             storage_path=trial_path(experiment_path, trial_id),
             callbacks=[cast(Any, TuneReportCallback())],  # a Train V2 UserCallback
+            # Per-report INFO lines from every worker would drown the sweep's own progress;
+            # Ray's session log files still record them.
+            logging_config=ray.train.LoggingConfig(log_level="WARNING"),
             checkpoint_config=ray.train.CheckpointConfig(
                 num_to_keep=spec.checkpoints.num_to_keep,
                 checkpoint_score_attribute=spec.metric,
