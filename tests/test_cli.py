@@ -41,12 +41,12 @@ def test_validate_accepts_the_shipped_sweeps() -> None:
 def test_launch_refuses_an_existing_experiment(write_sweep: SweepWriter, tmp_path: Path) -> None:
     existing = tmp_path / "runs" / "mine"
     existing.mkdir(parents=True)
-    (existing / "leaderboard.json").write_text("precious")
+    (existing / "results.txt").write_text("precious")
     code = main(["launch", str(write_sweep()), "--storage", str(tmp_path / "runs"),
                  "--name", "mine"])
     assert code == 2
-    assert (existing / "leaderboard.json").read_text() == "precious"
-    assert [p.name for p in existing.iterdir()] == ["leaderboard.json"]
+    assert (existing / "results.txt").read_text() == "precious"
+    assert [p.name for p in existing.iterdir()] == ["results.txt"]
 
 
 def test_launch_with_invalid_override_exits_2_before_ray(write_sweep: SweepWriter, tmp_path):

@@ -46,7 +46,9 @@ def test_save_load_round_trip_leaves_no_temp_file(write_sweep: SweepWriter, tmp_
     experiment = tmp_path / "exp"
     ledger.save(experiment)
     ledger.save(experiment)
-    assert [p.name for p in experiment.iterdir()] == [LEDGER_FILE]
+    files = [p.relative_to(experiment).as_posix() for p in experiment.rglob("*") if p.is_file()]
+    assert files == [LEDGER_FILE]
+    assert (experiment / LEDGER_FILE).stat().st_mode & 0o777 == 0o644
     loaded = Ledger.load(experiment)
     assert loaded.spec == spec
     assert loaded.trials["a"] == ledger.trials["a"]

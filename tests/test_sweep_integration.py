@@ -48,7 +48,7 @@ def asha_sweep(ray_session, tmp_path_factory) -> Path:
         f"search: {{num_samples: 6, seed: 0}}\n"
         f"scheduler: {{max_epochs: {MAX_EPOCHS}, grace_period: 1, reduction_factor: 2}}\n"
     )
-    return launch(sweep, storage=str(root / "runs"), name="asha")
+    return launch(sweep, storage=str(root / "runs"), name="asha").path
 
 
 @pytest.mark.timeout(600)
@@ -106,7 +106,7 @@ def test_trial_with_two_ddp_workers(ray_session, write_sweep: SweepWriter, tmp_p
         scheduler={"max_epochs": 2, "grace_period": 1},
         resources={"workers_per_trial": 2},
     )
-    path = launch(sweep, storage=str(tmp_path / "runs"), name="ddp")
+    path = launch(sweep, storage=str(tmp_path / "runs"), name="ddp").path
     [row] = leaderboard(path)
     assert (row["status"], row["epochs"]) == ("completed", 2)
     history = Ledger.load(path).trials[row["trial_id"]].history

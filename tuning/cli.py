@@ -19,12 +19,12 @@ from tuning.errors import SweepError
 from tuning.ledger import Ledger
 from tuning.results import fetch_best
 from tuning.spec import load_spec
-from tuning.sweep import launch
+from tuning.sweep import SweepOutcome, launch, resume
 from tuning.targets import import_from_launch_directory
 
 logger = logging.getLogger("lightsweep")
 
-COMMANDS = ("launch", "leaderboard", "best", "validate")
+COMMANDS = ("launch", "resume", "leaderboard", "best", "validate")
 DEFAULT_SWEEP = str(resources.files("search_spaces") / "mnist1d_cnn.yaml")
 
 
@@ -58,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="search seed (search.seed)")
     p.add_argument("--storage", help="directory that holds experiments (storage; default runs)")
     p.add_argument("--name", help="experiment name (default: sweep name and time); never reused")
+    p.add_argument("--max-retries", type=int, help="restarts of a trial's workers after a worker "
+                   "or node dies (failures.max_retries)")
+    p.add_argument("--fail-fast", action="store_true", default=None,
+                   help="stop the sweep at the first trial error (failures.fail_fast)")
+    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+
+    p = sub.add_parser("resume", help="finish an interrupted sweep",
+                       description="Finish a sweep whose driver died or was interrupted: finished "
+                       "trials are kept, running ones continue from their last checkpoint.")
+    p.add_argument("experiment", help="experiment directory (runs/<name>)")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
 
     p = sub.add_parser("leaderboard", help="every trial of an experiment, best first",
@@ -121,26 +131,36 @@ def _show_best(experiment: str, as_json: bool) -> None:
     sys.stdout.write("\n".join(lines) + "\n")
 
 
-def _launch(args: argparse.Namespace) -> int:
-    path = launch(
-        args.sweep, num_samples=args.num_samples, max_epochs=args.max_epochs,
-        workers_per_trial=args.workers_per_trial, max_concurrent=args.max_concurrent,
-        seed=args.seed, storage=args.storage, name=args.name, address=args.address,
-    )
+def _summarize(outcome: SweepOutcome) -> int:
+    path = outcome.path
     _show_leaderboard(str(path), as_json=False)
     sys.stdout.write(f"\nexperiment: {path}\n")
+    code = 0
     try:
         _show_best(str(path), as_json=False)
+        sys.stdout.write(f"  python run_tune.py best {path} --json\n")
     except SweepError as exc:  # the sweep ran, but no trial got as far as a result
         logger.error("no best trial: %s", exc)
-        return 1
-    sys.stdout.write(f"  python run_tune.py best {path} --json\n")
-    return 0
+        code = 1
+    if outcome.unfinished:
+        logger.warning(
+            "%d of the sweep's trials did not finish. Resume with: python run_tune.py resume %s",
+            outcome.unfinished, path,
+        )
+        code = 1
+    return code
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "launch":
-        return _launch(args)
+        return _summarize(launch(
+            args.sweep, num_samples=args.num_samples, max_epochs=args.max_epochs,
+            workers_per_trial=args.workers_per_trial, max_concurrent=args.max_concurrent,
+            max_retries=args.max_retries, fail_fast=args.fail_fast, seed=args.seed,
+            storage=args.storage, name=args.name, address=args.address,
+        ))
+    if args.command == "resume":
+        return _summarize(resume(args.experiment, address=args.address))
     if args.command == "leaderboard":
         _show_leaderboard(args.experiment, args.json)
     elif args.command == "best":

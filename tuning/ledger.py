@@ -1,8 +1,11 @@
 """The leaderboard file: every trial's status, config and per-epoch metrics, kept current.
 
-A Tune callback on the driver rewrites ``<experiment>/leaderboard.json`` (atomically) as trials
-start, report and end, so ``leaderboard`` and ``best`` work from the experiment directory alone:
-while a sweep runs, after it ends, and after a crash.
+A Tune callback on the driver rewrites ``<experiment>/lightsweep/leaderboard.json`` (atomically)
+as trials start, report and end, so ``leaderboard`` and ``best`` work from the experiment
+directory alone: while a sweep runs, after it ends, and after a crash.
+
+It lives in a subdirectory because Ray Tune, on restore, copies every top-level ``.json`` of the
+experiment to a staging directory and later syncs those copies back, over newer files.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from tuning.spec import SweepSpec
 
 logger = logging.getLogger(__name__)
 
-LEDGER_FILE = "leaderboard.json"
+LEDGER_FILE = "lightsweep/leaderboard.json"
 FORMAT_VERSION = 1
 STATUSES = ("pending", "running", "completed", "stopped", "errored")
 _NOT_METRICS = {*AUTO_RESULT_KEYS, "epoch", "trial_id", "experiment_tag", "done"}
@@ -135,6 +138,17 @@ class Ledger:
         return cls(SweepSpec.model_validate(data["sweep"]), trials)
 
 
+FINISHED = ("completed", "stopped")
+
+
+def finished_trial(experiment_dir: str | Path, trial_id: str) -> TrialRecord | None:
+    """The trial's record if the leaderboard says it already finished (completed or stopped)."""
+    if not (Path(experiment_dir) / LEDGER_FILE).is_file():
+        return None
+    record = Ledger.load(experiment_dir).trials.get(trial_id)
+    return record if record is not None and record.status in FINISHED else None
+
+
 def trial_error(trial: Trial) -> BaseException | None:
     """The exception a trial failed with.
 
@@ -178,8 +192,38 @@ class LedgerCallback(Callback):
     def __init__(self, experiment_dir: Path, spec: SweepSpec) -> None:
         self.experiment_dir = experiment_dir
         self.ledger = Ledger(spec)
-        if (experiment_dir / LEDGER_FILE).is_file():  # a resumed sweep keeps its history
-            self.ledger = Ledger.load(experiment_dir)
+        self._reconciled = True
+
+    def setup(
+        self, stop: Any = None, num_samples: int | None = None,
+        total_num_samples: int | None = None, **info: Any,
+    ) -> None:
+        # Tune unpickles its callbacks on restore: read the history from the file, not the pickle.
+        self._reconciled = not (self.experiment_dir / LEDGER_FILE).is_file()
+        if self._reconciled:
+            self._save()
+        else:
+            self.ledger = Ledger.load(self.experiment_dir)
+
+    def _reconcile(self, trials: list[Trial]) -> None:
+        """After a restore, settles trials that Tune created but never saved before it died."""
+        known = {t.trial_id for t in trials}
+        for trial_id, record in list(self.ledger.trials.items()):
+            if trial_id in known or record.status in (*FINISHED, "errored"):
+                continue
+            # Tune never saved it, so it cannot resume it; the searcher, restored to the same
+            # point, proposes its configuration again as a new trial.
+            del self.ledger.trials[trial_id]
+            if record.history:
+                logger.warning(
+                    "trial %s started after Ray Tune last saved its state and cannot be resumed "
+                    "(%d epochs lost); its configuration runs again as a new trial",
+                    trial_id, record.epochs,
+                )
+        self._reconciled = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "ledger": Ledger(self.ledger.spec), "_reconciled": False}
 
     def _record(self, trial: Trial) -> TrialRecord:
         record = self.ledger.trials.get(trial.trial_id)
@@ -192,10 +236,13 @@ class LedgerCallback(Callback):
         self.ledger.save(self.experiment_dir)
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        changed = not self._reconciled
+        if changed:
+            self._reconcile(trials)
         new = [t for t in trials if t.trial_id not in self.ledger.trials]
         for trial in new:
             self._record(trial)
-        if new:
+        if new or changed:
             self._save()
 
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
@@ -215,8 +262,14 @@ class LedgerCallback(Callback):
             epoch=int(result["epoch"]), metrics=metrics,
             checkpoint=f"{ckpt_dir}/{CHECKPOINT_NAME}" if ckpt_dir else None,
         )
-        # A restarted trial may report an epoch again: keep the newest.
-        record.history = [e for e in record.history if e.epoch != entry.epoch] + [entry]
+        # A resumed run reports its checkpoint's epoch again, without the checkpoint: keep the
+        # newest metrics and the checkpoint already known.
+        previous = next((e for e in record.history if e.epoch == entry.epoch), None)
+        if previous is not None and entry.checkpoint is None:
+            entry.checkpoint = previous.checkpoint
+        record.history = sorted(
+            [e for e in record.history if e.epoch != entry.epoch] + [entry], key=lambda e: e.epoch
+        )
         self._save()
 
     def on_trial_complete(

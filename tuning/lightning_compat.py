@@ -35,7 +35,27 @@ class _EpochReport:
     Differs from Ray's ``RayTrainReportCallback`` where a sweep needs it: ``epoch`` counts
     completed epochs (1-based, restored with the checkpoint, so ASHA can schedule on it after a
     restore), only scalar metrics are sent, and only rank 0 hands over a checkpoint.
+
+    Each checkpoint carries the report it was taken with. A run resumed from it sends that
+    report again first: the run may have stopped after saving the checkpoint but before Tune
+    got the report, and when that was the last epoch there would be no later one to make up.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last_report: dict[str, float] | None = None
+        self._restored_report: dict[str, float] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_report": self._last_report}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restored_report = state_dict.get("last_report")
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        if self._restored_report is not None:  # every rank restored it: report is collective
+            ray.train.report(self._restored_report)
+            self._restored_report = None
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         metrics = {
@@ -45,6 +65,7 @@ class _EpochReport:
         metrics["epoch"] = trainer.current_epoch + 1
         metrics["step"] = trainer.global_step
         metrics["world_size"] = trainer.world_size  # makes trials comparable across worker counts
+        self._last_report = metrics
         with tempfile.TemporaryDirectory(prefix="lightsweep-ckpt-") as tmp:
             # Every rank takes part in saving (a collective); only rank 0 writes the file.
             trainer.save_checkpoint(Path(tmp, CHECKPOINT_NAME).as_posix(), weights_only=False)

@@ -25,7 +25,6 @@ class ProgressCallback(Callback):
     def __init__(self, metric: str, mode: str, max_epochs: int) -> None:
         self.metric, self.mode, self.max_epochs = metric, mode, max_epochs
         self.best: tuple[float, str] | None = None
-        self.last_epoch: dict[str, int] = {}
 
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         logger.info("trial %s started: %s", trial.trial_id, _fmt_config(trial.config))
@@ -35,7 +34,6 @@ class ProgressCallback(Callback):
     ) -> None:
         value = result.get(self.metric)
         epoch = int(result.get("epoch", 0))
-        self.last_epoch[trial.trial_id] = epoch
         if isinstance(value, int | float):
             better = self.best is None or (
                 value > self.best[0] if self.mode == "max" else value < self.best[0]
@@ -52,7 +50,7 @@ class ProgressCallback(Callback):
     def on_trial_complete(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
-        epochs = self.last_epoch.get(trial.trial_id, 0)
+        epochs = int(trial.last_result.get("epoch", 0))  # restored with the trial on resume
         how = "completed" if epochs >= self.max_epochs else "stopped early"
         logger.info("trial %s %s after %d epochs", trial.trial_id, how, epochs)
 

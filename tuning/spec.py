@@ -15,6 +15,8 @@ A sweep file is YAML::
     search: {num_samples: 16, seed: 0}
     scheduler: {max_epochs: 20, grace_period: 2, reduction_factor: 3}
     resources: {workers_per_trial: 1, cpus_per_worker: 1, gpus_per_worker: 0, max_concurrent: null}
+    checkpoints: {num_to_keep: 2}
+    failures: {max_retries: 2, fail_fast: false}
 
 Structure and types are checked here; checks that need the user's classes or the hardware live
 in :mod:`tuning.checks`.
@@ -81,6 +83,18 @@ class CheckpointsConfig(_Section):
     num_to_keep: int = Field(2, gt=0)
 
 
+class FailuresConfig(_Section):
+    """What survives a fault.
+
+    ``max_retries``: how often a trial restarts its worker group from its last checkpoint after a
+    worker process or node dies. Exceptions raised by the user's code are not retried: they fail
+    the trial at once (they would fail again), and the sweep goes on unless ``fail_fast``.
+    """
+
+    max_retries: int = Field(2, ge=0)
+    fail_fast: bool = False
+
+
 class SweepSpec(BaseModel):
     """A validated sweep: what to train, what to search, how to schedule and resource it."""
 
@@ -98,6 +112,7 @@ class SweepSpec(BaseModel):
     scheduler: SchedulerConfig = SchedulerConfig()
     resources: ResourcesConfig = ResourcesConfig()
     checkpoints: CheckpointsConfig = CheckpointsConfig()
+    failures: FailuresConfig = FailuresConfig()
     name: str | None = Field(None, pattern=r"^[\w.-]+$")
     storage: str = "runs"
 

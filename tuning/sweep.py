@@ -1,11 +1,17 @@
-"""Launching a sweep: Ray, the Tuner, its searcher (Optuna TPE), scheduler (ASHA) and callbacks."""
+"""Running a sweep: Ray, the Tuner, its searcher (Optuna TPE), scheduler (ASHA) and callbacks.
+
+:func:`launch` starts a new experiment; :func:`resume` finishes one whose driver died or was
+interrupted.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ray
 from ray import tune
@@ -14,7 +20,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from tuning.checks import Hardware, check_hardware, check_spec, max_concurrent_trials
 from tuning.errors import SweepError
-from tuning.ledger import LedgerCallback
+from tuning.ledger import FINISHED, Ledger, LedgerCallback
 from tuning.progress import ProgressCallback
 from tuning.spec import SweepSpec, load_spec
 from tuning.targets import import_from_launch_directory
@@ -24,8 +30,28 @@ logger = logging.getLogger(__name__)
 
 # A trial's driver only waits on its Train run: it holds no CPU or GPU that a worker may need
 # (else trials' drivers can starve their own worker groups). It reserves the memory it uses,
-# which also gives Tune the non-empty resource request it insists on.
-TRIAL_DRIVER_RESOURCES: dict[str, float] = {"CPU": 0, "memory": 256 * 1024**2}
+# which also gives Tune the non-empty resource request it insists on, and it runs on the head
+# node, so that losing any other node costs workers (which are retried), never a driver.
+TRIAL_DRIVER_RESOURCES: dict[str, float] = {
+    "CPU": 0, "memory": 256 * 1024**2, "node:__internal_head__": 0.001,
+}
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """How a sweep run ended.
+
+    Attributes:
+        path: The experiment directory.
+        finished: Trials that completed or were stopped early by the scheduler.
+        errored: Trials that failed.
+        unfinished: Trials not run to an end (the sweep was interrupted or failed fast).
+    """
+
+    path: Path
+    finished: int
+    errored: int
+    unfinished: int
 
 
 def experiment_dir(spec: SweepSpec, name: str | None, sweep_stem: str) -> Path:
@@ -38,7 +64,8 @@ def experiment_dir(spec: SweepSpec, name: str | None, sweep_stem: str) -> Path:
     path = Path(spec.storage).expanduser().absolute() / name
     if path.exists():
         raise SweepError(
-            f"--name: experiment {path} exists and is never overwritten. Fix: pick another --name"
+            f"--name: experiment {path} exists and is never overwritten. Fix: pick another --name, "
+            f"or continue it with: python run_tune.py resume {path}"
         )
     return path
 
@@ -50,6 +77,27 @@ def _init_ray(address: str | None) -> None:
     paths = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}}
     ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
+
+
+def _check(spec: SweepSpec, address: str | None) -> None:
+    """Checks ``spec`` before any Ray process starts (against this machine when it runs here)."""
+    import_from_launch_directory()
+    check_spec(spec, None if address else Hardware.local())
+
+
+def _connect(spec: SweepSpec, address: str | None) -> int:
+    """Starts or joins Ray; returns how many trials may run at once on what it found."""
+    _init_ray(address)
+    hardware = Hardware.of_cluster(ray.cluster_resources())
+    check_hardware(spec, hardware)
+    return max_concurrent_trials(spec, hardware)
+
+
+def _trainable(spec: SweepSpec, path: Path) -> Any:
+    trainable = tune.with_parameters(
+        run_trial, spec_data=spec.model_dump(), experiment_path=path.as_posix()
+    )
+    return tune.with_resources(trainable, TRIAL_DRIVER_RESOURCES)
 
 
 def build_tuner(spec: SweepSpec, path: Path, concurrency: int) -> tune.Tuner:
@@ -67,12 +115,8 @@ def build_tuner(spec: SweepSpec, path: Path, concurrency: int) -> tune.Tuner:
         grace_period=spec.scheduler.grace_period,
         reduction_factor=spec.scheduler.reduction_factor,
     )
-    trainable = tune.with_parameters(
-        run_trial, spec_data=spec.model_dump(), experiment_path=path.as_posix()
-    )
-    trainable = tune.with_resources(trainable, TRIAL_DRIVER_RESOURCES)
     return tune.Tuner(
-        trainable,
+        _trainable(spec, path),
         param_space=space.to_tune(),
         tune_config=tune.TuneConfig(
             metric=spec.metric,
@@ -90,9 +134,21 @@ def build_tuner(spec: SweepSpec, path: Path, concurrency: int) -> tune.Tuner:
                 LedgerCallback(path, spec),
                 ProgressCallback(spec.metric, spec.mode, spec.scheduler.max_epochs),
             ],
+            # Trials retry dead workers themselves (see tuning.trial.run_trial); Tune retrying
+            # a trial would also re-run the user's deterministic exceptions.
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=spec.failures.fail_fast),
             verbose=0,
         ),
     )
+
+
+def _outcome(path: Path) -> SweepOutcome:
+    ledger = Ledger.load(path)
+    statuses = [t.status for t in ledger.trials.values()]
+    finished = sum(s in FINISHED for s in statuses)
+    errored = statuses.count("errored")
+    return SweepOutcome(path, finished, errored,
+                        max(0, ledger.spec.search.num_samples - finished - errored))
 
 
 def launch(
@@ -102,12 +158,14 @@ def launch(
     max_epochs: int | None = None,
     workers_per_trial: int | None = None,
     max_concurrent: int | None = None,
+    max_retries: int | None = None,
+    fail_fast: bool | None = None,
     seed: int | None = None,
     storage: str | None = None,
     name: str | None = None,
     address: str | None = None,
-) -> Path:
-    """Runs a sweep to the end and returns its experiment directory.
+) -> SweepOutcome:
+    """Runs a new sweep to its end (or its interruption).
 
     Args:
         sweep: A sweep file, or an already loaded SweepSpec.
@@ -115,6 +173,8 @@ def launch(
         max_epochs: Overrides ``scheduler.max_epochs``.
         workers_per_trial: Overrides ``resources.workers_per_trial``.
         max_concurrent: Overrides ``resources.max_concurrent``.
+        max_retries: Overrides ``failures.max_retries``.
+        fail_fast: Overrides ``failures.fail_fast``.
         seed: Overrides ``search.seed``.
         storage: Overrides ``storage`` (the parent directory of experiments).
         name: The experiment's name; must not exist yet.
@@ -126,27 +186,50 @@ def launch(
     overrides = {
         "search.num_samples": num_samples, "scheduler.max_epochs": max_epochs,
         "resources.workers_per_trial": workers_per_trial,
-        "resources.max_concurrent": max_concurrent, "search.seed": seed, "storage": storage,
+        "resources.max_concurrent": max_concurrent, "failures.max_retries": max_retries,
+        "failures.fail_fast": fail_fast, "search.seed": seed, "storage": storage,
     }
     if isinstance(sweep, SweepSpec):
         spec, stem = sweep.with_overrides(overrides), sweep.name or "sweep"
     else:
         spec, stem = load_spec(sweep, overrides), Path(sweep).stem
     address = address or os.environ.get("RAY_ADDRESS")
-    import_from_launch_directory()
-    check_spec(spec, None if address else Hardware.local())
+    _check(spec, address)
     path = experiment_dir(spec, name, stem)
-
-    _init_ray(address)
-    hardware = Hardware.of_cluster(ray.cluster_resources())
-    check_hardware(spec, hardware)
-    concurrency = max_concurrent_trials(spec, hardware)
+    concurrency = _connect(spec, address)
     logger.info(
         "sweep %s: %d trials, at most %d epochs each, %d at a time, %d worker(s) per trial -> %s",
         stem, spec.search.num_samples, spec.scheduler.max_epochs, concurrency,
         spec.resources.workers_per_trial, path,
     )
-    tuner = build_tuner(spec, path, concurrency)
-    tuner.fit()
-    return path
+    build_tuner(spec, path, concurrency).fit()
+    return _outcome(path)
 
+
+def resume(experiment: str | Path, *, address: str | None = None) -> SweepOutcome:
+    """Finishes an interrupted sweep: finished trials are kept, in-flight ones continue from
+    their last checkpoint, the searcher's state is restored, and new trials are proposed until
+    the sweep has its requested number.
+
+    Raises:
+        SweepError: If ``experiment`` is not a lightsweep experiment Ray Tune can restore.
+    """
+    path = Path(experiment).expanduser().absolute()
+    spec = Ledger.load(path).spec
+    if not tune.Tuner.can_restore(path.as_posix()):
+        raise SweepError(
+            f"{path}: Ray Tune saved no state to resume from (the sweep died before its first "
+            "checkpoint of state). Fix: launch it again under a new --name"
+        )
+    address = address or os.environ.get("RAY_ADDRESS")
+    _check(spec, address)
+    _connect(spec, address)
+    outcome = _outcome(path)
+    logger.info("resuming %s: %d of %d trials finished", path, outcome.finished,
+                spec.search.num_samples)
+    tuner = tune.Tuner.restore(
+        path.as_posix(), trainable=_trainable(spec, path), resume_unfinished=True,
+        resume_errored=False, restart_errored=False,
+    )
+    tuner.fit()
+    return _outcome(path)

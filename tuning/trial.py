@@ -9,18 +9,25 @@ where ASHA decides whether the trial goes on.
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from contextlib import nullcontext
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
 import ray.train
 import ray.train.v2._internal.execution.context as ray_train_context
 from ray import tune
 from ray.train.torch import TorchTrainer
-from ray.tune.integration.ray_train import TuneReportCallback
+from ray.train.v2._internal.exceptions import (
+    WorkerHealthCheckFailedError,
+    WorkerHealthCheckTimeoutError,
+)
+from ray.train.v2.api.exceptions import TrainingFailedError
+from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY, TuneReportCallback
 
 from tuning.checks import normalize_precision
+from tuning.ledger import finished_trial
 from tuning.lightning_compat import CHECKPOINT_NAME, prepare, ray_lightning
 from tuning.spec import SweepSpec
 from tuning.targets import lightning_namespace, resolve_class
@@ -98,8 +105,35 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
 
 
+def _worker_died(error: TrainingFailedError) -> bool:
+    """Whether a Train run failed because a worker process (or its node) died.
+
+    Exceptions raised by user code arrive wrapped as UserExceptionWithTraceback on every rank
+    that raised; a rank whose process died fails its health check instead. When one rank dies
+    the others often fail too (collective errors), so one death is enough to call it a death.
+    """
+    failures = getattr(error, "worker_failures", None) or {}
+    return any(
+        isinstance(e, WorkerHealthCheckFailedError | WorkerHealthCheckTimeoutError)
+        for e in failures.values()
+    )
+
+
+def _wait_for_reports(report_callback: TuneReportCallback, timeout_s: float = 30.0) -> None:
+    # The callback hands each report to Tune through a one-item queue. Returning while the last
+    # report still sits there ends the trial without it: wait until Tune has taken it.
+    reports = report_callback._training_actor_item_queue
+    deadline = time.monotonic() + timeout_s
+    while not reports.empty() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path: str) -> None:
     """The Tune function trainable: runs one configuration as a Ray Train run.
+
+    A worker that dies (process killed, node lost) costs at most the epoch in progress: the run
+    is started again, up to ``failures.max_retries`` times, and resumes from its last checkpoint.
+    An exception raised by the user's code fails the trial at once.
 
     Args:
         config: The searched values for this trial, by full key (``"module.lr"``).
@@ -109,32 +143,57 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
     spec = SweepSpec.model_validate(spec_data)
     res = spec.resources
     trial_id = tune.get_context().get_trial_id()
+    finished = finished_trial(experiment_path, trial_id)
+    if finished is not None and finished.history:
+        # Tune restarts, on resume, a trial that finished after its last experiment checkpoint;
+        # the leaderboard knows it finished. Hand Tune its last result instead of training on.
+        last = max(finished.history, key=lambda e: e.epoch)
+        result: dict[str, Any] = {**last.metrics, "epoch": last.epoch}
+        if last.checkpoint:
+            result[CHECKPOINT_PATH_KEY] = str(PurePosixPath(last.checkpoint).parent)
+        tune.report(result)
+        return
     per_worker = {"CPU": res.cpus_per_worker}
     if res.gpus_per_worker:
         per_worker["GPU"] = res.gpus_per_worker
-    trainer = TorchTrainer(
-        train_worker,
-        train_loop_config={"spec": spec_data, "config": config},
-        scaling_config=ray.train.ScalingConfig(
-            num_workers=res.workers_per_trial,
-            use_gpu=res.gpus_per_worker > 0,
-            resources_per_worker=per_worker,
-        ),
-        # ray.train exports Train V2's RunConfig at run time; type checkers see V1's.
-        run_config=ray.train.RunConfig(  # type: ignore[call-arg]
-            # A stable name under the trial's own directory: a restarted trial finds its
-            # checkpoints there through ray.train.get_checkpoint().
-            name=TRAIN_RUN_NAME,
-            storage_path=trial_path(experiment_path, trial_id),
-            callbacks=[cast(Any, TuneReportCallback())],  # a Train V2 UserCallback
-            # Per-report INFO lines from every worker would drown the sweep's own progress;
-            # Ray's session log files still record them.
-            logging_config=ray.train.LoggingConfig(log_level="WARNING"),
-            checkpoint_config=ray.train.CheckpointConfig(
-                num_to_keep=spec.checkpoints.num_to_keep,
-                checkpoint_score_attribute=spec.metric,
-                checkpoint_score_order=spec.mode,
+    for attempt in range(spec.failures.max_retries + 1):
+        report_callback = TuneReportCallback()
+        trainer = TorchTrainer(
+            train_worker,
+            train_loop_config={"spec": spec_data, "config": config},
+            scaling_config=ray.train.ScalingConfig(
+                num_workers=res.workers_per_trial,
+                use_gpu=res.gpus_per_worker > 0,
+                resources_per_worker=per_worker,
             ),
-        ),
-    )
-    trainer.fit()
+            # ray.train exports Train V2's RunConfig at run time; type checkers see V1's.
+            run_config=ray.train.RunConfig(  # type: ignore[call-arg]
+                # A stable name under the trial's own directory: a restarted attempt or trial
+                # finds its checkpoints there through ray.train.get_checkpoint().
+                name=TRAIN_RUN_NAME,
+                storage_path=trial_path(experiment_path, trial_id),
+                callbacks=[cast(Any, report_callback)],  # a Train V2 UserCallback
+                # Retries are decided here, where a user's exception is told from a death.
+                failure_config=ray.train.FailureConfig(max_failures=0),
+                # Per-report INFO lines from every worker would drown the sweep's own progress;
+                # Ray's session log files still record them.
+                logging_config=ray.train.LoggingConfig(log_level="WARNING"),
+                checkpoint_config=ray.train.CheckpointConfig(
+                    num_to_keep=spec.checkpoints.num_to_keep,
+                    checkpoint_score_attribute=spec.metric,
+                    checkpoint_score_order=spec.mode,
+                ),
+            ),
+        )
+        try:
+            trainer.fit()
+        except TrainingFailedError as error:
+            if not _worker_died(error) or attempt == spec.failures.max_retries:
+                raise
+            logger.warning(
+                "trial %s: a worker died (%s); restarting from the last checkpoint, retry %d of %d",
+                trial_id, type(error).__name__, attempt + 1, spec.failures.max_retries,
+            )
+        else:
+            _wait_for_reports(report_callback)
+            return
