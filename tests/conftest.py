@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,13 +57,20 @@ def write_sweep(tmp_path: Path) -> SweepWriter:
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
-    """One embedded Ray (2 CPUs, like CI) for the integration tests; this test process owns it."""
+    """One embedded Ray (2 CPUs, like CI) for the integration tests; this test process owns it.
+
+    Started the way lightsweep starts its own, from the repository root so that workers import
+    ``tests.user_modules``.
+    """
     import ray
 
-    ray.init(
-        num_cpus=2,
-        runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(REPO)])}},
-        logging_level=logging.WARNING,
-    )
+    from tuning.sweep import init_ray
+
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        init_ray(None, num_cpus=2)
+    finally:
+        os.chdir(cwd)
     yield
     ray.shutdown()

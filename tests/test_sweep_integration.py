@@ -5,6 +5,7 @@ Each test is bounded in time; together they take a few minutes on 2 CPUs.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -66,10 +67,12 @@ def test_asha_stops_weak_trials_early(asha_sweep: Path) -> None:
     # Optuna's proposals cover the space and are distinct.
     lrs = [r["config"]["module.lr"] for r in rows]
     assert len(set(lrs)) == 6 and all(1e-4 <= lr <= 3e-1 for lr in lrs)
-    # Every epoch of a completed trial reached the leaderboard.
+    # Every epoch of a completed trial reached Tune, the last one too, and the leaderboard.
     ledger = Ledger.load(asha_sweep)
     for row in completed:
         assert [e.epoch for e in ledger.trials[row["trial_id"]].history] == [1, 2, 3, 4]
+        with open(asha_sweep / f"trial_{row['trial_id']}" / "progress.csv") as f:
+            assert [int(float(r["epoch"])) for r in csv.DictReader(f)] == [1, 2, 3, 4]
 
 
 @pytest.mark.timeout(120)
@@ -137,16 +140,33 @@ def test_pytorch_lightning_user_module_tunes_unchanged(tmp_path: Path) -> None:
     assert "best trial" in result.stdout
 
 
-@pytest.mark.timeout(300)
-def test_errored_trial_shows_its_cause(ray_session, write_sweep: SweepWriter, tmp_path: Path):
-    sweep = write_sweep(
+def _exploding_sweep(write_sweep: SweepWriter) -> Path:
+    """Two trials, one at a time, both of which raise in their first training step."""
+    return write_sweep(
         module="tests.user_modules:Exploding",
         space={"module.lr": 0.1},
-        search={"num_samples": 1, "seed": 0},
+        search={"num_samples": 2, "seed": 0},
         scheduler={"max_epochs": 2, "grace_period": 1},
+        resources={"max_concurrent": 1},
     )
-    code = main(["launch", str(sweep), "--storage", str(tmp_path), "--name", "boom"])
+
+
+@pytest.mark.timeout(300)
+def test_errored_trials_show_their_cause_and_the_sweep_goes_on(
+    ray_session, write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    code = main(["launch", str(_exploding_sweep(write_sweep)), "--storage", str(tmp_path),
+                 "--name", "boom"])
     assert code == 1, "a sweep whose every trial failed has no best trial"
-    [row] = leaderboard(tmp_path / "boom")
-    assert row["status"] == "errored"
-    assert row["error"] == "FloatingPointError: loss is nan (lr=0.100)"
+    rows = leaderboard(tmp_path / "boom")
+    assert [r["status"] for r in rows] == ["errored", "errored"]
+    assert all(r["error"] == "FloatingPointError: loss is nan (lr=0.100)" for r in rows)
+
+
+@pytest.mark.timeout(300)
+def test_fail_fast_stops_the_sweep_at_the_first_error(
+    ray_session, write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    outcome = launch(_exploding_sweep(write_sweep), storage=str(tmp_path), name="fast",
+                     fail_fast=True)
+    assert (outcome.errored, outcome.finished, outcome.unfinished) == (1, 0, 1)

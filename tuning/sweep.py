@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,13 +71,33 @@ def experiment_dir(spec: SweepSpec, name: str | None, sweep_stem: str) -> Path:
     return path
 
 
-def _init_ray(address: str | None) -> None:
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def init_ray(address: str | None, **init_kwargs: Any) -> None:
+    """Joins the Ray cluster at ``address``, or starts a local one; no-op if Ray is running.
+
+    Args:
+        address: A Ray cluster's address, or None for an embedded local Ray.
+        **init_kwargs: More arguments for ``ray.init`` (``num_cpus`` for a local Ray, say).
+    """
     if ray.is_initialized():
         return
     # Workers import the user's classes the way the driver does: from the launch directory.
     paths = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}}
-    ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
+    env_vars = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+    if address is None:
+        # Ray Train removes a stopped trial's placement group through the State API, which
+        # finds "the" Ray of this host by itself and gives up when a host runs two (two sweeps
+        # on one laptop): the group then leaks and later trials starve. Name our own.
+        port = _free_port()
+        init_kwargs["dashboard_port"] = port
+        env_vars["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
+    ray.init(address=address, runtime_env={"env_vars": env_vars},
+             logging_level=logging.WARNING, **init_kwargs)
 
 
 def _check(spec: SweepSpec, address: str | None) -> None:
@@ -87,7 +108,7 @@ def _check(spec: SweepSpec, address: str | None) -> None:
 
 def _connect(spec: SweepSpec, address: str | None) -> int:
     """Starts or joins Ray; returns how many trials may run at once on what it found."""
-    _init_ray(address)
+    init_ray(address)
     hardware = Hardware.of_cluster(ray.cluster_resources())
     check_hardware(spec, hardware)
     return max_concurrent_trials(spec, hardware)

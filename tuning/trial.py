@@ -35,16 +35,17 @@ from tuning.targets import lightning_namespace, resolve_class
 logger = logging.getLogger(__name__)
 
 TRAIN_RUN_NAME = "train"
+TRIAL_DIR_PREFIX = "trial_"
 
 
 def trial_dirname(trial: Any) -> str:
     """Tune's directory name for a trial: its id, so paths stay short and findable."""
-    return f"trial_{trial.trial_id}"
+    return f"{TRIAL_DIR_PREFIX}{trial.trial_id}"
 
 
 def trial_path(experiment_path: str, trial_id: str) -> str:
     """A trial's directory; its Train run (and checkpoints) live in ``TRAIN_RUN_NAME`` below."""
-    return f"{experiment_path}/trial_{trial_id}"
+    return f"{experiment_path}/{TRIAL_DIR_PREFIX}{trial_id}"
 
 
 # Defaults for the Lightning Trainer inside a trial; the sweep file's trainer_args win.
