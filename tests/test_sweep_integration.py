@@ -170,3 +170,17 @@ def test_fail_fast_stops_the_sweep_at_the_first_error(
     outcome = launch(_exploding_sweep(write_sweep), storage=str(tmp_path), name="fast",
                      fail_fast=True)
     assert (outcome.errored, outcome.finished, outcome.unfinished) == (1, 0, 1)
+
+
+@pytest.mark.timeout(60)
+def test_optuna_hears_stopped_trials_as_pruned(asha_sweep: Path) -> None:
+    from tuning.searcher import TruthfulOptunaSearch
+
+    searcher = TruthfulOptunaSearch(max_epochs=MAX_EPOCHS)
+    searcher.restore_from_dir(str(asha_sweep))  # the state Tune saved at the end of the sweep
+    study_trials = searcher._ot_study.trials
+    expected = {"completed": "COMPLETE", "stopped": "PRUNED"}
+    for row in leaderboard(asha_sweep):
+        trial = study_trials[searcher._ot_trials[row["trial_id"]].number]
+        assert trial.state.name == expected[row["status"]], row
+        assert sorted(trial.intermediate_values) == list(range(1, row["epochs"] + 1))

@@ -17,12 +17,12 @@ from typing import Any
 import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
-from ray.tune.search.optuna import OptunaSearch
 
 from tuning.checks import Hardware, check_hardware, check_spec, max_concurrent_trials
 from tuning.errors import SweepError
 from tuning.ledger import FINISHED, Ledger, LedgerCallback
 from tuning.progress import ProgressCallback
+from tuning.searcher import TruthfulOptunaSearch
 from tuning.spec import SweepSpec, load_spec
 from tuning.targets import import_from_launch_directory
 from tuning.trial import run_trial, trial_dirname
@@ -128,7 +128,10 @@ def build_tuner(spec: SweepSpec, path: Path, concurrency: int) -> tune.Tuner:
     if space.searched:  # OptunaSearch cannot sample an empty space
         import optuna
 
-        searcher = OptunaSearch(sampler=optuna.samplers.TPESampler(seed=spec.search.seed))
+        searcher = TruthfulOptunaSearch(
+            max_epochs=spec.scheduler.max_epochs,
+            sampler=optuna.samplers.TPESampler(seed=spec.search.seed),
+        )
     scheduler = ASHAScheduler(
         # The epoch survives restarts; Tune's training_iteration restarts at 1 after a restore.
         time_attr="epoch",

@@ -1,0 +1,60 @@
+"""Optuna hears the truth: stopped trials PRUNED with their per-epoch values, failures FAIL."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from ray import tune
+
+from tuning.searcher import TruthfulOptunaSearch
+
+
+@pytest.fixture
+def searcher() -> TruthfulOptunaSearch:
+    search = TruthfulOptunaSearch(
+        max_epochs=3, metric="val/acc", mode="max",
+        sampler=optuna.samplers.TPESampler(seed=0),
+    )
+    search.set_search_properties("val/acc", "max", {"module.lr": tune.loguniform(1e-4, 1e-1)})
+    return search
+
+
+def _states(searcher: TruthfulOptunaSearch) -> list[tuple[str, float | None, dict[int, float]]]:
+    return [(t.state.name, t.value, t.intermediate_values) for t in searcher._ot_study.trials]
+
+
+def test_full_length_trial_is_complete_with_every_epoch(searcher) -> None:
+    searcher.suggest("a")
+    for epoch, value in ((1, 0.5), (2, 0.6), (3, 0.7)):
+        searcher.on_trial_result("a", {"val/acc": value, "epoch": epoch, "training_iteration": 1})
+    searcher.on_trial_complete("a", {"val/acc": 0.7, "epoch": 3})
+    assert _states(searcher) == [("COMPLETE", 0.7, {1: 0.5, 2: 0.6, 3: 0.7})]
+
+
+def test_trial_stopped_early_is_pruned_not_complete(searcher) -> None:
+    searcher.suggest("b")
+    searcher.on_trial_result("b", {"val/acc": 0.3, "epoch": 1})
+    searcher.on_trial_complete("b", {"val/acc": 0.3, "epoch": 1})
+    [(state, _, intermediate)] = _states(searcher)
+    assert (state, intermediate) == ("PRUNED", {1: 0.3})
+
+
+def test_failed_trial_is_pruned_with_partial_results_else_failed(searcher) -> None:
+    searcher.suggest("c")
+    searcher.suggest("d")
+    searcher.on_trial_result("c", {"val/acc": 0.2, "epoch": 1})
+    searcher.on_trial_complete("c", {"val/acc": 0.2, "epoch": 1}, error=True)
+    searcher.on_trial_complete("d", None, error=True)
+    assert [s[0] for s in _states(searcher)] == ["PRUNED", "FAIL"]
+
+
+def test_epoch_repeated_after_a_resume_is_reported_once(searcher) -> None:
+    searcher.suggest("e")
+    for epoch in (1, 2, 2, 3):  # a resumed run re-sends its checkpoint's epoch
+        searcher.on_trial_result("e", {"val/acc": 0.1 * epoch, "epoch": epoch,
+                                       "training_iteration": 1})
+    searcher.on_trial_complete("e", {"val/acc": 0.3, "epoch": 3})
+    [trial] = searcher._ot_study.trials
+    assert trial.state is TrialState.COMPLETE
+    assert sorted(trial.intermediate_values) == [1, 2, 3]
