@@ -17,7 +17,9 @@ def _run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("command", [[], ["launch"], ["leaderboard"], ["best"], ["validate"]])
+@pytest.mark.parametrize(
+    "command", [[], ["launch"], ["resume"], ["leaderboard"], ["best"], ["validate"]]
+)
 def test_every_subcommand_has_help(command: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as info:
         main([*command, "--help"])
@@ -59,6 +61,7 @@ def test_launch_with_invalid_override_exits_2_before_ray(write_sweep: SweepWrite
     assert not (tmp_path / "runs").exists(), "nothing is written for a refused sweep"
 
 
-def test_leaderboard_and_best_of_a_non_experiment_exit_2(tmp_path: Path) -> None:
+def test_leaderboard_best_and_resume_of_a_non_experiment_exit_2(tmp_path: Path) -> None:
     assert main(["leaderboard", str(tmp_path)]) == 2
     assert main(["best", str(tmp_path), "--json"]) == 2
+    assert main(["resume", str(tmp_path)]) == 2
