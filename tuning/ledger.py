@@ -62,7 +62,7 @@ class TrialRecord:
 
     def ranked_epochs(self, metric: str, mode: str) -> list[EpochRecord]:
         """Epochs that reported ``metric``, best first."""
-        scored = [e for e in self.history if _finite(e.metrics.get(metric))]
+        scored = [e for e in self.history if is_finite_number(e.metrics.get(metric))]
         return sorted(scored, key=lambda e: e.metrics[metric], reverse=mode == "max")
 
     def best_epoch(self, metric: str, mode: str) -> EpochRecord | None:
@@ -81,8 +81,14 @@ class TrialRecord:
         }
 
 
-def _finite(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
+    """Whether ``value`` is a real, finite number (not a bool, NaN or infinity)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def end_status(epochs: int, max_epochs: int) -> str:
+    """How a trial that ended without error ended: ``completed``, or ``stopped`` early."""
+    return "completed" if epochs >= max_epochs else "stopped"
 
 
 @dataclass
@@ -255,7 +261,7 @@ class LedgerCallback(Callback):
         record = self._record(trial)
         record.status = "running"
         metrics = {
-            k: float(v) for k, v in result.items() if k not in _NOT_METRICS and _finite(v)
+            k: float(v) for k, v in result.items() if k not in _NOT_METRICS and is_finite_number(v)
         }
         ckpt_dir = result.get(CHECKPOINT_PATH_KEY)
         entry = EpochRecord(
@@ -276,8 +282,7 @@ class LedgerCallback(Callback):
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
         record = self._record(trial)
-        finished = record.epochs >= self.ledger.spec.scheduler.max_epochs
-        record.status = "completed" if finished else "stopped"
+        record.status = end_status(record.epochs, self.ledger.spec.scheduler.max_epochs)
         self._save()
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:

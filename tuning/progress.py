@@ -8,7 +8,7 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from tuning.ledger import describe_error, trial_error
+from tuning.ledger import describe_error, end_status, trial_error
 
 logger = logging.getLogger("lightsweep.progress")
 
@@ -51,7 +51,9 @@ class ProgressCallback(Callback):
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
         epochs = int(trial.last_result.get("epoch", 0))  # restored with the trial on resume
-        how = "completed" if epochs >= self.max_epochs else "stopped early"
+        how = {"completed": "completed", "stopped": "stopped early"}[
+            end_status(epochs, self.max_epochs)
+        ]
         logger.info("trial %s %s after %d epochs", trial.trial_id, how, epochs)
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:

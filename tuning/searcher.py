@@ -14,11 +14,12 @@ finished ones. Here:
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
+
+from tuning.ledger import is_finite_number
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class TruthfulOptunaSearch(OptunaSearch):
         epoch = int(result.get(self._epoch_attr, 0))
         value = result.get(self.metric)
         # A resumed run repeats its checkpoint's epoch: Optuna keeps one value per step.
-        if epoch <= self._last_epoch.get(trial_id, 0) or not _finite(value):
+        if epoch <= self._last_epoch.get(trial_id, 0) or not is_finite_number(value):
             return
         self._ot_trials[trial_id].report(value, step=epoch)
         self._last_epoch[trial_id] = epoch
@@ -66,13 +67,9 @@ class TruthfulOptunaSearch(OptunaSearch):
         epochs = self._last_epoch.get(trial_id, 0)
         value = result.get(self.metric) if result else None
         study: Any = self._ot_study
-        if not error and epochs >= self._max_epochs and _finite(value):
+        if not error and epochs >= self._max_epochs and is_finite_number(value):
             study.tell(self._ot_trials[trial_id], value)
         else:
             state = TrialState.PRUNED if epochs else TrialState.FAIL
             study.tell(self._ot_trials[trial_id], state=state)
         self._completed_trials.add(trial_id)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
