@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +81,83 @@ def ray_session() -> Iterator[None]:
         os.chdir(cwd)
     yield
     ray.shutdown()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LocalCluster:
+    """A Ray cluster of two nodes on this machine: a head and a second raylet, each started by
+    ``ray start --block`` in its own process session, so the test can end each by PID alone.
+
+    Attributes:
+        address: The head's GCS address, for ``--address``.
+        env: What a driver needs to join it (token authentication).
+    """
+
+    address: str
+    env: dict[str, str]
+    head: subprocess.Popen[bytes]
+    node: subprocess.Popen[bytes]
+
+    def lose_node(self) -> None:
+        """Kills the second node: its raylet and every worker process on it, at once."""
+        _kill_session(self.node)
+
+
+def _kill_session(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def _ray_start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    # Every port named: the default ones would collide with another Ray on this host.
+    ports = ["--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
+             "--dashboard-agent-grpc-port", "--metrics-export-port", "--runtime-env-agent-port"]
+    command = [str(Path(sys.executable).parent / "ray"), "start", "--block",
+               "--disable-usage-stats", *args, *(f"{p}={free_port()}" for p in ports)]
+    with open(log, "ab") as out:
+        return subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _wait_for_nodes(address: str, env: dict[str, str], count: int, timeout_s: float) -> None:
+    probe = ("import ray, sys, time\n"
+             f"ray.init(address='{address}', logging_level='ERROR')\n"
+             f"deadline = time.monotonic() + {timeout_s}\n"
+             f"while sum(n['Alive'] for n in ray.nodes()) < {count}:\n"
+             "    if time.monotonic() > deadline: sys.exit(1)\n"
+             "    time.sleep(0.5)\n")
+    subprocess.run([sys.executable, "-c", probe], env=env, check=True, timeout=timeout_s + 60,
+                   capture_output=True)
+
+
+@pytest.fixture
+def two_node_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    """Head (1 CPU, runs trial drivers) and a second node (2 CPUs), with token authentication."""
+    port, dashboard = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
+               # The State API (Train's placement-group cleanup) must find this cluster's
+               # dashboard, not another Ray's on the same host.
+               RAY_API_SERVER_ADDRESS=f"http://127.0.0.1:{dashboard}")
+    address = f"127.0.0.1:{port}"
+    log = tmp_path / "cluster.log"
+    head = _ray_start(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=true",
+                       f"--dashboard-port={dashboard}", f"--ray-client-server-port={free_port()}"],
+                      env, log)
+    node = None
+    try:
+        _wait_for_nodes(address, env, 1, timeout_s=60)
+        node = _ray_start([f"--address={address}", "--num-cpus=2"], env, log)
+        _wait_for_nodes(address, env, 2, timeout_s=60)
+        yield LocalCluster(address, env, head, node)
+    finally:
+        for process in (node, head):
+            if process is not None:
+                _kill_session(process)

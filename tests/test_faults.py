@@ -15,14 +15,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
-from tuning import launch
+from tests.conftest import REPO, LocalCluster, SweepWriter
+from tuning import launch, leaderboard
 from tuning.ledger import LEDGER_FILE, Ledger
 
 pytestmark = [pytest.mark.ray]
@@ -104,9 +104,11 @@ def test_killed_worker_restarts_from_last_checkpoint(ray_session, tmp_path: Path
     assert outcome["result"].finished == 1
 
 
-def _driver(args: list[str], cwd: Path, log: Path) -> subprocess.Popen[str]:
+def _driver(
+    args: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None,
+) -> subprocess.Popen[str]:
     """A sweep driver in its own process session, so the test can end all it started."""
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, **(env or {})}
     with open(log, "w") as out:
         return subprocess.Popen(
             [sys.executable, str(REPO / "run_tune.py"), *args], cwd=cwd, env=env, text=True,
@@ -201,3 +203,152 @@ def test_interrupt_leaves_a_resumable_experiment(tmp_path: Path) -> None:
     statuses = {t.status for t in Ledger.load(path).trials.values()}
     assert statuses - {"completed", "stopped"}, "trials were left to resume"
     assert json.loads((path / LEDGER_FILE).read_text())["format"] == 1
+
+
+def _memory_fraction_in_use(extra_bytes: int) -> float:
+    """The host's memory in use now plus ``extra_bytes``, as a fraction of its total."""
+    info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    total, available = (int(info[k].split()[0]) * 1024 for k in ("MemTotal", "MemAvailable"))
+    return (total - available + extra_bytes) / total
+
+
+@pytest.mark.timeout(300)
+def test_worker_killed_by_rays_memory_monitor_fails_its_trial_only(
+    write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    # Ray's memory monitor acts when the host's memory use crosses a threshold: set it 5 GiB
+    # above today's use (the sweep's Ray takes about 3), so that only the trial that hoards
+    # memory crosses it.
+    threshold = _memory_fraction_in_use(5 * 1024**3)
+    sweep = write_sweep(
+        module="tests.user_modules:HogsMemoryWhenWide",
+        module_args={"arch": "mlp", "input_shape": [8, 8], "depth": 1},
+        space={"module.width": {"choice": [32, 128]}},
+        search={"num_samples": 2, "seed": 0},
+        scheduler={"max_epochs": 2, "grace_period": 1},
+        resources={"max_concurrent": 1},
+    )
+    log = tmp_path / "launch.log"
+    driver = _driver(
+        ["launch", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "oom"],
+        cwd=REPO, log=log,
+        env={"RAY_memory_usage_threshold": f"{threshold:.3f}", "RAY_memory_monitor_refresh_ms": "100"},
+    )
+    output = _finish(driver, log, timeout_s=240)
+    assert driver.returncode == 0, output[-3000:]
+    rows = {r["config"]["module.width"]: r for r in leaderboard(tmp_path / "runs" / "oom")}
+    assert sorted(rows) == [32, 128], "the seeded search proposes both widths"
+    assert rows[32]["status"] == "completed"
+    assert rows[128]["status"] == "errored"
+    assert rows[128]["error"].startswith("OutOfMemoryError: ")
+    assert "running low on memory" in rows[128]["error"]
+    assert "restarting from the last checkpoint" not in output, "an OOM kill was retried"
+
+
+@contextlib.contextmanager
+def _small_device(mountpoint: Path, size_mb: int) -> Iterator[Path]:
+    """A tmpfs of ``size_mb`` at ``mountpoint``: a device the test can fill without harm."""
+    mountpoint.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs",
+                              str(mountpoint)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "--lazy", str(mountpoint)], check=True)
+
+
+def _fill(device: Path) -> Path:
+    """Writes a file until the device has no byte left; returns it."""
+    filler = device / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        for chunk in (1 << 20, 1 << 12, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * chunk)
+    finally:
+        os.close(fd)
+    return filler
+
+
+@pytest.mark.timeout(600)
+def test_full_disk_stops_the_sweep_and_resume_finishes_it(tmp_path: Path) -> None:
+    samples, epochs = 2, 10
+    sweep = _write_sweep(tmp_path, samples=samples, epochs=epochs)
+    with _small_device(tmp_path / "small", size_mb=64) as device:
+        storage = device / "runs"
+        path = storage / "full"
+        log = tmp_path / "launch.log"
+        first = _driver(["launch", str(sweep), "--storage", str(storage), "--name", "full"],
+                        cwd=tmp_path, log=log)
+        try:
+            def reported() -> bool:
+                ledger = _ledger(path)
+                return bool(ledger and any(t.epochs >= 2 for t in ledger.trials.values()))
+
+            _wait_for(reported, 300, "two epochs")
+            filler = _fill(device)
+        finally:
+            output = _finish(first, log, timeout_s=180)
+        assert first.returncode == 1, output[-3000:]
+        assert f"no space left on the device that holds {path}" in output, output[-3000:]
+        assert f"run_tune.py resume {path}" in output
+        # Said as one message, not as the driver's traceback (workers' lines carry a prefix).
+        assert not [line for line in output.splitlines() if line.startswith("Traceback")]
+        # Nothing half-written passes for whole, and no trial is blamed for the full disk.
+        before = Ledger.load(path)
+        assert not list((path / "lightsweep").glob("*.tmp"))
+        assert all(t.status != "errored" for t in before.trials.values())
+        assert any(t.status == "running" and t.epochs < epochs for t in before.trials.values())
+
+        filler.unlink()  # the user frees space
+        second = _driver(["resume", str(path)], cwd=tmp_path, log=tmp_path / "resume.log")
+        output = _finish(second, tmp_path / "resume.log", timeout_s=300)
+        assert second.returncode == 0, output[-3000:]
+        after = Ledger.load(path)
+        assert len(after.trials) == samples
+        for trial_id, trial in after.trials.items():
+            assert trial.status == "completed"
+            assert [e.epoch for e in trial.history] == list(range(1, epochs + 1))
+            if trial_id in before.trials and before.trials[trial_id].epochs:
+                # Continued from its last checkpoint: Tune's results never went back.
+                reported_epochs = _tune_epochs(path / f"trial_{trial_id}")
+                assert reported_epochs == sorted(reported_epochs), reported_epochs
+
+
+@pytest.mark.timeout(600)
+def test_lost_node_leaves_its_trials_to_finish_on_the_surviving_node(
+    two_node_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    # Head: 1 CPU (and every trial's driver); second node: 2 CPUs. Three one-worker trials fill
+    # both, so losing the second node kills two trials' workers.
+    samples, epochs = 3, 8
+    sweep = _write_sweep(tmp_path, samples=samples, epochs=epochs)
+    path = tmp_path / "runs" / "node"
+    log = tmp_path / "launch.log"
+    driver = _driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "node",
+                      "--address", two_node_cluster.address],
+                     cwd=tmp_path, log=log, env=two_node_cluster.env)
+    try:
+        def all_reported() -> bool:
+            ledger = _ledger(path)
+            return bool(ledger and len(ledger.trials) == samples
+                        and all(1 <= t.epochs < epochs for t in ledger.trials.values()))
+
+        _wait_for(all_reported, 300, "every trial's first epoch")
+        two_node_cluster.lose_node()
+    finally:
+        output = _finish(driver, log, timeout_s=420)
+    assert driver.returncode == 0, output[-3000:]
+    assert output.count("a worker died") >= 2, output[-3000:]
+    after = Ledger.load(path)
+    assert len(after.trials) == samples
+    for trial_id, trial in after.trials.items():
+        assert trial.status == "completed"
+        assert [e.epoch for e in trial.history] == list(range(1, epochs + 1))
+        # From the last checkpoint: Tune's epochs never went back (the resumed run re-sends
+        # its checkpoint's epoch once, so at most one repeat).
+        reported = _tune_epochs(path / f"trial_{trial_id}")
+        assert reported == sorted(reported) and len(reported) <= epochs + 1, reported

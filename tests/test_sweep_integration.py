@@ -75,6 +75,24 @@ def test_asha_stops_weak_trials_early(asha_sweep: Path) -> None:
             assert [int(float(r["epoch"])) for r in csv.DictReader(f)] == [1, 2, 3, 4]
 
 
+@pytest.mark.timeout(600)  # the first test to use asha_sweep pays for it
+def test_num_to_keep_bounds_checkpoint_disk_use_and_the_leaderboard_reports_it(
+    asha_sweep: Path,
+) -> None:
+    num_to_keep = Ledger.load(asha_sweep).spec.checkpoints.num_to_keep
+    for row in leaderboard(asha_sweep):
+        run = asha_sweep / f"trial_{row['trial_id']}" / "train"
+        kept = [d for d in run.glob("checkpoint_*") if any(d.iterdir())]
+        size = sum(f.stat().st_size for d in kept for f in d.rglob("*") if f.is_file())
+        assert (row["checkpoints"], row["checkpoint_bytes"]) == (len(kept), size)
+        # The best num_to_keep by the metric, plus the latest when it is not among them.
+        assert 1 <= len(kept) <= min(row["epochs"], num_to_keep + 1)
+        if row["status"] == "completed":
+            assert len(kept) < row["epochs"], "no checkpoint was ever removed"
+    best = fetch_best(asha_sweep)
+    assert Path(best.checkpoint).is_file(), "the best epoch's checkpoint was removed"
+
+
 @pytest.mark.timeout(120)
 def test_best_model_reproduces_its_logged_metric(asha_sweep: Path) -> None:
     best = fetch_best(asha_sweep)
@@ -161,6 +179,34 @@ def test_errored_trials_show_their_cause_and_the_sweep_goes_on(
     rows = leaderboard(tmp_path / "boom")
     assert [r["status"] for r in rows] == ["errored", "errored"]
     assert all(r["error"] == "FloatingPointError: loss is nan (lr=0.100)" for r in rows)
+
+
+@pytest.mark.timeout(300)
+def test_out_of_memory_trials_error_and_optuna_hears_they_failed(
+    ray_session, write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    from tuning.searcher import TruthfulOptunaSearch
+
+    sweep = write_sweep(
+        module="tests.user_modules:OutOfMemoryWhenWide",
+        module_args={"arch": "mlp", "input_shape": [8, 8], "depth": 1},
+        space={"module.width": {"choice": [32, 128]}},
+        search={"num_samples": 4, "seed": 0},
+        scheduler={"max_epochs": 2, "grace_period": 2},
+    )
+    path = launch(sweep, storage=str(tmp_path), name="oom").path
+    rows = leaderboard(path)
+    assert {r["config"]["module.width"] for r in rows} == {32, 128}, "seeded: both widths"
+    searcher = TruthfulOptunaSearch(max_epochs=2)
+    searcher.restore_from_dir(str(path))
+    for row in rows:
+        state = searcher._ot_study.trials[searcher._ot_trials[row["trial_id"]].number].state.name
+        if row["config"]["module.width"] == 128:
+            assert row["status"] == "errored" and state == "FAIL"
+            assert row["error"] == ("OutOfMemoryError: CUDA out of memory. Tried to allocate "
+                                    "2.00 GiB (width=128)")
+        else:
+            assert row["status"] == "completed" and state == "COMPLETE"
 
 
 @pytest.mark.timeout(300)

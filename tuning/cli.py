@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 from tuning.checks import Hardware, check_spec
-from tuning.errors import SweepError
+from tuning.errors import StorageFullError, SweepError
 from tuning.ledger import Ledger
 from tuning.results import fetch_best
 from tuning.spec import load_spec
@@ -95,15 +95,28 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _bytes(size: int) -> str:
+    if size < 1000:
+        return f"{size}B"
+    value = float(size)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1000
+        if value < 1000 or unit == "GB":
+            break
+    return f"{value:.1f}{unit}"
+
+
 def _leaderboard_table(rows: list[dict[str, Any]], metric: str) -> str:
-    header = ["rank", "trial", "status", "epochs", metric, "config"]
+    header = ["rank", "trial", "status", "epochs", metric, "checkpoints", "config"]
     lines = [header]
     for rank, row in enumerate(rows, 1):
         value = "-" if row["value"] is None else f"{row['value']:.4f}"
         config = " ".join(f"{k}={_fmt(v)}" for k, v in row["config"].items())
         if row["error"]:
             config += f"  [{row['error']}]"
-        lines.append([str(rank), row["trial_id"], row["status"], str(row["epochs"]), value, config])
+        kept = f"{row['checkpoints']} ({_bytes(row['checkpoint_bytes'])})"
+        lines.append([str(rank), row["trial_id"], row["status"], str(row["epochs"]), value, kept,
+                      config])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(line[:-1], widths, strict=True)) + "  " + line[-1]
@@ -134,7 +147,11 @@ def _show_best(experiment: str, as_json: bool) -> None:
 def _summarize(outcome: SweepOutcome) -> int:
     path = outcome.path
     _show_leaderboard(str(path), as_json=False)
-    sys.stdout.write(f"\nexperiment: {path}\n")
+    rows = Ledger.load(path).rows()
+    sys.stdout.write(
+        f"\nexperiment: {path} (checkpoints: {sum(r['checkpoints'] for r in rows)} kept, "
+        f"{_bytes(sum(r['checkpoint_bytes'] for r in rows))})\n"
+    )
     code = 0
     try:
         _show_best(str(path), as_json=False)
@@ -189,3 +206,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SweepError as exc:
         logger.error("error: %s", exc)
         return 2
+    except StorageFullError as exc:
+        logger.error("error: %s", exc)
+        return 1

@@ -3,9 +3,6 @@
 A Tune callback on the driver rewrites ``<experiment>/lightsweep/leaderboard.json`` (atomically)
 as trials start, report and end, so ``leaderboard`` and ``best`` work from the experiment
 directory alone: while a sweep runs, after it ends, and after a crash.
-
-It lives in a subdirectory because Ray Tune, on restore, copies every top-level ``.json`` of the
-experiment to a staging directory and later syncs those copies back, over newer files.
 """
 
 from __future__ import annotations
@@ -13,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,15 +21,17 @@ from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
 from ray.tune.result import AUTO_RESULT_KEYS
 
-from tuning.errors import SweepError
+from tuning.errors import StorageFullError, SweepError, is_storage_full
 from tuning.files import atomic_write_text
+from tuning.layout import LEDGER_FILE, checkpoint_usage, remove_untracked_checkpoints
 from tuning.lightning_compat import CHECKPOINT_NAME
 from tuning.spec import SweepSpec
 
 logger = logging.getLogger(__name__)
 
-LEDGER_FILE = "lightsweep/leaderboard.json"
 FORMAT_VERSION = 1
+TIDY_AFTER_S = 10.0
+LAST_TIDY_WAIT_S = 3.0
 STATUSES = ("pending", "running", "completed", "stopped", "errored")
 _NOT_METRICS = {*AUTO_RESULT_KEYS, "epoch", "trial_id", "experiment_tag", "done"}
 
@@ -54,6 +54,8 @@ class TrialRecord:
     config: dict[str, Any] = field(default_factory=dict)
     history: list[EpochRecord] = field(default_factory=list)
     error: str | None = None
+    checkpoints: int = 0  # kept on disk now (``checkpoints.num_to_keep`` at most)
+    checkpoint_bytes: int = 0
 
     @property
     def epochs(self) -> int:
@@ -78,6 +80,8 @@ class TrialRecord:
             "value": best.metrics[metric] if best else None,
             "config": self.config,
             "error": self.error,
+            "checkpoints": self.checkpoints,
+            "checkpoint_bytes": self.checkpoint_bytes,
         }
 
 
@@ -181,7 +185,8 @@ def describe_error(error: BaseException | None) -> str:
         if failures:
             error = next(iter(failures.values()))
             continue
-        cause = getattr(error, "cause", None) or getattr(error, "controller_failure", None)
+        cause = (getattr(error, "cause", None) or getattr(error, "controller_failure", None)
+                 or getattr(error, "health_check_failure", None))
         if isinstance(cause, BaseException):
             error = cause
             continue
@@ -199,6 +204,7 @@ class LedgerCallback(Callback):
         self.experiment_dir = experiment_dir
         self.ledger = Ledger(spec)
         self._reconciled = True
+        self._to_tidy: dict[str, float] = {}  # ended trial -> when it ended (monotonic)
 
     def setup(
         self, stop: Any = None, num_samples: int | None = None,
@@ -215,6 +221,8 @@ class LedgerCallback(Callback):
         """After a restore, settles trials that Tune created but never saved before it died."""
         known = {t.trial_id for t in trials}
         for trial_id, record in list(self.ledger.trials.items()):
+            if record.status in ("stopped", "errored"):
+                self._to_tidy.setdefault(trial_id, 0.0)  # ended before the restart
             if trial_id in known or record.status in (*FINISHED, "errored"):
                 continue
             # Tune never saved it, so it cannot resume it; the searcher, restored to the same
@@ -229,7 +237,8 @@ class LedgerCallback(Callback):
         self._reconciled = True
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "ledger": Ledger(self.ledger.spec), "_reconciled": False}
+        return {**self.__dict__, "ledger": Ledger(self.ledger.spec), "_reconciled": False,
+                "_to_tidy": {}}
 
     def _record(self, trial: Trial) -> TrialRecord:
         record = self.ledger.trials.get(trial.trial_id)
@@ -239,12 +248,34 @@ class LedgerCallback(Callback):
         return record
 
     def _save(self) -> None:
-        self.ledger.save(self.experiment_dir)
+        try:
+            self.ledger.save(self.experiment_dir)
+        except OSError as error:
+            if is_storage_full(error):  # the previous leaderboard stays whole (atomic write)
+                raise StorageFullError(str(self.experiment_dir)) from error
+            raise
+
+    def _measure(self, record: TrialRecord) -> None:
+        record.checkpoints, record.checkpoint_bytes = checkpoint_usage(
+            self.experiment_dir, record.trial_id
+        )
+
+    def _tidy(self, older_than_s: float) -> bool:
+        """Removes checkpoints that ended trials' workers persisted after Tune stopped them."""
+        now = time.monotonic()
+        due = [i for i, ended in self._to_tidy.items() if now - ended >= older_than_s]
+        for trial_id in due:
+            del self._to_tidy[trial_id]
+            if remove_untracked_checkpoints(self.experiment_dir, trial_id):
+                self._measure(self.ledger.trials[trial_id])
+        return bool(due)
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         changed = not self._reconciled
         if changed:
             self._reconcile(trials)
+        # Ray kills a stopped trial's workers within moments; tidy after they are surely gone.
+        changed |= self._tidy(older_than_s=TIDY_AFTER_S)
         new = [t for t in trials if t.trial_id not in self.ledger.trials]
         for trial in new:
             self._record(trial)
@@ -276,6 +307,7 @@ class LedgerCallback(Callback):
         record.history = sorted(
             [e for e in record.history if e.epoch != entry.epoch] + [entry], key=lambda e: e.epoch
         )
+        self._measure(record)
         self._save()
 
     def on_trial_complete(
@@ -283,10 +315,26 @@ class LedgerCallback(Callback):
     ) -> None:
         record = self._record(trial)
         record.status = end_status(record.epochs, self.ledger.spec.scheduler.max_epochs)
+        self._measure(record)
         self._save()
+        if record.status == "stopped":
+            self._to_tidy[trial.trial_id] = time.monotonic()
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        error = trial_error(trial)
+        if error is not None and is_storage_full(error):
+            # Not the trial's fault: stop the sweep here, before Tune saves this trial as
+            # failed, so that `resume` continues it from its last checkpoint.
+            raise StorageFullError(str(self.experiment_dir)) from error
         record = self._record(trial)
         record.status = "errored"
-        record.error = describe_error(trial_error(trial))
+        record.error = describe_error(error)
+        self._measure(record)
         self._save()
+        self._to_tidy[trial.trial_id] = time.monotonic()
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        if self._to_tidy:  # give the last stopped trial's workers a moment to be gone
+            time.sleep(max(0.0, LAST_TIDY_WAIT_S - (time.monotonic() - max(self._to_tidy.values()))))
+        if self._tidy(older_than_s=0):
+            self._save()

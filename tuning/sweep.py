@@ -16,16 +16,18 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.error import TuneError
 from ray.tune.schedulers import ASHAScheduler
 
 from tuning.checks import Hardware, check_hardware, check_spec, max_concurrent_trials
-from tuning.errors import SweepError
+from tuning.errors import StorageFullError, SweepError, is_storage_full
+from tuning.layout import trial_dirname
 from tuning.ledger import FINISHED, Ledger, LedgerCallback
 from tuning.progress import ProgressCallback
 from tuning.searcher import TruthfulOptunaSearch
 from tuning.spec import SweepSpec, load_spec
 from tuning.targets import import_from_launch_directory
-from tuning.trial import run_trial, trial_dirname
+from tuning.trial import run_trial
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +168,18 @@ def build_tuner(spec: SweepSpec, path: Path, concurrency: int) -> tune.Tuner:
     )
 
 
+def _fit(tuner: tune.Tuner, path: Path) -> None:
+    """Runs the Tuner; a full storage device ends it as :class:`StorageFullError`."""
+    try:
+        tuner.fit()
+    except (TuneError, OSError) as error:
+        # Tune wraps what its callbacks raise (the leaderboard's StorageFullError) in a
+        # TuneError; its own writes raise OSError.
+        if is_storage_full(error):
+            raise StorageFullError(str(path)) from error
+        raise
+
+
 def _outcome(path: Path) -> SweepOutcome:
     ledger = Ledger.load(path)
     statuses = [t.status for t in ledger.trials.values()]
@@ -206,6 +220,7 @@ def launch(
 
     Raises:
         SweepError: For any invalid input, before a Ray process starts.
+        StorageFullError: If the storage device filled up; the sweep stopped and can be resumed.
     """
     overrides = {
         "search.num_samples": num_samples, "scheduler.max_epochs": max_epochs,
@@ -226,7 +241,7 @@ def launch(
         stem, spec.search.num_samples, spec.scheduler.max_epochs, concurrency,
         spec.resources.workers_per_trial, path,
     )
-    build_tuner(spec, path, concurrency).fit()
+    _fit(build_tuner(spec, path, concurrency), path)
     return _outcome(path)
 
 
@@ -237,6 +252,7 @@ def resume(experiment: str | Path, *, address: str | None = None) -> SweepOutcom
 
     Raises:
         SweepError: If ``experiment`` is not a lightsweep experiment Ray Tune can restore.
+        StorageFullError: If the storage device filled up again.
     """
     path = Path(experiment).expanduser().absolute()
     spec = Ledger.load(path).spec
@@ -255,5 +271,5 @@ def resume(experiment: str | Path, *, address: str | None = None) -> SweepOutcom
         path.as_posix(), trainable=_trainable(spec, path), resume_unfinished=True,
         resume_errored=False, restart_errored=False,
     )
-    tuner.fit()
+    _fit(tuner, path)
     return _outcome(path)

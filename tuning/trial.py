@@ -18,6 +18,7 @@ from typing import Any, cast
 import ray.train
 import ray.train.v2._internal.execution.context as ray_train_context
 from ray import tune
+from ray.exceptions import OutOfMemoryError as RayOutOfMemoryError
 from ray.train.torch import TorchTrainer
 from ray.train.v2._internal.exceptions import (
     WorkerHealthCheckFailedError,
@@ -27,26 +28,14 @@ from ray.train.v2.api.exceptions import TrainingFailedError
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY, TuneReportCallback
 
 from tuning.checks import normalize_precision
+from tuning.errors import StorageFullError, is_storage_full
+from tuning.layout import TRAIN_RUN_NAME, trial_path
 from tuning.ledger import finished_trial
 from tuning.lightning_compat import CHECKPOINT_NAME, prepare, ray_lightning
 from tuning.spec import SweepSpec
 from tuning.targets import lightning_namespace, resolve_class
 
 logger = logging.getLogger(__name__)
-
-TRAIN_RUN_NAME = "train"
-TRIAL_DIR_PREFIX = "trial_"
-
-
-def trial_dirname(trial: Any) -> str:
-    """Tune's directory name for a trial: its id, so paths stay short and findable."""
-    return f"{TRIAL_DIR_PREFIX}{trial.trial_id}"
-
-
-def trial_path(experiment_path: str, trial_id: str) -> str:
-    """A trial's directory; its Train run (and checkpoints) live in ``TRAIN_RUN_NAME`` below."""
-    return f"{experiment_path}/{TRIAL_DIR_PREFIX}{trial_id}"
-
 
 # Defaults for the Lightning Trainer inside a trial; the sweep file's trainer_args win.
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -106,18 +95,32 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
 
 
-def _worker_died(error: TrainingFailedError) -> bool:
-    """Whether a Train run failed because a worker process (or its node) died.
+def _worker_deaths(error: TrainingFailedError) -> list[BaseException]:
+    """Why each worker of a failed Train run that died (process killed, node lost) died.
 
     Exceptions raised by user code arrive wrapped as UserExceptionWithTraceback on every rank
-    that raised; a rank whose process died fails its health check instead. When one rank dies
-    the others often fail too (collective errors), so one death is enough to call it a death.
+    that raised; a rank whose process died fails its health check instead, carrying the cause
+    (Ray's ``ActorDiedError``, or ``OutOfMemoryError`` when its memory monitor killed it).
     """
     failures = getattr(error, "worker_failures", None) or {}
-    return any(
-        isinstance(e, WorkerHealthCheckFailedError | WorkerHealthCheckTimeoutError)
+    return [
+        e.health_check_failure if isinstance(e, WorkerHealthCheckFailedError) else e
         for e in failures.values()
-    )
+        if isinstance(e, WorkerHealthCheckFailedError | WorkerHealthCheckTimeoutError)
+    ]
+
+
+def _retry_reason(error: TrainingFailedError) -> str | None:
+    """Why the run is worth starting again, or None if it is not.
+
+    When one rank dies the others often fail too (collective errors), so one death is enough to
+    call it a death. A worker that Ray's memory monitor killed would be killed again: the trial
+    fails with that OutOfMemoryError, and the searcher learns to avoid its configuration.
+    """
+    deaths = _worker_deaths(error)
+    if not deaths or any(isinstance(d, RayOutOfMemoryError) for d in deaths):
+        return None
+    return type(deaths[0]).__name__
 
 
 def _wait_for_reports(report_callback: TuneReportCallback, timeout_s: float = 30.0) -> None:
@@ -134,7 +137,8 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
 
     A worker that dies (process killed, node lost) costs at most the epoch in progress: the run
     is started again, up to ``failures.max_retries`` times, and resumes from its last checkpoint.
-    An exception raised by the user's code fails the trial at once.
+    An exception raised by the user's code, or a worker killed by Ray's memory monitor, fails
+    the trial at once: either would happen again.
 
     Args:
         config: The searched values for this trial, by full key (``"module.lr"``).
@@ -189,11 +193,15 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
         try:
             trainer.fit()
         except TrainingFailedError as error:
-            if not _worker_died(error) or attempt == spec.failures.max_retries:
+            if is_storage_full(error):
+                # The Tune driver stops the sweep on this error; `resume` continues the trial.
+                raise StorageFullError(experiment_path) from error
+            reason = _retry_reason(error)
+            if reason is None or attempt == spec.failures.max_retries:
                 raise
             logger.warning(
                 "trial %s: a worker died (%s); restarting from the last checkpoint, retry %d of %d",
-                trial_id, type(error).__name__, attempt + 1, spec.failures.max_retries,
+                trial_id, reason, attempt + 1, spec.failures.max_retries,
             )
         else:
             _wait_for_reports(report_callback)
