@@ -115,12 +115,19 @@ def _kill_session(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=30)
 
 
-def _ray_start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def _ray_start(
+    args: list[str], env: dict[str, str], log: Path, private_dir: Path | None = None,
+) -> subprocess.Popen[bytes]:
     # Every port named: the default ones would collide with another Ray on this host.
     ports = ["--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
              "--dashboard-agent-grpc-port", "--metrics-export-port", "--runtime-env-agent-port"]
     command = [str(Path(sys.executable).parent / "ray"), "start", "--block",
                "--disable-usage-stats", *args, *(f"{p}={free_port()}" for p in ports)]
+    if private_dir is not None:
+        # A node of its own file system view: an empty tmpfs over private_dir, seen only by it
+        # and its workers, as a path that is local to each machine of a real cluster.
+        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   f'mount -t tmpfs tmpfs "{private_dir}" && exec "$@"', "sh", *command]
     with open(log, "ab") as out:
         return subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -138,8 +145,18 @@ def _wait_for_nodes(address: str, env: dict[str, str], count: int, timeout_s: fl
 
 
 @pytest.fixture
-def two_node_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
-    """Head (1 CPU, runs trial drivers) and a second node (2 CPUs), with token authentication."""
+def two_node_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalCluster]:
+    """Head (runs trial drivers) and a second node, 1 CPU each, with token authentication.
+
+    Parametrized indirectly with ``{"node_private_dir": NAME}``, the second node does not share
+    ``tmp_path / NAME`` with the head (root only: it mounts a tmpfs in a mount namespace).
+    """
+    private_name = getattr(request, "param", {}).get("node_private_dir")
+    private_dir = tmp_path / private_name if private_name else None
+    if private_dir is not None:
+        if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
+            pytest.skip("needs root to give a node a private mount")
+        private_dir.mkdir()
     port, dashboard = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
@@ -154,7 +171,7 @@ def two_node_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
     node = None
     try:
         _wait_for_nodes(address, env, 1, timeout_s=60)
-        node = _ray_start([f"--address={address}", "--num-cpus=2"], env, log)
+        node = _ray_start([f"--address={address}", "--num-cpus=1"], env, log, private_dir)
         _wait_for_nodes(address, env, 2, timeout_s=60)
         yield LocalCluster(address, env, head, node)
     finally:

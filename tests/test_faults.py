@@ -295,8 +295,10 @@ def test_full_disk_stops_the_sweep_and_resume_finishes_it(tmp_path: Path) -> Non
         assert first.returncode == 1, output[-3000:]
         assert f"no space left on the device that holds {path}" in output, output[-3000:]
         assert f"run_tune.py resume {path}" in output
-        # Said as one message, not as the driver's traceback (workers' lines carry a prefix).
-        assert not [line for line in output.splitlines() if line.startswith("Traceback")]
+        # Said once, as lightsweep's last word, not as an uncaught traceback.
+        said = [line for line in output.splitlines() if " error: no space left on the device" in line]
+        assert len(said) == 1 and not output.rstrip().splitlines()[-1].startswith(
+            ("Traceback", "OSError", "tuning.errors", "ray.")), output[-2000:]
         # Nothing half-written passes for whole, and no trial is blamed for the full disk.
         before = Ledger.load(path)
         assert not list((path / "lightsweep").glob("*.tmp"))
@@ -322,9 +324,9 @@ def test_full_disk_stops_the_sweep_and_resume_finishes_it(tmp_path: Path) -> Non
 def test_lost_node_leaves_its_trials_to_finish_on_the_surviving_node(
     two_node_cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    # Head: 1 CPU (and every trial's driver); second node: 2 CPUs. Three one-worker trials fill
-    # both, so losing the second node kills two trials' workers.
-    samples, epochs = 3, 8
+    # One CPU on each node (every trial's driver on the head): two one-worker trials fill both,
+    # so losing the second node kills one trial's worker, to be retried on the head.
+    samples, epochs = 2, 10
     sweep = _write_sweep(tmp_path, samples=samples, epochs=epochs)
     path = tmp_path / "runs" / "node"
     log = tmp_path / "launch.log"
@@ -342,7 +344,7 @@ def test_lost_node_leaves_its_trials_to_finish_on_the_surviving_node(
     finally:
         output = _finish(driver, log, timeout_s=420)
     assert driver.returncode == 0, output[-3000:]
-    assert output.count("a worker died") >= 2, output[-3000:]
+    assert output.count("a worker died") >= 1, output[-3000:]
     after = Ledger.load(path)
     assert len(after.trials) == samples
     for trial_id, trial in after.trials.items():

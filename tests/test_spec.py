@@ -53,6 +53,7 @@ def test_cli_overrides_win_and_are_validated(write_sweep: SweepWriter) -> None:
         ({"search": {"num_samples": 0}}, "search.num_samples"),
         ({"scheduler": {"max_epochs": 2, "grace_period": 3}}, "grace_period"),
         ({"resources": {"workers_per_trial": 1.5}}, "resources.workers_per_trial"),
+        ({"resources": {"placement": "STRICT_PACK"}}, r"resources\.placement.*'PACK' or 'SPREAD'"),
         ({"metric": None}, "metric: required but missing"),
         ({"mode": "maximize"}, "mode"),
         ({"module": "no_colon_here"}, "package.module:ClassName"),

@@ -16,7 +16,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import ray
 import ray.train
+import torch
 from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
 from ray.train.lightning._lightning_utils import pl as ray_pl
 
@@ -27,6 +29,16 @@ CHECKPOINT_NAME = "checkpoint.ckpt"
 
 def _copy_members(cls: type, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: cls.__dict__[name] for name in names}
+
+
+def _count_nodes() -> int:
+    """How many Ray nodes this run's ranks are on (a collective: every rank must call it)."""
+    node = ray.get_runtime_context().get_node_id()
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return 1
+    nodes: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(nodes, node)
+    return len(set(nodes))
 
 
 class _EpochReport:
@@ -45,6 +57,7 @@ class _EpochReport:
         super().__init__()
         self._last_report: dict[str, float] | None = None
         self._restored_report: dict[str, float] | None = None
+        self._num_nodes = 1
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_report": self._last_report}
@@ -53,6 +66,7 @@ class _EpochReport:
         self._restored_report = state_dict.get("last_report")
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        self._num_nodes = _count_nodes()
         if self._restored_report is not None:  # every rank restored it: report is collective
             ray.train.report(self._restored_report)
             self._restored_report = None
@@ -65,6 +79,7 @@ class _EpochReport:
         metrics["epoch"] = trainer.current_epoch + 1
         metrics["step"] = trainer.global_step
         metrics["world_size"] = trainer.world_size  # makes trials comparable across worker counts
+        metrics["num_nodes"] = self._num_nodes
         self._last_report = metrics
         with tempfile.TemporaryDirectory(prefix="lightsweep-ckpt-") as tmp:
             # Every rank takes part in saving (a collective); only rank 0 writes the file.

@@ -14,7 +14,8 @@ A sweep file is YAML::
     mode: max
     search: {num_samples: 16, seed: 0}
     scheduler: {max_epochs: 20, grace_period: 2, reduction_factor: 3}
-    resources: {workers_per_trial: 1, cpus_per_worker: 1, gpus_per_worker: 0, max_concurrent: null}
+    resources: {workers_per_trial: 1, cpus_per_worker: 1, gpus_per_worker: 0, max_concurrent: null,
+                placement: PACK}
     checkpoints: {num_to_keep: 2}
     failures: {max_retries: 2, fail_fast: false}
 
@@ -67,7 +68,11 @@ class SchedulerConfig(_Section):
 
 
 class ResourcesConfig(_Section):
-    """What one trial takes. ``max_concurrent`` defaults to as many trials as fit at once."""
+    """What one trial takes. ``max_concurrent`` defaults to as many trials as fit at once.
+
+    ``placement``: ``PACK`` puts a trial's workers on as few nodes as possible (fast
+    collectives); ``SPREAD`` puts them on as many as possible (one node's loss costs fewer).
+    """
 
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
 
@@ -75,6 +80,7 @@ class ResourcesConfig(_Section):
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0)
     max_concurrent: int | None = Field(None, gt=0, strict=True)
+    placement: Literal["PACK", "SPREAD"] = "PACK"
 
 
 class CheckpointsConfig(_Section):

@@ -6,6 +6,7 @@ interrupted.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import socket
@@ -26,6 +27,7 @@ from tuning.ledger import FINISHED, Ledger, LedgerCallback
 from tuning.progress import ProgressCallback
 from tuning.searcher import TruthfulOptunaSearch
 from tuning.spec import SweepSpec, load_spec
+from tuning.storage import check_shared_storage
 from tuning.targets import import_from_launch_directory
 from tuning.trial import run_trial
 
@@ -79,6 +81,37 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Environment the trials need, forwarded to every worker (W&B settings, lightsweep's own).
+FORWARDED_ENV_PREFIXES = ("WANDB_", "LIGHTSWEEP_")
+# Never shipped to a cluster (on top of what .gitignore names): environments, results, caches.
+SHIPPING_EXCLUDES = [".venv", "venv", ".git", "runs", "**/__pycache__", "**/*.ckpt", ".mypy_cache",
+                     ".ruff_cache", ".pytest_cache"]
+SHIPPED_PACKAGES = ("tuning", "lightning_modules")
+
+
+def runtime_env(address: str | None) -> dict[str, Any]:
+    """What every Ray worker of the sweep gets: the code, and the environment trials need.
+
+    On a local Ray, workers share this file system: they import the user's modules from the
+    launch directory, as the driver does. On a cluster, the launch directory (the user's
+    modules) and lightsweep's own packages are shipped to every node, so that a node needs only
+    the pinned dependencies installed.
+    """
+    env_vars = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
+    cwd = Path.cwd()
+    if address is None:
+        paths = [str(cwd), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        env_vars["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        return {"env_vars": env_vars}
+    env: dict[str, Any] = {"working_dir": str(cwd), "excludes": SHIPPING_EXCLUDES,
+                           "env_vars": env_vars}
+    packages = [Path(importlib.import_module(name).__path__[0]) for name in SHIPPED_PACKAGES]
+    outside = [str(p) for p in packages if not p.is_relative_to(cwd)]  # else the working dir has it
+    if outside:
+        env["py_modules"] = outside
+    return env
+
+
 def init_ray(address: str | None, **init_kwargs: Any) -> None:
     """Joins the Ray cluster at ``address``, or starts a local one; no-op if Ray is running.
 
@@ -88,18 +121,18 @@ def init_ray(address: str | None, **init_kwargs: Any) -> None:
     """
     if ray.is_initialized():
         return
-    # Workers import the user's classes the way the driver does: from the launch directory.
-    paths = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    env_vars = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+    env = runtime_env(address)
     if address is None:
+        # "local" starts a Ray of our own. Left unset, ray.init would join the cluster that
+        # `ray start` last started on this host (even a dead one), not what the user asked for.
+        address = "local"
         # Ray Train removes a stopped trial's placement group through the State API, which
         # finds "the" Ray of this host by itself and gives up when a host runs two (two sweeps
         # on one laptop): the group then leaks and later trials starve. Name our own.
         port = _free_port()
         init_kwargs["dashboard_port"] = port
-        env_vars["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
-    ray.init(address=address, runtime_env={"env_vars": env_vars},
-             logging_level=logging.WARNING, **init_kwargs)
+        env["env_vars"]["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
+    ray.init(address=address, runtime_env=env, logging_level=logging.WARNING, **init_kwargs)
 
 
 def _check(spec: SweepSpec, address: str | None) -> None:
@@ -108,11 +141,14 @@ def _check(spec: SweepSpec, address: str | None) -> None:
     check_spec(spec, None if address else Hardware.local())
 
 
-def _connect(spec: SweepSpec, address: str | None) -> int:
-    """Starts or joins Ray; returns how many trials may run at once on what it found."""
+def _connect(spec: SweepSpec, address: str | None, path: Path) -> int:
+    """Starts or joins Ray and checks what it found (resources; on a cluster, that every node
+    shares the storage); returns how many trials may run at once."""
     init_ray(address)
     hardware = Hardware.of_cluster(ray.cluster_resources())
     check_hardware(spec, hardware)
+    if address is not None:
+        check_shared_storage(path.parent)
     return max_concurrent_trials(spec, hardware)
 
 
@@ -235,7 +271,7 @@ def launch(
     address = address or os.environ.get("RAY_ADDRESS")
     _check(spec, address)
     path = experiment_dir(spec, name, stem)
-    concurrency = _connect(spec, address)
+    concurrency = _connect(spec, address, path)
     logger.info(
         "sweep %s: %d trials, at most %d epochs each, %d at a time, %d worker(s) per trial -> %s",
         stem, spec.search.num_samples, spec.scheduler.max_epochs, concurrency,
@@ -263,7 +299,7 @@ def resume(experiment: str | Path, *, address: str | None = None) -> SweepOutcom
         )
     address = address or os.environ.get("RAY_ADDRESS")
     _check(spec, address)
-    _connect(spec, address)
+    _connect(spec, address, path)
     outcome = _outcome(path)
     logger.info("resuming %s: %d of %d trials finished", path, outcome.finished,
                 spec.search.num_samples)

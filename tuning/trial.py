@@ -170,6 +170,7 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
                 num_workers=res.workers_per_trial,
                 use_gpu=res.gpus_per_worker > 0,
                 resources_per_worker=per_worker,
+                placement_strategy=res.placement,
             ),
             # ray.train exports Train V2's RunConfig at run time; type checkers see V1's.
             run_config=ray.train.RunConfig(  # type: ignore[call-arg]

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tuning.sweep import runtime_env
+
+
+def test_local_ray_workers_import_from_the_launch_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    env = runtime_env(None)
+    assert env["env_vars"]["PYTHONPATH"].split(":") == [str(tmp_path), "/elsewhere"]
+    assert "working_dir" not in env  # nothing to ship: workers share this file system
+
+
+def test_cluster_gets_the_launch_directory_and_lightsweep_shipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = runtime_env("10.0.0.1:6379")
+    assert env["working_dir"] == str(tmp_path)
+    assert sorted(Path(p).name for p in env["py_modules"]) == ["lightning_modules", "tuning"]
+    assert {".venv", ".git", "runs"} <= set(env["excludes"])
+
+
+def test_launching_from_the_repository_ships_its_packages_once(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    env = runtime_env("10.0.0.1:6379")
+    assert env["working_dir"] == str(REPO) and "py_modules" not in env
+
+
+@pytest.mark.parametrize("address", [None, "10.0.0.1:6379"])
+def test_wandb_and_lightsweep_settings_reach_the_workers(
+    address: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("LIGHTSWEEP_DATA_DIR", "/data")
+    monkeypatch.setenv("UNRELATED_SECRET", "x")
+    env_vars = runtime_env(address)["env_vars"]
+    assert env_vars["WANDB_MODE"] == "offline" and env_vars["LIGHTSWEEP_DATA_DIR"] == "/data"
+    assert "UNRELATED_SECRET" not in env_vars
