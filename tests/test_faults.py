@@ -354,3 +354,44 @@ def test_lost_node_leaves_its_trials_to_finish_on_the_surviving_node(
         # its checkpoint's epoch once, so at most one repeat).
         reported = _tune_epochs(path / f"trial_{trial_id}")
         assert reported == sorted(reported) and len(reported) <= epochs + 1, reported
+
+
+@pytest.mark.timeout(600)
+def test_resume_keeps_a_trial_that_finished_after_tunes_last_saved_state(tmp_path: Path) -> None:
+    # Tune saves its state once, at the start (TUNE_GLOBAL_CHECKPOINT_S), so the second trial is
+    # created and finished after it: after the restore Tune does not know that trial, and its
+    # searcher proposes the configuration again.
+    samples, epochs = 3, 3
+    sweep = _write_sweep(tmp_path, samples=samples, epochs=epochs)
+    path = tmp_path / "runs" / "unsaved"
+    env = {"TUNE_GLOBAL_CHECKPOINT_S": "3600"}
+    first = _driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "unsaved",
+                     "--max-concurrent", "1"], cwd=tmp_path, log=tmp_path / "launch.log", env=env)
+    try:
+        def two_finished() -> bool:
+            ledger = _ledger(path)
+            return bool(ledger and sum(t.status == "completed" for t in ledger.trials.values()) == 2)
+
+        _wait_for(two_finished, 400, "two finished trials")
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        _end_session(first)
+    finished_before = {json.dumps(t.config, sort_keys=True): t
+                       for t in Ledger.load(path).trials.values() if t.status == "completed"}
+
+    second = _driver(["resume", str(path)], cwd=tmp_path, log=tmp_path / "resume.log", env=env)
+    output = _finish(second, tmp_path / "resume.log", timeout_s=400)
+    assert second.returncode == 0, output[-3000:]
+    after = {json.dumps(t.config, sort_keys=True): t for t in Ledger.load(path).trials.values()}
+    assert len(after) == samples, "exactly the requested number of trials"
+    assert all(t.status == "completed" for t in after.values())
+    adopted = 0
+    for config, before in finished_before.items():
+        assert after[config].history == before.history, "kept as it was"
+        if after[config].trial_id != before.trial_id:  # the one Tune did not know
+            adopted += 1
+            train_dir = path / f"trial_{after[config].trial_id}" / "train"
+            assert not list(train_dir.glob("checkpoint_*")), "trained again"
+    assert adopted == 1
+    assert "is kept, not trained again" in output

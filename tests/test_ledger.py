@@ -68,3 +68,27 @@ def test_describe_error_reaches_the_users_exception() -> None:
     task_error = RayTaskError("run_trial", "traceback...", wrapped)
     assert describe_error(task_error) == "FloatingPointError: loss is nan at step 3"
     assert describe_error(None) == "unknown error"
+
+
+def test_reconcile_keeps_unknown_finished_trials_as_orphans_and_drops_unknown_running_ones(
+    write_sweep: SweepWriter,
+) -> None:
+    ledger = Ledger(load_spec(write_sweep()), {t.trial_id: t for t in [
+        _trial("known", [0.5], "running"), _trial("done", [0.9]), _trial("lost", [0.4], "running"),
+    ]})
+    ledger.reconcile({"known"})
+    assert sorted(ledger.trials) == ["done", "known"]
+    assert ledger.trials["done"].orphan and not ledger.trials["known"].orphan
+
+
+def test_a_new_trial_of_an_orphans_configuration_adopts_its_result(
+    write_sweep: SweepWriter,
+) -> None:
+    orphan = _trial("old", [0.5, 0.9])
+    ledger = Ledger(load_spec(write_sweep()), {"old": orphan})
+    ledger.reconcile(set())
+    assert ledger.adopt("new", {"module.lr": 0.2}) is None, "another configuration"
+    adopted = ledger.adopt("new", {"module.lr": 0.1})
+    assert adopted is orphan and list(ledger.trials) == ["new"]
+    assert (adopted.trial_id, adopted.orphan, adopted.epochs) == ("new", False, 2)
+    assert ledger.adopt("newer", {"module.lr": 0.1}) is None, "adopted once"

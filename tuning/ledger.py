@@ -56,6 +56,9 @@ class TrialRecord:
     error: str | None = None
     checkpoints: int = 0  # kept on disk now (``checkpoints.num_to_keep`` at most)
     checkpoint_bytes: int = 0
+    # Finished after Ray Tune last saved its state, so a restored Tune does not know it: its
+    # configuration, proposed again, takes this result instead of training again.
+    orphan: bool = False
 
     @property
     def epochs(self) -> int:
@@ -119,6 +122,43 @@ class Ledger:
         """The leaderboard: :meth:`TrialRecord.to_dict` of every trial, best first."""
         return [t.to_dict(self.spec.metric, self.spec.mode) for t in self.ranked()]
 
+    def reconcile(self, known: set[str]) -> None:
+        """Settles, before a resume, the trials that the restored Ray Tune does not know.
+
+        Ray Tune restores the trials of its last saved state. One created after it and still
+        running is lost (its configuration, proposed again, runs again); one that also finished
+        becomes an orphan, whose result the re-proposed configuration takes (:meth:`adopt`).
+        """
+        for trial_id, record in list(self.trials.items()):
+            if trial_id in known:
+                continue
+            if record.status in FINISHED:
+                record.orphan = True
+                continue
+            del self.trials[trial_id]
+            if record.history:
+                logger.warning(
+                    "trial %s started after Ray Tune last saved its state and cannot be resumed "
+                    "(%d epochs lost); its configuration runs again as a new trial",
+                    trial_id, record.epochs,
+                )
+
+    def orphan_for(self, config: dict[str, Any]) -> TrialRecord | None:
+        """A finished orphan trial of exactly this configuration, if any."""
+        return next((r for r in self.trials.values() if r.orphan and r.config == config), None)
+
+    def adopt(self, trial_id: str, config: dict[str, Any]) -> TrialRecord | None:
+        """Hands an orphan of the same configuration over to new trial ``trial_id``."""
+        record = self.orphan_for(config)
+        if record is None:
+            return None
+        del self.trials[record.trial_id]
+        logger.info("trial %s: configuration finished before the restart as trial %s; its result "
+                    "is kept, not trained again", trial_id, record.trial_id)
+        record.trial_id, record.orphan = trial_id, False
+        self.trials[trial_id] = record
+        return record
+
     def save(self, experiment_dir: Path) -> None:
         data = {
             "format": FORMAT_VERSION,
@@ -151,11 +191,15 @@ class Ledger:
 FINISHED = ("completed", "stopped")
 
 
-def finished_trial(experiment_dir: str | Path, trial_id: str) -> TrialRecord | None:
-    """The trial's record if the leaderboard says it already finished (completed or stopped)."""
+def finished_trial(
+    experiment_dir: str | Path, trial_id: str, config: dict[str, Any]
+) -> TrialRecord | None:
+    """The trial's record if the leaderboard says it already finished (completed or stopped),
+    under its own id or as an orphan of the same configuration (see :meth:`Ledger.reconcile`)."""
     if not (Path(experiment_dir) / LEDGER_FILE).is_file():
         return None
-    record = Ledger.load(experiment_dir).trials.get(trial_id)
+    ledger = Ledger.load(experiment_dir)
+    record = ledger.trials.get(trial_id) or ledger.orphan_for(config)
     return record if record is not None and record.status in FINISHED else None
 
 
@@ -203,7 +247,6 @@ class LedgerCallback(Callback):
     def __init__(self, experiment_dir: Path, spec: SweepSpec) -> None:
         self.experiment_dir = experiment_dir
         self.ledger = Ledger(spec)
-        self._reconciled = True
         self._to_tidy: dict[str, float] = {}  # ended trial -> when it ended (monotonic)
 
     def setup(
@@ -211,37 +254,21 @@ class LedgerCallback(Callback):
         total_num_samples: int | None = None, **info: Any,
     ) -> None:
         # Tune unpickles its callbacks on restore: read the history from the file, not the pickle.
-        self._reconciled = not (self.experiment_dir / LEDGER_FILE).is_file()
-        if self._reconciled:
+        if not (self.experiment_dir / LEDGER_FILE).is_file():
             self._save()
-        else:
-            self.ledger = Ledger.load(self.experiment_dir)
-
-    def _reconcile(self, trials: list[Trial]) -> None:
-        """After a restore, settles trials that Tune created but never saved before it died."""
-        known = {t.trial_id for t in trials}
-        for trial_id, record in list(self.ledger.trials.items()):
+            return
+        self.ledger = Ledger.load(self.experiment_dir)
+        for trial_id, record in self.ledger.trials.items():
             if record.status in ("stopped", "errored"):
                 self._to_tidy.setdefault(trial_id, 0.0)  # ended before the restart
-            if trial_id in known or record.status in (*FINISHED, "errored"):
-                continue
-            # Tune never saved it, so it cannot resume it; the searcher, restored to the same
-            # point, proposes its configuration again as a new trial.
-            del self.ledger.trials[trial_id]
-            if record.history:
-                logger.warning(
-                    "trial %s started after Ray Tune last saved its state and cannot be resumed "
-                    "(%d epochs lost); its configuration runs again as a new trial",
-                    trial_id, record.epochs,
-                )
-        self._reconciled = True
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "ledger": Ledger(self.ledger.spec), "_reconciled": False,
-                "_to_tidy": {}}
+        return {**self.__dict__, "ledger": Ledger(self.ledger.spec), "_to_tidy": {}}
 
     def _record(self, trial: Trial) -> TrialRecord:
         record = self.ledger.trials.get(trial.trial_id)
+        if record is None:
+            record = self.ledger.adopt(trial.trial_id, dict(trial.config))
         if record is None:
             record = TrialRecord(trial.trial_id, config=dict(trial.config))
             self.ledger.trials[trial.trial_id] = record
@@ -271,11 +298,8 @@ class LedgerCallback(Callback):
         return bool(due)
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
-        changed = not self._reconciled
-        if changed:
-            self._reconcile(trials)
         # Ray kills a stopped trial's workers within moments; tidy after they are surely gone.
-        changed |= self._tidy(older_than_s=TIDY_AFTER_S)
+        changed = self._tidy(older_than_s=TIDY_AFTER_S)
         new = [t for t in trials if t.trial_id not in self.ledger.trials]
         for trial in new:
             self._record(trial)
@@ -283,14 +307,21 @@ class LedgerCallback(Callback):
             self._save()
 
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
-        self._record(trial).status = "running"
+        self._mark_running(self._record(trial))
         self._save()
+
+    @staticmethod
+    def _mark_running(record: TrialRecord) -> None:
+        # A finished trial started again by a resume only hands Tune its result, and reads its
+        # status to know that: it stays finished.
+        if record.status not in FINISHED:
+            record.status = "running"
 
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
     ) -> None:
         record = self._record(trial)
-        record.status = "running"
+        self._mark_running(record)
         metrics = {
             k: float(v) for k, v in result.items() if k not in _NOT_METRICS and is_finite_number(v)
         }

@@ -22,7 +22,7 @@ from ray.tune.schedulers import ASHAScheduler
 
 from tuning.checks import Hardware, check_hardware, check_spec, max_concurrent_trials
 from tuning.errors import StorageFullError, SweepError, is_storage_full
-from tuning.layout import trial_dirname
+from tuning.layout import TRIAL_DIR_PREFIX, trial_dirname
 from tuning.ledger import FINISHED, Ledger, LedgerCallback
 from tuning.progress import ProgressCallback
 from tuning.searcher import TruthfulOptunaSearch
@@ -307,5 +307,11 @@ def resume(experiment: str | Path, *, address: str | None = None) -> SweepOutcom
         path.as_posix(), trainable=_trainable(spec, path), resume_unfinished=True,
         resume_errored=False, restart_errored=False,
     )
+    # Before any trial runs: the leaderboard learns which of its trials Tune will restore.
+    results = tuner.get_results()
+    ledger = Ledger.load(path)
+    ledger.reconcile({Path(results[i].path).name.removeprefix(TRIAL_DIR_PREFIX)
+                      for i in range(len(results))})
+    ledger.save(path)
     _fit(tuner, path)
     return _outcome(path)

@@ -30,6 +30,7 @@ from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY, TuneReportCallba
 from tuning.checks import normalize_precision
 from tuning.errors import StorageFullError, is_storage_full
 from tuning.layout import TRAIN_RUN_NAME, trial_path
+from tuning.layout import trial_dirname as trial_dirname  # where older experiments' tuner.pkl finds it
 from tuning.ledger import finished_trial
 from tuning.lightning_compat import CHECKPOINT_NAME, prepare, ray_lightning
 from tuning.spec import SweepSpec
@@ -148,10 +149,11 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
     spec = SweepSpec.model_validate(spec_data)
     res = spec.resources
     trial_id = tune.get_context().get_trial_id()
-    finished = finished_trial(experiment_path, trial_id)
+    finished = finished_trial(experiment_path, trial_id, config)
     if finished is not None and finished.history:
-        # Tune restarts, on resume, a trial that finished after its last experiment checkpoint;
-        # the leaderboard knows it finished. Hand Tune its last result instead of training on.
+        # Tune restarts, on resume, a trial that finished after its last experiment checkpoint,
+        # or proposes again the configuration of one it never saved; the leaderboard knows it
+        # finished. Hand Tune its last result instead of training again.
         last = max(finished.history, key=lambda e: e.epoch)
         result: dict[str, Any] = {**last.metrics, "epoch": last.epoch}
         if last.checkpoint:

@@ -1,0 +1,198 @@
+"""Checks of a sweep against the user's classes and the hardware it will run on.
+
+Everything here runs before any Ray process starts, so a bad sweep fails in a second with a
+message naming the field and the fix, not minutes later inside a worker.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from tuning.errors import SweepError
+from tuning.spec import SweepSpec
+from tuning.targets import init_parameters, lightning_namespace, resolve_class
+
+# Lightning's precision names, and the short aliases it accepts for them.
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
+PRECISION_ALIASES: dict[Any, str] = {
+    32: "32-true", "32": "32-true", 16: "16-mixed", "16": "16-mixed", "bf16": "bf16-mixed",
+    64: "64-true", "64": "64-true",
+}
+# On CPU, Lightning silently runs "16-mixed" as "bf16-mixed", and float16 kernels are missing:
+# a sweep over both would train the same thing twice under two names.
+CPU_PRECISIONS = ("32-true", "bf16-mixed", "bf16-true", "64-true")
+
+# Trainer arguments that lightsweep sets itself, and where the user sets them instead.
+RESERVED_TRAINER_ARGS = {
+    "strategy": "lightsweep runs Ray's DDP strategy",
+    "plugins": "lightsweep runs Ray's cluster environment",
+    "accelerator": "set resources.gpus_per_worker",
+    "devices": "set resources.workers_per_trial",
+    "num_nodes": "set resources.workers_per_trial",
+    "max_epochs": "set scheduler.max_epochs",
+}
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """The resources a sweep can use: a whole Ray cluster, or this machine."""
+
+    cpus: float
+    gpus: float
+
+    @classmethod
+    def local(cls) -> Hardware:
+        import torch
+
+        return cls(cpus=float(os.cpu_count() or 1), gpus=float(torch.cuda.device_count()))
+
+    @classmethod
+    def of_cluster(cls, resources: dict[str, float]) -> Hardware:
+        return cls(cpus=resources.get("CPU", 0.0), gpus=resources.get("GPU", 0.0))
+
+
+def normalize_precision(value: Any) -> str:
+    """Lightning's canonical name for a precision setting; raises SweepError if unknown."""
+    name = PRECISION_ALIASES.get(value, value)
+    if name not in PRECISIONS:
+        raise SweepError(
+            f"trainer.precision: unknown precision {value!r}. Fix: use one of {', '.join(PRECISIONS)}"
+        )
+    return str(name)
+
+
+def _where(spec: SweepSpec, route: str, arg: str) -> str:
+    key = f"{route}.{arg}"
+    return f"space.{key}" if key in spec.space else f"{route}_args.{arg}"
+
+
+def _check_arguments(spec: SweepSpec, route: str, cls: type, reserved: dict[str, str]) -> None:
+    params, var_kw = init_parameters(cls)
+    given = {*spec.args_section(route), *spec.search_space.keys_for(route)}
+    for arg in sorted(given):
+        if arg in reserved:
+            raise SweepError(
+                f"{_where(spec, route, arg)}: {arg!r} is set by lightsweep. Fix: {reserved[arg]}"
+            )
+        if arg not in params and not var_kw:
+            raise SweepError(
+                f"{_where(spec, route, arg)}: {cls.__qualname__}.__init__ takes no argument {arg!r}. "
+                f"Fix: use one of {', '.join(params) or '(none)'}"
+            )
+    if route == "trainer":
+        return
+    missing = [n for n, p in params.items() if p.default is p.empty and n not in given]
+    if missing:
+        raise SweepError(
+            f"{route}_args: {cls.__qualname__}.__init__ needs {', '.join(missing)}. "
+            f"Fix: set {'them' if len(missing) > 1 else 'it'} in {route}_args or space"
+        )
+
+
+def _check_batch_size(spec: SweepSpec) -> None:
+    field = _where(spec, "datamodule", "batch_size")
+    if "batch_size" not in spec.datamodule_args and "datamodule.batch_size" not in spec.space:
+        return
+    values = spec.possible_values("datamodule", "batch_size")
+    if values is None:
+        raise SweepError(
+            f"{field}: a batch size must be an integer. Fix: search it with choice or int"
+        )
+    workers = spec.resources.workers_per_trial
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise SweepError(
+                f"{field}: batch size must be a positive integer, got {value!r}"
+            )
+        if value % workers:
+            raise SweepError(
+                f"{field}: global batch size {value} does not divide evenly over "
+                f"resources.workers_per_trial={workers} workers. Fix: use multiples of {workers}"
+            )
+
+
+def _check_precision(spec: SweepSpec) -> None:
+    if "precision" not in spec.trainer_args and "trainer.precision" not in spec.space:
+        return
+    field = _where(spec, "trainer", "precision")
+    values = spec.possible_values("trainer", "precision")
+    if values is None:
+        raise SweepError(f"{field}: precision must be fixed or a choice")
+    seen: dict[str, Any] = {}
+    for value in values:
+        name = normalize_precision(value)
+        if spec.accelerator == "cpu" and name not in CPU_PRECISIONS:
+            raise SweepError(
+                f"{field}: precision {value!r} cannot run on CPU (Lightning would silently run "
+                f"16-mixed as bf16-mixed). Fix: use {', '.join(CPU_PRECISIONS)} on CPU, or set "
+                "resources.gpus_per_worker"
+            )
+        if name in seen:
+            raise SweepError(
+                f"{field}: {seen[name]!r} and {value!r} are the same precision ({name}). "
+                "Fix: list it once"
+            )
+        seen[name] = value
+
+
+def check_hardware(spec: SweepSpec, hardware: Hardware) -> None:
+    """Refuses a sweep whose trials could never be placed on ``hardware``."""
+    res = spec.resources
+    cpus = res.workers_per_trial * res.cpus_per_worker
+    if cpus > hardware.cpus:
+        raise SweepError(
+            f"resources: a trial needs {cpus:g} CPUs (workers_per_trial={res.workers_per_trial} x "
+            f"cpus_per_worker={res.cpus_per_worker:g}) but only {hardware.cpus:g} are available. "
+            "Fix: lower resources.workers_per_trial or resources.cpus_per_worker"
+        )
+    gpus = res.workers_per_trial * res.gpus_per_worker
+    if gpus > hardware.gpus:
+        raise SweepError(
+            f"resources.gpus_per_worker: a trial needs {gpus:g} GPUs but {hardware.gpus:g} are "
+            "available. Fix: set resources.gpus_per_worker to 0 to train on CPU, or run on a "
+            "machine or cluster with GPUs (--address)"
+        )
+
+
+def max_concurrent_trials(spec: SweepSpec, hardware: Hardware) -> int:
+    """How many trials run at once: as many as fit whole on ``hardware``, capped by the spec.
+
+    Trial drivers hold no resources of their own, so this bound is what keeps a started trial
+    from waiting forever for a worker group that other trials' drivers are starving.
+    """
+    res = spec.resources
+    fits = math.floor(hardware.cpus / (res.workers_per_trial * res.cpus_per_worker))
+    if res.gpus_per_worker:
+        fits = min(fits, math.floor(hardware.gpus / (res.workers_per_trial * res.gpus_per_worker)))
+    limits = [fits, spec.search.num_samples]
+    if res.max_concurrent is not None:
+        limits.append(res.max_concurrent)
+    return max(1, min(limits))
+
+
+def check_spec(spec: SweepSpec, hardware: Hardware | None) -> None:
+    """Checks the user's classes, their arguments, batch size, precision and (if given) hardware.
+
+    Raises:
+        SweepError: Naming the field and the fix.
+    """
+    module_cls = resolve_class(spec.module, "module")
+    datamodule_cls = resolve_class(spec.datamodule, "datamodule")
+    try:
+        pl = lightning_namespace(module_cls, "LightningModule")
+    except SweepError as exc:
+        raise SweepError(f"module: {exc}") from None
+    try:
+        lightning_namespace(datamodule_cls, "LightningDataModule")
+    except SweepError as exc:
+        raise SweepError(f"datamodule: {exc}") from None
+    _check_arguments(spec, "module", module_cls, {})
+    _check_arguments(spec, "datamodule", datamodule_cls, {})
+    _check_arguments(spec, "trainer", pl.Trainer, RESERVED_TRAINER_ARGS)
+    _check_batch_size(spec)
+    _check_precision(spec)
+    if hardware is not None:
+        check_hardware(spec, hardware)

@@ -1,0 +1,211 @@
+"""The command line: ``launch`` (the default), ``leaderboard``, ``best`` and ``validate``.
+
+``run_tune.py`` and the ``lightsweep`` console script both call :func:`main`. Bad input ends with
+a message naming the field and the fix, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from tuning.checks import Hardware, check_spec
+from tuning.errors import StorageFullError, SweepError
+from tuning.ledger import Ledger
+from tuning.results import fetch_best
+from tuning.spec import load_spec
+from tuning.sweep import SweepOutcome, launch, resume
+from tuning.targets import import_from_launch_directory
+
+logger = logging.getLogger("lightsweep")
+
+COMMANDS = ("launch", "resume", "leaderboard", "best", "validate")
+DEFAULT_SWEEP = str(resources.files("search_spaces") / "mnist1d_cnn.yaml")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run_tune.py",
+        description="Tune PyTorch Lightning models on Ray: Optuna search, ASHA early stopping, "
+        "Ray Train DDP trials. With no arguments, launches the default sweep.",
+    )
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("launch", help="run a sweep (the default command)",
+                       description="Run a sweep to the end, showing progress; prints the "
+                       "leaderboard and the best trial.")
+    p.add_argument("sweep", nargs="?", default=DEFAULT_SWEEP,
+                   help="sweep file (default: search_spaces/mnist1d_cnn.yaml)")
+    p.add_argument("--num-samples", type=_positive_int, help="trials to run (search.num_samples)")
+    p.add_argument("--max-epochs", type=_positive_int, help="epochs per trial at most "
+                   "(scheduler.max_epochs)")
+    p.add_argument("--workers-per-trial", type=_positive_int,
+                   help="DDP workers per trial (resources.workers_per_trial)")
+    p.add_argument("--max-concurrent", type=_positive_int,
+                   help="trials at once at most (resources.max_concurrent)")
+    p.add_argument("--seed", type=int, help="search seed (search.seed)")
+    p.add_argument("--storage", help="directory that holds experiments (storage; default runs)")
+    p.add_argument("--name", help="experiment name (default: sweep name and time); never reused")
+    p.add_argument("--max-retries", type=int, help="restarts of a trial's workers after a worker "
+                   "or node dies (failures.max_retries)")
+    p.add_argument("--fail-fast", action="store_true", default=None,
+                   help="stop the sweep at the first trial error (failures.fail_fast)")
+    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+
+    p = sub.add_parser("resume", help="finish an interrupted sweep",
+                       description="Finish a sweep whose driver died or was interrupted: finished "
+                       "trials are kept, running ones continue from their last checkpoint.")
+    p.add_argument("experiment", help="experiment directory (runs/<name>)")
+    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+
+    p = sub.add_parser("leaderboard", help="every trial of an experiment, best first",
+                       description="Every trial of an experiment, best first; works while the "
+                       "sweep runs.")
+    p.add_argument("experiment", help="experiment directory (runs/<name>)")
+    p.add_argument("--json", action="store_true", help="print JSON: a list of trial objects")
+
+    p = sub.add_parser("best", help="the best trial of an experiment",
+                       description="The best trial over all its epochs, with a checkpoint that "
+                       "Class.load_from_checkpoint(path) loads.")
+    p.add_argument("experiment", help="experiment directory (runs/<name>)")
+    p.add_argument("--json", action="store_true", help="print JSON: one object")
+
+    p = sub.add_parser("validate", help="check a sweep file without running it",
+                       description="Check a sweep file, its classes and arguments, and this "
+                       "machine's hardware; starts no Ray process.")
+    p.add_argument("sweep", help="sweep file")
+    return parser
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _bytes(size: int) -> str:
+    if size < 1000:
+        return f"{size}B"
+    value = float(size)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1000
+        if value < 1000 or unit == "GB":
+            break
+    return f"{value:.1f}{unit}"
+
+
+def _leaderboard_table(rows: list[dict[str, Any]], metric: str) -> str:
+    header = ["rank", "trial", "status", "epochs", metric, "checkpoints", "config"]
+    lines = [header]
+    for rank, row in enumerate(rows, 1):
+        value = "-" if row["value"] is None else f"{row['value']:.4f}"
+        config = " ".join(f"{k}={_fmt(v)}" for k, v in row["config"].items())
+        if row["error"]:
+            config += f"  [{row['error']}]"
+        kept = f"{row['checkpoints']} ({_bytes(row['checkpoint_bytes'])})"
+        lines.append([str(rank), row["trial_id"], row["status"], str(row["epochs"]), value, kept,
+                      config])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line[:-1], widths, strict=True)) + "  " + line[-1]
+        for line in lines
+    )
+
+
+def _show_leaderboard(experiment: str, as_json: bool) -> None:
+    ledger = Ledger.load(experiment)
+    if as_json:
+        sys.stdout.write(json.dumps(ledger.rows(), indent=2) + "\n")
+    else:
+        sys.stdout.write(_leaderboard_table(ledger.rows(), ledger.spec.metric) + "\n")
+
+
+def _show_best(experiment: str, as_json: bool) -> None:
+    best = fetch_best(experiment).to_dict()
+    if as_json:
+        sys.stdout.write(json.dumps(best, indent=2) + "\n")
+        return
+    lines = [f"best trial {best['trial_id']}: {best['metric']}={best['value']:.4f} at epoch "
+             f"{best['epoch']}"]
+    lines += [f"  {k} = {_fmt(v)}" for k, v in best["config"].items()]
+    lines.append(f"  checkpoint: {best['checkpoint']}")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _summarize(outcome: SweepOutcome) -> int:
+    path = outcome.path
+    _show_leaderboard(str(path), as_json=False)
+    rows = Ledger.load(path).rows()
+    sys.stdout.write(
+        f"\nexperiment: {path} (checkpoints: {sum(r['checkpoints'] for r in rows)} kept, "
+        f"{_bytes(sum(r['checkpoint_bytes'] for r in rows))})\n"
+    )
+    code = 0
+    try:
+        _show_best(str(path), as_json=False)
+        sys.stdout.write(f"  python run_tune.py best {path} --json\n")
+    except SweepError as exc:  # the sweep ran, but no trial got as far as a result
+        logger.error("no best trial: %s", exc)
+        code = 1
+    if outcome.unfinished:
+        logger.warning(
+            "%d of the sweep's trials did not finish. Resume with: python run_tune.py resume %s",
+            outcome.unfinished, path,
+        )
+        code = 1
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "launch":
+        return _summarize(launch(
+            args.sweep, num_samples=args.num_samples, max_epochs=args.max_epochs,
+            workers_per_trial=args.workers_per_trial, max_concurrent=args.max_concurrent,
+            max_retries=args.max_retries, fail_fast=args.fail_fast, seed=args.seed,
+            storage=args.storage, name=args.name, address=args.address,
+        ))
+    if args.command == "resume":
+        return _summarize(resume(args.experiment, address=args.address))
+    if args.command == "leaderboard":
+        _show_leaderboard(args.experiment, args.json)
+    elif args.command == "best":
+        _show_best(args.experiment, args.json)
+    elif args.command == "validate":
+        import_from_launch_directory()
+        spec = load_spec(args.sweep)
+        check_spec(spec, Hardware.local())
+        space = spec.search_space
+        sys.stdout.write(
+            f"{args.sweep}: ok ({len(space.searched)} searched: {', '.join(space.searched)}; "
+            f"{spec.search.num_samples} trials of at most {spec.scheduler.max_epochs} epochs)\n"
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit code (2 for bad input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
+        argv = ["launch", *argv]  # launch is the default command
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        return _run(args)
+    except SweepError as exc:
+        logger.error("error: %s", exc)
+        return 2
+    except StorageFullError as exc:
+        logger.error("error: %s", exc)
+        return 1

@@ -1,0 +1,59 @@
+"""The exceptions lightsweep shows without a traceback: bad input, and a full storage."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+
+
+class SweepError(Exception):
+    """Bad input: a sweep file, a command-line flag or an experiment directory.
+
+    The message names the field and the fix; the CLI prints it and exits with code 2.
+    """
+
+
+class StorageFullError(Exception):
+    """The experiment's storage ran out of space; the sweep stopped and can be resumed.
+
+    Args:
+        experiment: The experiment directory whose storage is full.
+    """
+
+    def __init__(self, experiment: str) -> None:
+        super().__init__(
+            f"no space left on the device that holds {experiment}; the sweep stopped there. "
+            f"Fix: free space on that device (or lower checkpoints.num_to_keep), then run: "
+            f"python run_tune.py resume {experiment}"
+        )
+        self.experiment = experiment
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:  # crosses Ray's process boundaries
+        return (type(self), (self.experiment,))
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and everything it wraps: Python's chain and Ray's wrappers, every worker's."""
+    pending, seen = [error], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [current.__cause__, current.__context__,
+                   *(getattr(current, "worker_failures", None) or {}).values()]
+        wrapped += [getattr(current, name, None)
+                    for name in ("cause", "controller_failure", "health_check_failure")]
+        pending += [w for w in wrapped if isinstance(w, BaseException)]
+
+
+def is_storage_full(error: BaseException) -> bool:
+    """Whether ``error`` was caused by a full device (ENOSPC), however deeply Ray wrapped it."""
+    return any(
+        isinstance(e, StorageFullError)
+        or (isinstance(e, OSError) and e.errno == errno.ENOSPC)
+        # pyarrow's filesystem errors (Ray Train's checkpoint uploads) carry no errno.
+        or "No space left on device" in str(e)
+        for e in _causes(error)
+    )

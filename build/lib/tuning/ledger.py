@@ -1,0 +1,340 @@
+"""The leaderboard file: every trial's status, config and per-epoch metrics, kept current.
+
+A Tune callback on the driver rewrites ``<experiment>/lightsweep/leaderboard.json`` (atomically)
+as trials start, report and end, so ``leaderboard`` and ``best`` work from the experiment
+directory alone: while a sweep runs, after it ends, and after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+from ray.tune import Callback
+from ray.tune.experiment import Trial
+from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
+from ray.tune.result import AUTO_RESULT_KEYS
+
+from tuning.errors import StorageFullError, SweepError, is_storage_full
+from tuning.files import atomic_write_text
+from tuning.layout import LEDGER_FILE, checkpoint_usage, remove_untracked_checkpoints
+from tuning.lightning_compat import CHECKPOINT_NAME
+from tuning.spec import SweepSpec
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+TIDY_AFTER_S = 10.0
+LAST_TIDY_WAIT_S = 3.0
+STATUSES = ("pending", "running", "completed", "stopped", "errored")
+_NOT_METRICS = {*AUTO_RESULT_KEYS, "epoch", "trial_id", "experiment_tag", "done"}
+
+
+@dataclass
+class EpochRecord:
+    """One epoch's report: all scalar metrics, and the checkpoint file taken after it."""
+
+    epoch: int
+    metrics: dict[str, float]
+    checkpoint: str | None = None
+
+
+@dataclass
+class TrialRecord:
+    """One trial as the leaderboard shows it."""
+
+    trial_id: str
+    status: str = "pending"
+    config: dict[str, Any] = field(default_factory=dict)
+    history: list[EpochRecord] = field(default_factory=list)
+    error: str | None = None
+    checkpoints: int = 0  # kept on disk now (``checkpoints.num_to_keep`` at most)
+    checkpoint_bytes: int = 0
+
+    @property
+    def epochs(self) -> int:
+        """Epochs completed (the highest epoch reported)."""
+        return max((e.epoch for e in self.history), default=0)
+
+    def ranked_epochs(self, metric: str, mode: str) -> list[EpochRecord]:
+        """Epochs that reported ``metric``, best first."""
+        scored = [e for e in self.history if is_finite_number(e.metrics.get(metric))]
+        return sorted(scored, key=lambda e: e.metrics[metric], reverse=mode == "max")
+
+    def best_epoch(self, metric: str, mode: str) -> EpochRecord | None:
+        ranked = self.ranked_epochs(metric, mode)
+        return ranked[0] if ranked else None
+
+    def to_dict(self, metric: str, mode: str) -> dict[str, Any]:
+        best = self.best_epoch(metric, mode)
+        return {
+            "trial_id": self.trial_id,
+            "status": self.status,
+            "epochs": self.epochs,
+            "value": best.metrics[metric] if best else None,
+            "config": self.config,
+            "error": self.error,
+            "checkpoints": self.checkpoints,
+            "checkpoint_bytes": self.checkpoint_bytes,
+        }
+
+
+def is_finite_number(value: Any) -> bool:
+    """Whether ``value`` is a real, finite number (not a bool, NaN or infinity)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def end_status(epochs: int, max_epochs: int) -> str:
+    """How a trial that ended without error ended: ``completed``, or ``stopped`` early."""
+    return "completed" if epochs >= max_epochs else "stopped"
+
+
+@dataclass
+class Ledger:
+    """The content of ``leaderboard.json``."""
+
+    spec: SweepSpec
+    trials: dict[str, TrialRecord] = field(default_factory=dict)
+
+    def ranked(self) -> list[TrialRecord]:
+        """All trials, best value first; trials without a value last, in start order."""
+        metric, mode = self.spec.metric, self.spec.mode
+
+        def key(record: TrialRecord) -> tuple[int, float]:
+            best = record.best_epoch(metric, mode)
+            if best is None:
+                return (1, 0.0)
+            value = best.metrics[metric]
+            return (0, -value if mode == "max" else value)
+
+        return sorted(self.trials.values(), key=key)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The leaderboard: :meth:`TrialRecord.to_dict` of every trial, best first."""
+        return [t.to_dict(self.spec.metric, self.spec.mode) for t in self.ranked()]
+
+    def save(self, experiment_dir: Path) -> None:
+        data = {
+            "format": FORMAT_VERSION,
+            "sweep": self.spec.model_dump(mode="json"),
+            "trials": [asdict(t) for t in self.trials.values()],
+        }
+        atomic_write_text(experiment_dir / LEDGER_FILE, json.dumps(data, indent=1))
+
+    @classmethod
+    def load(cls, experiment_dir: str | Path) -> Ledger:
+        """Reads an experiment's leaderboard.
+
+        Raises:
+            SweepError: If the directory holds no lightsweep experiment.
+        """
+        path = Path(experiment_dir) / LEDGER_FILE
+        if not path.is_file():
+            raise SweepError(
+                f"{experiment_dir}: not a lightsweep experiment (no {LEDGER_FILE}). Fix: pass the "
+                "directory that launch printed, e.g. runs/<name>"
+            )
+        data = json.loads(path.read_text())
+        trials = {}
+        for raw in data["trials"]:
+            history = [EpochRecord(**e) for e in raw.pop("history")]
+            trials[raw["trial_id"]] = TrialRecord(**raw, history=history)
+        return cls(SweepSpec.model_validate(data["sweep"]), trials)
+
+
+FINISHED = ("completed", "stopped")
+
+
+def finished_trial(experiment_dir: str | Path, trial_id: str) -> TrialRecord | None:
+    """The trial's record if the leaderboard says it already finished (completed or stopped)."""
+    if not (Path(experiment_dir) / LEDGER_FILE).is_file():
+        return None
+    record = Ledger.load(experiment_dir).trials.get(trial_id)
+    return record if record is not None and record.status in FINISHED else None
+
+
+def trial_error(trial: Trial) -> BaseException | None:
+    """The exception a trial failed with.
+
+    When Tune's error callbacks run, the pickled error is in the trial's local directory and not
+    yet synced to storage (where ``Trial.get_pickled_error`` looks), so look there first.
+    """
+    local = trial.pickled_error_file
+    if local and Path(local).is_file():
+        with open(local, "rb") as f:
+            return cloudpickle.load(f)
+    return trial.get_pickled_error()
+
+
+def describe_error(error: BaseException | None) -> str:
+    """``"ClassName: message"`` of the root cause of a trial's failure.
+
+    Unwraps Ray's wrappers (task errors, Train's worker-group errors) down to the exception the
+    user's code raised.
+    """
+    seen = 0
+    while error is not None and seen < 10:
+        seen += 1
+        failures = getattr(error, "worker_failures", None)
+        if failures:
+            error = next(iter(failures.values()))
+            continue
+        cause = (getattr(error, "cause", None) or getattr(error, "controller_failure", None)
+                 or getattr(error, "health_check_failure", None))
+        if isinstance(cause, BaseException):
+            error = cause
+            continue
+        break
+    if error is None:
+        return "unknown error"
+    message = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {message[0] if message else ''}".rstrip(": ")
+
+
+class LedgerCallback(Callback):
+    """Keeps ``leaderboard.json`` current from Tune's trial events (runs on the driver)."""
+
+    def __init__(self, experiment_dir: Path, spec: SweepSpec) -> None:
+        self.experiment_dir = experiment_dir
+        self.ledger = Ledger(spec)
+        self._reconciled = True
+        self._to_tidy: dict[str, float] = {}  # ended trial -> when it ended (monotonic)
+
+    def setup(
+        self, stop: Any = None, num_samples: int | None = None,
+        total_num_samples: int | None = None, **info: Any,
+    ) -> None:
+        # Tune unpickles its callbacks on restore: read the history from the file, not the pickle.
+        self._reconciled = not (self.experiment_dir / LEDGER_FILE).is_file()
+        if self._reconciled:
+            self._save()
+        else:
+            self.ledger = Ledger.load(self.experiment_dir)
+
+    def _reconcile(self, trials: list[Trial]) -> None:
+        """After a restore, settles trials that Tune created but never saved before it died."""
+        known = {t.trial_id for t in trials}
+        for trial_id, record in list(self.ledger.trials.items()):
+            if record.status in ("stopped", "errored"):
+                self._to_tidy.setdefault(trial_id, 0.0)  # ended before the restart
+            if trial_id in known or record.status in (*FINISHED, "errored"):
+                continue
+            # Tune never saved it, so it cannot resume it; the searcher, restored to the same
+            # point, proposes its configuration again as a new trial.
+            del self.ledger.trials[trial_id]
+            if record.history:
+                logger.warning(
+                    "trial %s started after Ray Tune last saved its state and cannot be resumed "
+                    "(%d epochs lost); its configuration runs again as a new trial",
+                    trial_id, record.epochs,
+                )
+        self._reconciled = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "ledger": Ledger(self.ledger.spec), "_reconciled": False,
+                "_to_tidy": {}}
+
+    def _record(self, trial: Trial) -> TrialRecord:
+        record = self.ledger.trials.get(trial.trial_id)
+        if record is None:
+            record = TrialRecord(trial.trial_id, config=dict(trial.config))
+            self.ledger.trials[trial.trial_id] = record
+        return record
+
+    def _save(self) -> None:
+        try:
+            self.ledger.save(self.experiment_dir)
+        except OSError as error:
+            if is_storage_full(error):  # the previous leaderboard stays whole (atomic write)
+                raise StorageFullError(str(self.experiment_dir)) from error
+            raise
+
+    def _measure(self, record: TrialRecord) -> None:
+        record.checkpoints, record.checkpoint_bytes = checkpoint_usage(
+            self.experiment_dir, record.trial_id
+        )
+
+    def _tidy(self, older_than_s: float) -> bool:
+        """Removes checkpoints that ended trials' workers persisted after Tune stopped them."""
+        now = time.monotonic()
+        due = [i for i, ended in self._to_tidy.items() if now - ended >= older_than_s]
+        for trial_id in due:
+            del self._to_tidy[trial_id]
+            if remove_untracked_checkpoints(self.experiment_dir, trial_id):
+                self._measure(self.ledger.trials[trial_id])
+        return bool(due)
+
+    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        changed = not self._reconciled
+        if changed:
+            self._reconcile(trials)
+        # Ray kills a stopped trial's workers within moments; tidy after they are surely gone.
+        changed |= self._tidy(older_than_s=TIDY_AFTER_S)
+        new = [t for t in trials if t.trial_id not in self.ledger.trials]
+        for trial in new:
+            self._record(trial)
+        if new or changed:
+            self._save()
+
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self._record(trial).status = "running"
+        self._save()
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
+    ) -> None:
+        record = self._record(trial)
+        record.status = "running"
+        metrics = {
+            k: float(v) for k, v in result.items() if k not in _NOT_METRICS and is_finite_number(v)
+        }
+        ckpt_dir = result.get(CHECKPOINT_PATH_KEY)
+        entry = EpochRecord(
+            epoch=int(result["epoch"]), metrics=metrics,
+            checkpoint=f"{ckpt_dir}/{CHECKPOINT_NAME}" if ckpt_dir else None,
+        )
+        # A resumed run reports its checkpoint's epoch again, without the checkpoint: keep the
+        # newest metrics and the checkpoint already known.
+        previous = next((e for e in record.history if e.epoch == entry.epoch), None)
+        if previous is not None and entry.checkpoint is None:
+            entry.checkpoint = previous.checkpoint
+        record.history = sorted(
+            [e for e in record.history if e.epoch != entry.epoch] + [entry], key=lambda e: e.epoch
+        )
+        self._measure(record)
+        self._save()
+
+    def on_trial_complete(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        record = self._record(trial)
+        record.status = end_status(record.epochs, self.ledger.spec.scheduler.max_epochs)
+        self._measure(record)
+        self._save()
+        if record.status == "stopped":
+            self._to_tidy[trial.trial_id] = time.monotonic()
+
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        error = trial_error(trial)
+        if error is not None and is_storage_full(error):
+            # Not the trial's fault: stop the sweep here, before Tune saves this trial as
+            # failed, so that `resume` continues it from its last checkpoint.
+            raise StorageFullError(str(self.experiment_dir)) from error
+        record = self._record(trial)
+        record.status = "errored"
+        record.error = describe_error(error)
+        self._measure(record)
+        self._save()
+        self._to_tidy[trial.trial_id] = time.monotonic()
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        if self._to_tidy:  # give the last stopped trial's workers a moment to be gone
+            time.sleep(max(0.0, LAST_TIDY_WAIT_S - (time.monotonic() - max(self._to_tidy.values()))))
+        if self._tidy(older_than_s=0):
+            self._save()

@@ -1,0 +1,90 @@
+"""Reading a sweep, running or finished: the leaderboard, the best trial, its model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuning.errors import SweepError
+from tuning.ledger import EpochRecord, Ledger, TrialRecord
+from tuning.spec import SweepSpec
+from tuning.targets import resolve_class
+
+
+def leaderboard(experiment_dir: str | Path) -> list[dict[str, Any]]:
+    """Every trial, best first, as dicts with keys trial_id, status, epochs, value, config, error."""
+    return Ledger.load(experiment_dir).rows()
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    """The best trial of a sweep, judged by its best epoch.
+
+    Attributes:
+        trial_id: Tune's id of the trial.
+        config: The searched values, by full key (``"module.lr"``).
+        metric: The sweep's metric.
+        value: The metric at the trial's best epoch.
+        epoch: That epoch (1-based).
+        checkpoint: A Lightning ``.ckpt`` file: of the best epoch, or the best one kept.
+        checkpoint_epoch: The epoch whose weights ``checkpoint`` holds.
+        spec: The sweep, to rebuild the model's and data's classes and arguments.
+    """
+
+    trial_id: str
+    config: dict[str, Any]
+    metric: str
+    value: float
+    epoch: int
+    checkpoint: str
+    checkpoint_epoch: int
+    spec: SweepSpec
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trial_id": self.trial_id, "config": self.config, "metric": self.metric,
+            "value": self.value, "epoch": self.epoch, "checkpoint": self.checkpoint,
+            "checkpoint_epoch": self.checkpoint_epoch,
+        }
+
+    def load_model(self, map_location: str = "cpu") -> Any:
+        """The trained LightningModule, loaded with ``Class.load_from_checkpoint``."""
+        module_cls: Any = resolve_class(self.spec.module, "module")
+        return module_cls.load_from_checkpoint(self.checkpoint, map_location=map_location)
+
+    def load_datamodule(self, **overrides: Any) -> Any:
+        """The trial's DataModule, with its batch size per single process (global batch)."""
+        datamodule_cls = resolve_class(self.spec.datamodule, "datamodule")
+        return datamodule_cls(**{**self.spec.trial_args(self.config)["datamodule"], **overrides})
+
+
+def _kept_checkpoint(record: TrialRecord, metric: str, mode: str) -> EpochRecord | None:
+    for entry in record.ranked_epochs(metric, mode):
+        if entry.checkpoint and Path(entry.checkpoint).is_file():
+            return entry
+    return None
+
+
+def fetch_best(experiment_dir: str | Path) -> BestTrial:
+    """The best trial over all epochs of all trials that reported the metric.
+
+    Raises:
+        SweepError: If the directory is no experiment, or no trial has reported yet.
+    """
+    ledger = Ledger.load(experiment_dir)
+    metric, mode = ledger.spec.metric, ledger.spec.mode
+    for record in ledger.ranked():
+        best = record.best_epoch(metric, mode)
+        kept = _kept_checkpoint(record, metric, mode)
+        if best is None or kept is None or kept.checkpoint is None:
+            continue
+        return BestTrial(
+            trial_id=record.trial_id, config=record.config, metric=metric,
+            value=best.metrics[metric], epoch=best.epoch, checkpoint=kept.checkpoint,
+            checkpoint_epoch=kept.epoch, spec=ledger.spec,
+        )
+    raise SweepError(
+        f"{experiment_dir}: no trial has reported {metric!r} with a checkpoint yet. Fix: wait for "
+        "the first epoch to end, or check that the LightningModule logs this metric"
+    )

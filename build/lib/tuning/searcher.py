@@ -1,0 +1,75 @@
+"""Optuna, told the truth about trials that the scheduler stopped or that failed.
+
+Ray's ``OptunaSearch`` tells Optuna that a trial ASHA stopped after 2 of 20 epochs is COMPLETE
+with its epoch-2 value, as if final, and reports intermediate values at Tune's iteration counter,
+which restarts at 1 after a restore. TPE then learns from partial results as if they were
+finished ones. Here:
+
+- every epoch's value is reported as an intermediate value at that epoch;
+- a trial that ran all ``max_epochs`` is COMPLETE with its last value;
+- a trial stopped early (by ASHA) is PRUNED, keeping its intermediate values;
+- a trial that errored is PRUNED when it has intermediate values, else FAIL.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+from tuning.ledger import is_finite_number
+
+logger = logging.getLogger(__name__)
+
+
+class TruthfulOptunaSearch(OptunaSearch):
+    """OptunaSearch that reports per epoch and tells stopped and failed trials as they are.
+
+    Args:
+        max_epochs: Epochs of a trial that runs to its end.
+        epoch_attr: The result key that counts completed epochs (survives restores).
+        **kwargs: Passed to ``OptunaSearch`` (sampler, metric, mode, ...).
+    """
+
+    def __init__(self, max_epochs: int, epoch_attr: str = "epoch", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._max_epochs = max_epochs
+        self._epoch_attr = epoch_attr
+        self._last_epoch: dict[str, int] = {}
+
+    def _single_metric(self) -> bool:
+        return not isinstance(self.metric, list)
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        if not self._single_metric():
+            super().on_trial_result(trial_id, result)
+            return
+        if trial_id in self._completed_trials:
+            return
+        epoch = int(result.get(self._epoch_attr, 0))
+        value = result.get(self.metric)
+        # A resumed run repeats its checkpoint's epoch: Optuna keeps one value per step.
+        if epoch <= self._last_epoch.get(trial_id, 0) or not is_finite_number(value):
+            return
+        self._ot_trials[trial_id].report(value, step=epoch)
+        self._last_epoch[trial_id] = epoch
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        if not self._single_metric() or trial_id in self._completed_trials:
+            super().on_trial_complete(trial_id, result, error)
+            return
+        if result and not error:
+            self.on_trial_result(trial_id, result)
+        epochs = self._last_epoch.get(trial_id, 0)
+        value = result.get(self.metric) if result else None
+        study: Any = self._ot_study
+        if not error and epochs >= self._max_epochs and is_finite_number(value):
+            study.tell(self._ot_trials[trial_id], value)
+        else:
+            state = TrialState.PRUNED if epochs else TrialState.FAIL
+            study.tell(self._ot_trials[trial_id], state=state)
+        self._completed_trials.add(trial_id)

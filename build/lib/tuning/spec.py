@@ -1,0 +1,269 @@
+"""SweepSpec: a sweep file plus command-line overrides, validated, and the one home of defaults.
+
+A sweep file is YAML::
+
+    module: lightning_modules.classifier:Classifier
+    datamodule: lightning_modules.datamodules:MNIST1DDataModule
+    module_args: {arch: cnn1d, input_shape: [40]}
+    datamodule_args: {}
+    trainer_args: {}
+    space:
+      module.lr: {loguniform: [1e-4, 1e-1]}
+      datamodule.batch_size: {choice: [32, 64, 128]}
+    metric: val/acc
+    mode: max
+    search: {num_samples: 16, seed: 0}
+    scheduler: {max_epochs: 20, grace_period: 2, reduction_factor: 3}
+    resources: {workers_per_trial: 1, cpus_per_worker: 1, gpus_per_worker: 0, max_concurrent: null,
+                placement: PACK}
+    checkpoints: {num_to_keep: 2}
+    failures: {max_retries: 2, fail_fast: false}
+
+Structure and types are checked here; checks that need the user's classes or the hardware live
+in :mod:`tuning.checks`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tuning.errors import SweepError
+from tuning.space import ROUTES, SearchSpace
+
+IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SearchConfig(_Section):
+    """How many configurations to try, and the seed that makes the search reproducible."""
+
+    num_samples: int = Field(10, gt=0)
+    seed: int = 0
+
+
+class SchedulerConfig(_Section):
+    """ASHA: trials run at most ``max_epochs``; rungs start at ``grace_period`` epochs."""
+
+    max_epochs: int = Field(10, gt=0)
+    grace_period: int = Field(1, gt=0)
+    reduction_factor: int = Field(3, ge=2)
+
+    @model_validator(mode="after")
+    def _grace_within_max(self) -> SchedulerConfig:
+        if self.grace_period > self.max_epochs:
+            raise ValueError(
+                f"grace_period ({self.grace_period}) exceeds max_epochs ({self.max_epochs}); "
+                "fix: lower scheduler.grace_period or raise scheduler.max_epochs"
+            )
+        return self
+
+
+class ResourcesConfig(_Section):
+    """What one trial takes. ``max_concurrent`` defaults to as many trials as fit at once.
+
+    ``placement``: ``PACK`` puts a trial's workers on as few nodes as possible (fast
+    collectives); ``SPREAD`` puts them on as many as possible (one node's loss costs fewer).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+    workers_per_trial: int = Field(1, gt=0, strict=True)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    gpus_per_worker: float = Field(0.0, ge=0)
+    max_concurrent: int | None = Field(None, gt=0, strict=True)
+    placement: Literal["PACK", "SPREAD"] = "PACK"
+
+
+class CheckpointsConfig(_Section):
+    """How many checkpoints each trial keeps (the best by the metric, and always the latest)."""
+
+    num_to_keep: int = Field(2, gt=0)
+
+
+class FailuresConfig(_Section):
+    """What survives a fault.
+
+    ``max_retries``: how often a trial restarts its worker group from its last checkpoint after a
+    worker process or node dies. Exceptions raised by the user's code are not retried: they fail
+    the trial at once (they would fail again), and the sweep goes on unless ``fail_fast``.
+    """
+
+    max_retries: int = Field(2, ge=0)
+    fail_fast: bool = False
+
+
+class SweepSpec(BaseModel):
+    """A validated sweep: what to train, what to search, how to schedule and resource it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    module: str
+    datamodule: str
+    module_args: dict[str, Any] = {}
+    datamodule_args: dict[str, Any] = {}
+    trainer_args: dict[str, Any] = {}
+    space: dict[str, Any] = {}
+    metric: str = Field(min_length=1)
+    mode: Literal["min", "max"]
+    search: SearchConfig = SearchConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+    checkpoints: CheckpointsConfig = CheckpointsConfig()
+    failures: FailuresConfig = FailuresConfig()
+    name: str | None = Field(None, pattern=r"^[\w.-]+$")
+    storage: str = "runs"
+
+    @field_validator("module", "datamodule")
+    @classmethod
+    def _import_path(cls, value: str) -> str:
+        if not IMPORT_PATH.match(value):
+            raise ValueError(
+                f"{value!r} is not an import path; fix: write it as package.module:ClassName"
+            )
+        return value
+
+    @field_validator("space")
+    @classmethod
+    def _parse_space(cls, value: dict[str, Any]) -> dict[str, Any]:
+        SearchSpace.parse(value)  # raises SweepError naming the key
+        return value
+
+    @model_validator(mode="after")
+    def _no_key_set_twice(self) -> SweepSpec:
+        for route in ROUTES:
+            fixed = self.args_section(route)
+            for arg, key in self.search_space.keys_for(route).items():
+                if arg in fixed:
+                    raise SweepError(
+                        f"space.{key}: {arg!r} is also set in {route}_args. "
+                        f"Fix: remove it from one of the two"
+                    )
+        return self
+
+    @property
+    def search_space(self) -> SearchSpace:
+        return SearchSpace.parse(self.space)
+
+    @property
+    def accelerator(self) -> str:
+        """The Lightning accelerator every trial's workers run on."""
+        return "gpu" if self.resources.gpus_per_worker > 0 else "cpu"
+
+    def args_section(self, route: str) -> dict[str, Any]:
+        return {"module": self.module_args, "datamodule": self.datamodule_args,
+                "trainer": self.trainer_args}[route]
+
+    def trial_args(self, config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """Keyword arguments per route for one trial: fixed arguments plus the trial's config."""
+        space = self.search_space
+        values = {**space.fixed, **config}
+        return {
+            route: {**self.args_section(route),
+                    **{arg: values[key] for arg, key in space.keys_for(route).items()}}
+            for route in ROUTES
+        }
+
+    def possible_values(self, route: str, arg: str) -> list[Any] | None:
+        """Every value ``route``'s argument ``arg`` can take in this sweep (None: continuous)."""
+        fixed = self.args_section(route)
+        if arg in fixed:
+            return [fixed[arg]]
+        return self.search_space.possible_values(f"{route}.{arg}")
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> SweepSpec:
+        """Returns a copy with dotted-path overrides (``"search.num_samples"``) applied."""
+        data = self.model_dump()
+        return _validate(_apply(data, overrides), source="sweep")
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """YAML that reads ``1e-4`` as a float, as YAML 1.2 and every user does (1.1 says string)."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def _apply(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    for path, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return data
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = SweepSpec
+    for part in loc[:-1]:
+        field = model.model_fields.get(part)
+        model = field.annotation if field else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return list(model.model_fields)
+
+
+def _format(error: Mapping[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    where = ".".join(str(p) for p in loc) or "sweep"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc)
+        hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
+        return f"{where}: unknown key. Fix: remove it or correct its spelling{hint}"
+    if kind == "missing":
+        return f"{where}: required but missing. Fix: add '{loc[-1]}: ...' to the sweep file"
+    message = error["msg"].removeprefix("Value error, ")
+    got = error.get("input")
+    shown = "" if isinstance(got, dict) else f" (got {got!r})"
+    return f"{where}: {message}{shown}"
+
+
+def _validate(data: Any, source: str) -> SweepSpec:
+    if not isinstance(data, dict):
+        raise SweepError(f"{source}: the sweep file must be a YAML mapping of keys to values")
+    try:
+        return SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        lines = "\n  ".join(_format(e) for e in exc.errors())
+        raise SweepError(f"{source}: invalid sweep file:\n  {lines}") from None
+
+
+def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> SweepSpec:
+    """Reads, merges and validates a sweep file.
+
+    Args:
+        path: The YAML sweep file.
+        overrides: Dotted paths to values (``{"scheduler.max_epochs": 3}``); None values are
+            ignored, so unset command-line flags can be passed through.
+
+    Raises:
+        SweepError: For a missing file, broken YAML, or any invalid field.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SweepError(
+            f"{path}: sweep file not found. Fix: pass a YAML file, e.g. search_spaces/mnist1d_cnn.yaml"
+        )
+    try:
+        data = yaml.load(path.read_text(), Loader=_YamlLoader)
+    except yaml.YAMLError as exc:
+        raise SweepError(f"{path}: broken YAML: {exc}") from None
+    if isinstance(data, dict) and overrides:
+        data = _apply(data, overrides)
+    return _validate(data, source=str(path))

@@ -1,0 +1,311 @@
+"""Running a sweep: Ray, the Tuner, its searcher (Optuna TPE), scheduler (ASHA) and callbacks.
+
+:func:`launch` starts a new experiment; :func:`resume` finishes one whose driver died or was
+interrupted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+from ray.tune.error import TuneError
+from ray.tune.schedulers import ASHAScheduler
+
+from tuning.checks import Hardware, check_hardware, check_spec, max_concurrent_trials
+from tuning.errors import StorageFullError, SweepError, is_storage_full
+from tuning.layout import trial_dirname
+from tuning.ledger import FINISHED, Ledger, LedgerCallback
+from tuning.progress import ProgressCallback
+from tuning.searcher import TruthfulOptunaSearch
+from tuning.spec import SweepSpec, load_spec
+from tuning.storage import check_shared_storage
+from tuning.targets import import_from_launch_directory
+from tuning.trial import run_trial
+
+logger = logging.getLogger(__name__)
+
+# A trial's driver only waits on its Train run: it holds no CPU or GPU that a worker may need
+# (else trials' drivers can starve their own worker groups). It reserves the memory it uses,
+# which also gives Tune the non-empty resource request it insists on, and it runs on the head
+# node, so that losing any other node costs workers (which are retried), never a driver.
+TRIAL_DRIVER_RESOURCES: dict[str, float] = {
+    "CPU": 0, "memory": 256 * 1024**2, "node:__internal_head__": 0.001,
+}
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """How a sweep run ended.
+
+    Attributes:
+        path: The experiment directory.
+        finished: Trials that completed or were stopped early by the scheduler.
+        errored: Trials that failed.
+        unfinished: Trials not run to an end (the sweep was interrupted or failed fast).
+    """
+
+    path: Path
+    finished: int
+    errored: int
+    unfinished: int
+
+
+def experiment_dir(spec: SweepSpec, name: str | None, sweep_stem: str) -> Path:
+    """``<storage>/<name>``, the name defaulting to the sweep's plus a timestamp.
+
+    Raises:
+        SweepError: If that experiment exists: it is never overwritten.
+    """
+    name = name or spec.name or f"{sweep_stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path = Path(spec.storage).expanduser().absolute() / name
+    if path.exists():
+        raise SweepError(
+            f"--name: experiment {path} exists and is never overwritten. Fix: pick another --name, "
+            f"or continue it with: python run_tune.py resume {path}"
+        )
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# Environment the trials need, forwarded to every worker (W&B settings, lightsweep's own).
+FORWARDED_ENV_PREFIXES = ("WANDB_", "LIGHTSWEEP_")
+# Never shipped to a cluster (on top of what .gitignore names): environments, results, caches.
+SHIPPING_EXCLUDES = [".venv", "venv", ".git", "runs", "**/__pycache__", "**/*.ckpt", ".mypy_cache",
+                     ".ruff_cache", ".pytest_cache"]
+SHIPPED_PACKAGES = ("tuning", "lightning_modules")
+
+
+def runtime_env(address: str | None) -> dict[str, Any]:
+    """What every Ray worker of the sweep gets: the code, and the environment trials need.
+
+    On a local Ray, workers share this file system: they import the user's modules from the
+    launch directory, as the driver does. On a cluster, the launch directory (the user's
+    modules) and lightsweep's own packages are shipped to every node, so that a node needs only
+    the pinned dependencies installed.
+    """
+    env_vars = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
+    cwd = Path.cwd()
+    if address is None:
+        paths = [str(cwd), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        env_vars["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        return {"env_vars": env_vars}
+    env: dict[str, Any] = {"working_dir": str(cwd), "excludes": SHIPPING_EXCLUDES,
+                           "env_vars": env_vars}
+    packages = [Path(importlib.import_module(name).__path__[0]) for name in SHIPPED_PACKAGES]
+    outside = [str(p) for p in packages if not p.is_relative_to(cwd)]  # else the working dir has it
+    if outside:
+        env["py_modules"] = outside
+    return env
+
+
+def init_ray(address: str | None, **init_kwargs: Any) -> None:
+    """Joins the Ray cluster at ``address``, or starts a local one; no-op if Ray is running.
+
+    Args:
+        address: A Ray cluster's address, or None for an embedded local Ray.
+        **init_kwargs: More arguments for ``ray.init`` (``num_cpus`` for a local Ray, say).
+    """
+    if ray.is_initialized():
+        return
+    env = runtime_env(address)
+    if address is None:
+        # "local" starts a Ray of our own. Left unset, ray.init would join the cluster that
+        # `ray start` last started on this host (even a dead one), not what the user asked for.
+        address = "local"
+        # Ray Train removes a stopped trial's placement group through the State API, which
+        # finds "the" Ray of this host by itself and gives up when a host runs two (two sweeps
+        # on one laptop): the group then leaks and later trials starve. Name our own.
+        port = _free_port()
+        init_kwargs["dashboard_port"] = port
+        env["env_vars"]["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
+    ray.init(address=address, runtime_env=env, logging_level=logging.WARNING, **init_kwargs)
+
+
+def _check(spec: SweepSpec, address: str | None) -> None:
+    """Checks ``spec`` before any Ray process starts (against this machine when it runs here)."""
+    import_from_launch_directory()
+    check_spec(spec, None if address else Hardware.local())
+
+
+def _connect(spec: SweepSpec, address: str | None, path: Path) -> int:
+    """Starts or joins Ray and checks what it found (resources; on a cluster, that every node
+    shares the storage); returns how many trials may run at once."""
+    init_ray(address)
+    hardware = Hardware.of_cluster(ray.cluster_resources())
+    check_hardware(spec, hardware)
+    if address is not None:
+        check_shared_storage(path.parent)
+    return max_concurrent_trials(spec, hardware)
+
+
+def _trainable(spec: SweepSpec, path: Path) -> Any:
+    trainable = tune.with_parameters(
+        run_trial, spec_data=spec.model_dump(), experiment_path=path.as_posix()
+    )
+    return tune.with_resources(trainable, TRIAL_DRIVER_RESOURCES)
+
+
+def build_tuner(spec: SweepSpec, path: Path, concurrency: int) -> tune.Tuner:
+    """The Tuner for ``spec``, writing to experiment directory ``path``."""
+    space = spec.search_space
+    searcher = None
+    if space.searched:  # OptunaSearch cannot sample an empty space
+        import optuna
+
+        searcher = TruthfulOptunaSearch(
+            max_epochs=spec.scheduler.max_epochs,
+            sampler=optuna.samplers.TPESampler(seed=spec.search.seed),
+        )
+    scheduler = ASHAScheduler(
+        # The epoch survives restarts; Tune's training_iteration restarts at 1 after a restore.
+        time_attr="epoch",
+        max_t=spec.scheduler.max_epochs,
+        grace_period=spec.scheduler.grace_period,
+        reduction_factor=spec.scheduler.reduction_factor,
+    )
+    return tune.Tuner(
+        _trainable(spec, path),
+        param_space=space.to_tune(),
+        tune_config=tune.TuneConfig(
+            metric=spec.metric,
+            mode=spec.mode,
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=spec.search.num_samples,
+            max_concurrent_trials=concurrency,
+            trial_dirname_creator=trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=path.name,
+            storage_path=path.parent.as_posix(),
+            callbacks=[
+                LedgerCallback(path, spec),
+                ProgressCallback(spec.metric, spec.mode, spec.scheduler.max_epochs),
+            ],
+            # Trials retry dead workers themselves (see tuning.trial.run_trial); Tune retrying
+            # a trial would also re-run the user's deterministic exceptions.
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=spec.failures.fail_fast),
+            verbose=0,
+        ),
+    )
+
+
+def _fit(tuner: tune.Tuner, path: Path) -> None:
+    """Runs the Tuner; a full storage device ends it as :class:`StorageFullError`."""
+    try:
+        tuner.fit()
+    except (TuneError, OSError) as error:
+        # Tune wraps what its callbacks raise (the leaderboard's StorageFullError) in a
+        # TuneError; its own writes raise OSError.
+        if is_storage_full(error):
+            raise StorageFullError(str(path)) from error
+        raise
+
+
+def _outcome(path: Path) -> SweepOutcome:
+    ledger = Ledger.load(path)
+    statuses = [t.status for t in ledger.trials.values()]
+    finished = sum(s in FINISHED for s in statuses)
+    errored = statuses.count("errored")
+    return SweepOutcome(path, finished, errored,
+                        max(0, ledger.spec.search.num_samples - finished - errored))
+
+
+def launch(
+    sweep: str | Path | SweepSpec,
+    *,
+    num_samples: int | None = None,
+    max_epochs: int | None = None,
+    workers_per_trial: int | None = None,
+    max_concurrent: int | None = None,
+    max_retries: int | None = None,
+    fail_fast: bool | None = None,
+    seed: int | None = None,
+    storage: str | None = None,
+    name: str | None = None,
+    address: str | None = None,
+) -> SweepOutcome:
+    """Runs a new sweep to its end (or its interruption).
+
+    Args:
+        sweep: A sweep file, or an already loaded SweepSpec.
+        num_samples: Overrides ``search.num_samples``.
+        max_epochs: Overrides ``scheduler.max_epochs``.
+        workers_per_trial: Overrides ``resources.workers_per_trial``.
+        max_concurrent: Overrides ``resources.max_concurrent``.
+        max_retries: Overrides ``failures.max_retries``.
+        fail_fast: Overrides ``failures.fail_fast``.
+        seed: Overrides ``search.seed``.
+        storage: Overrides ``storage`` (the parent directory of experiments).
+        name: The experiment's name; must not exist yet.
+        address: A Ray cluster to run on (else ``RAY_ADDRESS``, else an embedded local Ray).
+
+    Raises:
+        SweepError: For any invalid input, before a Ray process starts.
+        StorageFullError: If the storage device filled up; the sweep stopped and can be resumed.
+    """
+    overrides = {
+        "search.num_samples": num_samples, "scheduler.max_epochs": max_epochs,
+        "resources.workers_per_trial": workers_per_trial,
+        "resources.max_concurrent": max_concurrent, "failures.max_retries": max_retries,
+        "failures.fail_fast": fail_fast, "search.seed": seed, "storage": storage,
+    }
+    if isinstance(sweep, SweepSpec):
+        spec, stem = sweep.with_overrides(overrides), sweep.name or "sweep"
+    else:
+        spec, stem = load_spec(sweep, overrides), Path(sweep).stem
+    address = address or os.environ.get("RAY_ADDRESS")
+    _check(spec, address)
+    path = experiment_dir(spec, name, stem)
+    concurrency = _connect(spec, address, path)
+    logger.info(
+        "sweep %s: %d trials, at most %d epochs each, %d at a time, %d worker(s) per trial -> %s",
+        stem, spec.search.num_samples, spec.scheduler.max_epochs, concurrency,
+        spec.resources.workers_per_trial, path,
+    )
+    _fit(build_tuner(spec, path, concurrency), path)
+    return _outcome(path)
+
+
+def resume(experiment: str | Path, *, address: str | None = None) -> SweepOutcome:
+    """Finishes an interrupted sweep: finished trials are kept, in-flight ones continue from
+    their last checkpoint, the searcher's state is restored, and new trials are proposed until
+    the sweep has its requested number.
+
+    Raises:
+        SweepError: If ``experiment`` is not a lightsweep experiment Ray Tune can restore.
+        StorageFullError: If the storage device filled up again.
+    """
+    path = Path(experiment).expanduser().absolute()
+    spec = Ledger.load(path).spec
+    if not tune.Tuner.can_restore(path.as_posix()):
+        raise SweepError(
+            f"{path}: Ray Tune saved no state to resume from (the sweep died before its first "
+            "checkpoint of state). Fix: launch it again under a new --name"
+        )
+    address = address or os.environ.get("RAY_ADDRESS")
+    _check(spec, address)
+    _connect(spec, address, path)
+    outcome = _outcome(path)
+    logger.info("resuming %s: %d of %d trials finished", path, outcome.finished,
+                spec.search.num_samples)
+    tuner = tune.Tuner.restore(
+        path.as_posix(), trainable=_trainable(spec, path), resume_unfinished=True,
+        resume_errored=False, restart_errored=False,
+    )
+    _fit(tuner, path)
+    return _outcome(path)

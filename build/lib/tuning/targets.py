@@ -1,0 +1,81 @@
+"""Resolving ``package.module:ClassName`` to the user's classes, and which Lightning they use.
+
+User code may be written against ``lightning.pytorch`` or the older ``pytorch_lightning``
+namespace. The two define distinct classes, so a trial must build its Trainer, strategy and
+callbacks from the namespace the user's LightningModule subclasses.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+from types import ModuleType
+from typing import Any
+
+from tuning.errors import SweepError
+
+NAMESPACES = ("lightning.pytorch", "pytorch_lightning")
+
+
+def _imported_namespaces() -> list[ModuleType]:
+    # A class can only subclass a namespace that is already imported; importing the other one
+    # would cost seconds and re-set Lightning's shared logging hooks to that namespace.
+    return [sys.modules[name] for name in NAMESPACES if name in sys.modules]
+
+
+def import_from_launch_directory() -> None:
+    """Lets this process import the user's code from the working directory, as ``python -m``
+    does. Ray workers get the same directory through PYTHONPATH (see :mod:`tuning.sweep`)."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
+def resolve_class(path: str, field: str) -> type:
+    """Imports ``package.module:ClassName``.
+
+    Raises:
+        SweepError: If the module does not import or has no such class, naming ``field``.
+    """
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SweepError(
+            f"{field}: cannot import {module_name!r} ({exc}). Fix: check the spelling, launch from "
+            "the directory that holds the package, or install it"
+        ) from None
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise SweepError(
+                f"{field}: module {module_name!r} has no {attr!r}. Fix: name a class defined there"
+            )
+    if not inspect.isclass(obj):
+        raise SweepError(f"{field}: {path!r} is not a class")
+    return obj
+
+
+def lightning_namespace(cls: type, base: str) -> ModuleType:
+    """The Lightning namespace (module) whose ``base`` class (e.g. "LightningModule") ``cls``
+    subclasses, or raises SweepError naming what was expected."""
+    for namespace in _imported_namespaces():
+        if issubclass(cls, getattr(namespace, base)):
+            return namespace
+    raise SweepError(
+        f"{cls.__module__}.{cls.__qualname__} is not a {base}. Fix: subclass "
+        f"lightning.pytorch.{base} (or pytorch_lightning.{base})"
+    )
+
+
+def init_parameters(cls: type) -> tuple[dict[str, inspect.Parameter], bool]:
+    """``cls.__init__``'s named parameters (without self) and whether it takes ``**kwargs``."""
+    params = dict(inspect.signature(cls).parameters)  # the class's signature omits self
+    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    named = {
+        n: p for n, p in params.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    return named, var_kw
