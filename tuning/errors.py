@@ -32,6 +32,15 @@ class StorageFullError(Exception):
         return (type(self), (self.experiment,))
 
 
+def ray_wrapped(error: BaseException) -> list[BaseException]:
+    """What one of Ray's wrappers wraps: each worker's failure (Train's worker-group errors),
+    then the single cause (task errors, controller failures, failed health checks)."""
+    found = [*(getattr(error, "worker_failures", None) or {}).values(),
+             *(getattr(error, name, None)
+               for name in ("cause", "controller_failure", "health_check_failure"))]
+    return [e for e in found if isinstance(e, BaseException)]
+
+
 def _causes(error: BaseException) -> Iterator[BaseException]:
     """``error`` and everything it wraps: Python's chain and Ray's wrappers, every worker's."""
     pending, seen = [error], set()
@@ -41,11 +50,8 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(current))
         yield current
-        wrapped = [current.__cause__, current.__context__,
-                   *(getattr(current, "worker_failures", None) or {}).values()]
-        wrapped += [getattr(current, name, None)
-                    for name in ("cause", "controller_failure", "health_check_failure")]
-        pending += [w for w in wrapped if isinstance(w, BaseException)]
+        chained = [e for e in (current.__cause__, current.__context__) if e is not None]
+        pending += [*chained, *ray_wrapped(current)]
 
 
 def is_storage_full(error: BaseException) -> bool:

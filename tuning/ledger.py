@@ -21,7 +21,7 @@ from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
 from ray.tune.result import AUTO_RESULT_KEYS
 
-from tuning.errors import StorageFullError, SweepError, is_storage_full
+from tuning.errors import StorageFullError, SweepError, is_storage_full, ray_wrapped
 from tuning.files import atomic_write_text
 from tuning.layout import LEDGER_FILE, checkpoint_usage, remove_untracked_checkpoints
 from tuning.lightning_compat import CHECKPOINT_NAME
@@ -225,16 +225,10 @@ def describe_error(error: BaseException | None) -> str:
     seen = 0
     while error is not None and seen < 10:
         seen += 1
-        failures = getattr(error, "worker_failures", None)
-        if failures:
-            error = next(iter(failures.values()))
-            continue
-        cause = (getattr(error, "cause", None) or getattr(error, "controller_failure", None)
-                 or getattr(error, "health_check_failure", None))
-        if isinstance(cause, BaseException):
-            error = cause
-            continue
-        break
+        wrapped = ray_wrapped(error)
+        if not wrapped:
+            break
+        error = wrapped[0]
     if error is None:
         return "unknown error"
     message = str(error).strip().splitlines()
