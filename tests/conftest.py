@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,3 +179,7 @@ def two_node_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         for process in (node, head):
             if process is not None:
                 _kill_session(process)
+        # `ray start --head` named this cluster the host's current one; `ray stop` would unname it.
+        current = Path(tempfile.gettempdir(), "ray", "ray_current_cluster")
+        if current.is_file() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()

@@ -242,6 +242,7 @@ class LedgerCallback(Callback):
         self.experiment_dir = experiment_dir
         self.ledger = Ledger(spec)
         self._to_tidy: dict[str, float] = {}  # ended trial -> when it ended (monotonic)
+        self._restored = False
 
     def setup(
         self, stop: Any = None, num_samples: int | None = None,
@@ -252,12 +253,22 @@ class LedgerCallback(Callback):
             self._save()
             return
         self.ledger = Ledger.load(self.experiment_dir)
+        self._restored = True
         for trial_id, record in self.ledger.trials.items():
             if record.status in ("stopped", "errored"):
                 self._to_tidy.setdefault(trial_id, 0.0)  # ended before the restart
 
+    def on_step_begin(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        if self._restored:
+            # The first step of a resume, before Tune adds or starts any trial: ``trials`` are
+            # exactly those it restored. Saved before any trial reads the leaderboard.
+            self._restored = False
+            self.ledger.reconcile({t.trial_id for t in trials})
+            self._save()
+
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "ledger": Ledger(self.ledger.spec), "_to_tidy": {}}
+        return {**self.__dict__, "ledger": Ledger(self.ledger.spec), "_to_tidy": {},
+                "_restored": False}
 
     def _record(self, trial: Trial) -> TrialRecord:
         record = self.ledger.trials.get(trial.trial_id)

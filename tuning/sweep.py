@@ -22,7 +22,7 @@ from ray.tune.schedulers import ASHAScheduler
 
 from tuning.checks import Hardware, check_hardware, check_spec, max_concurrent_trials
 from tuning.errors import StorageFullError, SweepError, is_storage_full
-from tuning.layout import TRIAL_DIR_PREFIX, trial_dirname
+from tuning.layout import trial_dirname
 from tuning.ledger import FINISHED, Ledger, LedgerCallback
 from tuning.progress import ProgressCallback
 from tuning.searcher import TruthfulOptunaSearch
@@ -132,6 +132,8 @@ def init_ray(address: str | None, **init_kwargs: Any) -> None:
         port = _free_port()
         init_kwargs["dashboard_port"] = port
         env["env_vars"]["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
+        # This process's own State API calls too: its Ray is this one.
+        os.environ["RAY_API_SERVER_ADDRESS"] = env["env_vars"]["RAY_API_SERVER_ADDRESS"]
     ray.init(address=address, runtime_env=env, logging_level=logging.WARNING, **init_kwargs)
 
 
@@ -307,11 +309,5 @@ def resume(experiment: str | Path, *, address: str | None = None) -> SweepOutcom
         path.as_posix(), trainable=_trainable(spec, path), resume_unfinished=True,
         resume_errored=False, restart_errored=False,
     )
-    # Before any trial runs: the leaderboard learns which of its trials Tune will restore.
-    results = tuner.get_results()
-    ledger = Ledger.load(path)
-    ledger.reconcile({Path(results[i].path).name.removeprefix(TRIAL_DIR_PREFIX)
-                      for i in range(len(results))})
-    ledger.save(path)
     _fit(tuner, path)
     return _outcome(path)
