@@ -83,9 +83,10 @@ def _free_port() -> int:
 
 # Environment the trials need, forwarded to every worker (W&B settings, lightsweep's own).
 FORWARDED_ENV_PREFIXES = ("WANDB_", "LIGHTSWEEP_")
-# Never shipped to a cluster (on top of what .gitignore names): environments, results, caches.
-SHIPPING_EXCLUDES = [".venv", "venv", ".git", "runs", "**/__pycache__", "**/*.ckpt", ".mypy_cache",
-                     ".ruff_cache", ".pytest_cache"]
+# Never shipped to a cluster (on top of what .gitignore names): environments, results (the
+# default storage), checkpoints, caches.
+SHIPPING_EXCLUDES = [".venv", "venv", ".git", SweepSpec.model_fields["storage"].default,
+                     "**/*.ckpt", "**/__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"]
 SHIPPED_PACKAGES = ("tuning", "lightning_modules")
 
 
