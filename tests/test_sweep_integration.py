@@ -82,7 +82,7 @@ def test_num_to_keep_bounds_checkpoint_disk_use_and_the_leaderboard_reports_it(
     num_to_keep = Ledger.load(asha_sweep).spec.checkpoints.num_to_keep
     for row in leaderboard(asha_sweep):
         run = asha_sweep / f"trial_{row['trial_id']}" / "train"
-        kept = [d for d in run.glob("checkpoint_*") if any(d.iterdir())]
+        kept = [d for d in run.glob("checkpoint_*") if d.is_dir() and any(d.iterdir())]
         size = sum(f.stat().st_size for d in kept for f in d.rglob("*") if f.is_file())
         assert (row["checkpoints"], row["checkpoint_bytes"]) == (len(kept), size)
         # The best num_to_keep by the metric, plus the latest when it is not among them.
@@ -116,7 +116,8 @@ def test_best_json_names_a_checkpoint_that_loads(asha_sweep: Path, capsys) -> No
     assert main(["leaderboard", str(asha_sweep), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["trial_id"] == best["trial_id"]
-    assert set(rows[0]) == {"trial_id", "status", "epochs", "value", "config", "error"}
+    assert set(rows[0]) == {"trial_id", "status", "epochs", "value", "config", "error",
+                            "checkpoints", "checkpoint_bytes"}
 
 
 @pytest.mark.timeout(400)
