@@ -30,6 +30,7 @@ from tuning.spec import SweepSpec, load_spec
 from tuning.storage import check_shared_storage
 from tuning.targets import import_from_launch_directory
 from tuning.trial import run_trial
+from tuning.tune_state import TuneStateBackup, restore_whole_state
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ def build_tuner(spec: SweepSpec, path: Path, concurrency: int) -> tune.Tuner:
             storage_path=path.parent.as_posix(),
             callbacks=[
                 LedgerCallback(path, spec),
+                TuneStateBackup(path),
                 ProgressCallback(spec.metric, spec.mode, spec.scheduler.max_epochs),
             ],
             # Trials retry dead workers themselves (see tuning.trial.run_trial); Tune retrying
@@ -295,6 +297,10 @@ def resume(experiment: str | Path, *, address: str | None = None) -> SweepOutcom
     """
     path = Path(experiment).expanduser().absolute()
     spec = Ledger.load(path).spec
+    restored = restore_whole_state(path)
+    if restored:
+        logger.warning("Ray Tune's saved state was cut short (a full disk?): put back the last "
+                       "whole copy of %s", ", ".join(restored))
     if not tune.Tuner.can_restore(path.as_posix()):
         raise SweepError(
             f"{path}: Ray Tune saved no state to resume from (the sweep died before its first "

@@ -1,0 +1,89 @@
+"""A copy of Ray Tune's saved experiment state that a full disk cannot cut short.
+
+Ray Tune rewrites its state files in place; when the disk fills mid-write it leaves them cut
+short, and the experiment can no longer be restored. lightsweep keeps the last whole version of
+each beside the leaderboard, written atomically, and puts it back before a resume.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from tuning.errors import is_storage_full
+from tuning.files import atomic_write_bytes
+
+logger = logging.getLogger(__name__)
+
+STATE_PATTERNS = ("experiment_state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl",
+                  "tuner.pkl")
+BACKUP_DIR = "lightsweep/tune-state"
+BACKUP_EVERY_S = 1.0
+
+
+def _whole(data: bytes, name: str) -> bool:
+    if name.endswith(".json"):
+        try:
+            json.loads(data)
+        except ValueError:
+            return False
+        return True
+    return data.endswith(b".")  # a pickle ends with its STOP opcode
+
+
+def restore_whole_state(experiment: Path) -> list[str]:
+    """Puts back the last whole copy of each Tune state file that is missing or cut short.
+
+    Returns:
+        The names of the files put back.
+    """
+    restored = []
+    for backup in sorted((experiment / BACKUP_DIR).glob("*")):
+        live = experiment / backup.name
+        if live.is_file() and _whole(live.read_bytes(), live.name):
+            continue
+        data = backup.read_bytes()
+        if _whole(data, backup.name):
+            atomic_write_bytes(live, data)
+            restored.append(backup.name)
+    return restored
+
+
+class TuneStateBackup(Callback):
+    """Copies Tune's state files, each time one is whole and new, into ``BACKUP_DIR``."""
+
+    def __init__(self, experiment: Path) -> None:
+        self.experiment = experiment
+        self._copied: dict[str, int] = {}  # file name -> modification time copied
+        self._last = 0.0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_copied": {}, "_last": 0.0}
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if time.monotonic() - self._last < BACKUP_EVERY_S:
+            return
+        self._last = time.monotonic()
+        for pattern in STATE_PATTERNS:
+            for path in self.experiment.glob(pattern):
+                self._copy(path)
+
+    def _copy(self, path: Path) -> None:
+        mtime = path.stat().st_mtime_ns
+        if self._copied.get(path.name) == mtime:
+            return
+        data = path.read_bytes()
+        if not _whole(data, path.name):  # being written: next time
+            return
+        try:
+            atomic_write_bytes(self.experiment / BACKUP_DIR / path.name, data)
+        except OSError as error:
+            if not is_storage_full(error):
+                raise
+            return  # the previous copy stays whole; the sweep stops on the full disk elsewhere
+        self._copied[path.name] = mtime
