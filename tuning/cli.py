@@ -146,8 +146,9 @@ def _show_best(experiment: str, as_json: bool) -> None:
 
 def _summarize(outcome: SweepOutcome) -> int:
     path = outcome.path
-    _show_leaderboard(str(path), as_json=False)
-    rows = Ledger.load(path).rows()
+    ledger = Ledger.load(path)
+    rows = ledger.rows()
+    sys.stdout.write(_leaderboard_table(rows, ledger.spec.metric) + "\n")
     sys.stdout.write(
         f"\nexperiment: {path} (checkpoints: {sum(r['checkpoints'] for r in rows)} kept, "
         f"{_bytes(sum(r['checkpoint_bytes'] for r in rows))})\n"
