@@ -12,6 +12,7 @@ from ray.train import WorkerGroupError
 from tests.conftest import SweepWriter
 from tuning.errors import SweepError
 from tuning.ledger import LEDGER_FILE, EpochRecord, Ledger, TrialRecord, describe_error
+from tuning.location import Location
 from tuning.spec import load_spec
 
 
@@ -45,8 +46,8 @@ def test_save_load_round_trip_leaves_no_temp_file(write_sweep: SweepWriter, tmp_
     ledger = Ledger(spec, {"a": _trial("a", [0.5])})
     ledger.trials["a"].history[0].checkpoint = "/x/checkpoint.ckpt"
     experiment = tmp_path / "exp"
-    ledger.save(experiment)
-    ledger.save(experiment)
+    ledger.save(Location.parse(experiment))
+    ledger.save(Location.parse(experiment))
     files = [p.relative_to(experiment).as_posix() for p in experiment.rglob("*") if p.is_file()]
     assert files == [LEDGER_FILE]
     assert (experiment / LEDGER_FILE).stat().st_mode & 0o777 == 0o644

@@ -11,6 +11,7 @@ from lightning_modules import Classifier, DigitsDataModule
 from tests.conftest import SweepWriter
 from tuning.errors import SweepError
 from tuning.ledger import EpochRecord, Ledger, TrialRecord
+from tuning.location import Location
 from tuning.results import fetch_best, leaderboard
 from tuning.spec import load_spec
 
@@ -33,7 +34,7 @@ def checkpoints(tmp_path_factory) -> list[str]:
 
 
 def _experiment(spec, directory: Path, trials: list[TrialRecord]) -> Path:
-    Ledger(spec, {t.trial_id: t for t in trials}).save(directory)
+    Ledger(spec, {t.trial_id: t for t in trials}).save(Location.parse(directory))
     return directory
 
 

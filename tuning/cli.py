@@ -25,6 +25,7 @@ from tuning.targets import import_from_launch_directory
 logger = logging.getLogger("lightsweep")
 
 COMMANDS = ("launch", "resume", "leaderboard", "best", "validate")
+EXPERIMENT_HELP = "experiment directory (runs/<name>), or its cloud URI (s3://bucket/runs/<name>)"
 DEFAULT_SWEEP = str(resources.files("search_spaces") / "mnist1d_cnn.yaml")
 
 
@@ -56,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent", type=_positive_int,
                    help="trials at once at most (resources.max_concurrent)")
     p.add_argument("--seed", type=int, help="search seed (search.seed)")
-    p.add_argument("--storage", help="directory that holds experiments (storage; default runs)")
+    p.add_argument("--storage", help="where experiments go: a directory or a cloud URI such as "
+                   "s3://bucket/runs (storage; default runs)")
     p.add_argument("--name", help="experiment name (default: sweep name and time); never reused")
     p.add_argument("--max-retries", type=int, help="restarts of a trial's workers after a worker "
                    "or node dies (failures.max_retries)")
@@ -67,20 +69,22 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="finish an interrupted sweep",
                        description="Finish a sweep whose driver died or was interrupted: finished "
                        "trials are kept, running ones continue from their last checkpoint.")
-    p.add_argument("experiment", help="experiment directory (runs/<name>)")
+    p.add_argument("experiment", help=EXPERIMENT_HELP)
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
 
     p = sub.add_parser("leaderboard", help="every trial of an experiment, best first",
                        description="Every trial of an experiment, best first; works while the "
                        "sweep runs.")
-    p.add_argument("experiment", help="experiment directory (runs/<name>)")
+    p.add_argument("experiment", help=EXPERIMENT_HELP)
     p.add_argument("--json", action="store_true", help="print JSON: a list of trial objects")
 
     p = sub.add_parser("best", help="the best trial of an experiment",
                        description="The best trial over all its epochs, with a checkpoint that "
                        "Class.load_from_checkpoint(path) loads.")
-    p.add_argument("experiment", help="experiment directory (runs/<name>)")
+    p.add_argument("experiment", help=EXPERIMENT_HELP)
     p.add_argument("--json", action="store_true", help="print JSON: one object")
+    p.add_argument("--download", metavar="DIR", help="copy the checkpoint into DIR when it is in "
+                   "cloud storage, and print its local path too")
 
     p = sub.add_parser("validate", help="check a sweep file without running it",
                        description="Check a sweep file, its classes and arguments, and this "
@@ -132,8 +136,11 @@ def _show_leaderboard(experiment: str, as_json: bool) -> None:
         sys.stdout.write(_leaderboard_table(ledger.rows(), ledger.spec.metric) + "\n")
 
 
-def _show_best(experiment: str, as_json: bool) -> None:
-    best = fetch_best(experiment).to_dict()
+def _show_best(experiment: str, as_json: bool, download: str | None = None) -> None:
+    found = fetch_best(experiment)
+    best = found.to_dict()
+    if download:
+        best["local_checkpoint"] = str(found.download_checkpoint(download))
     if as_json:
         sys.stdout.write(json.dumps(best, indent=2) + "\n")
         return
@@ -141,6 +148,8 @@ def _show_best(experiment: str, as_json: bool) -> None:
              f"{best['epoch']}"]
     lines += [f"  {k} = {_fmt(v)}" for k, v in best["config"].items()]
     lines.append(f"  checkpoint: {best['checkpoint']}")
+    if download:
+        lines.append(f"  downloaded: {best['local_checkpoint']}")
     sys.stdout.write("\n".join(lines) + "\n")
 
 
@@ -182,7 +191,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "leaderboard":
         _show_leaderboard(args.experiment, args.json)
     elif args.command == "best":
-        _show_best(args.experiment, args.json)
+        _show_best(args.experiment, args.json, args.download)
     elif args.command == "validate":
         import_from_launch_directory()
         spec = load_spec(args.sweep)

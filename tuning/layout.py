@@ -8,9 +8,9 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 from typing import Any
+
+from tuning.location import Location
 
 # Under a subdirectory because Ray Tune, on restore, copies every top-level ``.json`` of the
 # experiment to a staging directory and later syncs those copies back, over newer files.
@@ -26,27 +26,29 @@ def trial_dirname(trial: Any) -> str:
     return f"{TRIAL_DIR_PREFIX}{trial.trial_id}"
 
 
-def trial_path(experiment_path: str, trial_id: str) -> str:
+def trial_path(experiment: Location, trial_id: str) -> Location:
     """A trial's directory; its Train run (and checkpoints) live in ``TRAIN_RUN_NAME`` below."""
-    return f"{experiment_path}/{TRIAL_DIR_PREFIX}{trial_id}"
+    return experiment / f"{TRIAL_DIR_PREFIX}{trial_id}"
 
 
-def checkpoint_usage(experiment_path: str | Path, trial_id: str) -> tuple[int, int]:
-    """How many checkpoints a trial keeps on disk, and their size in bytes.
+def _train_run(experiment: Location, trial_id: str) -> Location:
+    return trial_path(experiment, trial_id) / TRAIN_RUN_NAME
+
+
+def checkpoint_usage(experiment: Location, trial_id: str) -> tuple[int, int]:
+    """How many checkpoints a trial keeps in storage, and their size in bytes.
 
     A checkpoint directory without files (Ray Train creating or deleting it) is not counted.
     """
-    run_dir = Path(trial_path(str(experiment_path), trial_id), TRAIN_RUN_NAME)
-    count = size = 0
-    for ckpt in run_dir.glob(f"{CHECKPOINT_DIR_PREFIX}*"):
-        files = [f for f in ckpt.rglob("*") if f.is_file()] if ckpt.is_dir() else []
-        if files:
-            count += 1
-            size += sum(f.stat().st_size for f in files)
-    return count, size
+    sizes: dict[str, int] = {}
+    for relative, size in _train_run(experiment, trial_id).files():
+        top = relative.split("/", 1)[0]
+        if top.startswith(CHECKPOINT_DIR_PREFIX) and "/" in relative:
+            sizes[top] = sizes.get(top, 0) + size
+    return len(sizes), sum(sizes.values())
 
 
-def remove_untracked_checkpoints(experiment_path: str | Path, trial_id: str) -> list[Path]:
+def remove_untracked_checkpoints(experiment: Location, trial_id: str) -> list[str]:
     """Removes checkpoints of a trial's Train run that Ray Train no longer tracks.
 
     When ASHA stops a trial, its workers may still persist the epoch they were in before Ray
@@ -54,18 +56,19 @@ def remove_untracked_checkpoints(experiment_path: str | Path, trial_id: str) -> 
     for trials that will not run again.
 
     Returns:
-        The directories removed (none when Train saved no snapshot of what it tracks).
+        The names of the checkpoint directories removed (none when Train saved no snapshot of
+        what it tracks).
     """
-    run_dir = Path(trial_path(str(experiment_path), trial_id), TRAIN_RUN_NAME)
-    snapshot = run_dir / CHECKPOINT_SNAPSHOT
+    run = _train_run(experiment, trial_id)
+    snapshot = run / CHECKPOINT_SNAPSHOT
     if not snapshot.is_file():
         return []
     state = json.loads(snapshot.read_text())
     tracked = {r["checkpoint_dir_name"] for r in state.get("checkpoint_results", [])}
     if state.get("latest_checkpoint_result"):
         tracked.add(state["latest_checkpoint_result"]["checkpoint_dir_name"])
-    removed = [d for d in run_dir.glob(f"{CHECKPOINT_DIR_PREFIX}*")
-               if d.is_dir() and d.name not in tracked]
-    for directory in removed:
-        shutil.rmtree(directory, ignore_errors=True)
+    present = {relative.split("/", 1)[0] for relative, _ in run.files() if "/" in relative}
+    removed = sorted(d for d in present if d.startswith(CHECKPOINT_DIR_PREFIX) and d not in tracked)
+    for name in removed:
+        (run / name).remove()
     return removed

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cloudpickle
@@ -22,9 +22,9 @@ from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
 from ray.tune.result import AUTO_RESULT_KEYS
 
 from tuning.errors import StorageFullError, SweepError, is_storage_full, ray_wrapped
-from tuning.files import atomic_write_text
 from tuning.layout import LEDGER_FILE, checkpoint_usage, remove_untracked_checkpoints
 from tuning.lightning_compat import CHECKPOINT_NAME
+from tuning.location import Location
 from tuning.spec import SweepSpec
 
 logger = logging.getLogger(__name__)
@@ -159,28 +159,35 @@ class Ledger:
         self.trials[trial_id] = record
         return record
 
-    def save(self, experiment_dir: Path) -> None:
+    def save(self, experiment: Location) -> None:
         data = {
             "format": FORMAT_VERSION,
             "sweep": self.spec.model_dump(mode="json"),
             "trials": [asdict(t) for t in self.trials.values()],
         }
-        atomic_write_text(experiment_dir / LEDGER_FILE, json.dumps(data, indent=1))
+        (experiment / LEDGER_FILE).write_text(json.dumps(data, indent=1))
 
     @classmethod
-    def load(cls, experiment_dir: str | Path) -> Ledger:
-        """Reads an experiment's leaderboard.
+    def load(cls, experiment: str | Location) -> Ledger:
+        """Reads an experiment's leaderboard, from a directory or a cloud URI.
 
         Raises:
-            SweepError: If the directory holds no lightsweep experiment.
+            SweepError: If the directory holds no lightsweep experiment, or cannot be read.
         """
-        path = Path(experiment_dir) / LEDGER_FILE
-        if not path.is_file():
+        try:
+            path = Location.parse(experiment) / LEDGER_FILE
+            text = path.read_text() if path.is_file() else None
+        except (ValueError, OSError) as error:  # a malformed URI, no credentials, no bucket
             raise SweepError(
-                f"{experiment_dir}: not a lightsweep experiment (no {LEDGER_FILE}). Fix: pass the "
-                "directory that launch printed, e.g. runs/<name>"
+                f"{experiment}: cannot read it ({error}). Fix: check the path or URI, and the "
+                "credentials for its storage"
+            ) from error
+        if text is None:
+            raise SweepError(
+                f"{experiment}: not a lightsweep experiment (no {LEDGER_FILE}). Fix: pass the "
+                "directory or URI that launch printed, e.g. runs/<name>"
             )
-        data = json.loads(path.read_text())
+        data = json.loads(text)
         trials = {}
         for raw in data["trials"]:
             history = [EpochRecord(**e) for e in raw.pop("history")]
@@ -192,13 +199,13 @@ FINISHED = ("completed", "stopped")
 
 
 def finished_trial(
-    experiment_dir: str | Path, trial_id: str, config: dict[str, Any]
+    experiment: Location, trial_id: str, config: dict[str, Any]
 ) -> TrialRecord | None:
     """The trial's record if the leaderboard says it already finished (completed or stopped),
     under its own id or as an orphan of the same configuration (see :meth:`Ledger.reconcile`)."""
-    if not (Path(experiment_dir) / LEDGER_FILE).is_file():
+    if not (experiment / LEDGER_FILE).is_file():
         return None
-    ledger = Ledger.load(experiment_dir)
+    ledger = Ledger.load(experiment)
     record = ledger.trials.get(trial_id) or ledger.orphan_for(config)
     return record if record is not None and record.status in FINISHED else None
 
@@ -210,7 +217,7 @@ def trial_error(trial: Trial) -> BaseException | None:
     yet synced to storage (where ``Trial.get_pickled_error`` looks), so look there first.
     """
     local = trial.pickled_error_file
-    if local and Path(local).is_file():
+    if local and os.path.isfile(local):
         with open(local, "rb") as f:
             return cloudpickle.load(f)
     return trial.get_pickled_error()
@@ -238,8 +245,8 @@ def describe_error(error: BaseException | None) -> str:
 class LedgerCallback(Callback):
     """Keeps ``leaderboard.json`` current from Tune's trial events (runs on the driver)."""
 
-    def __init__(self, experiment_dir: Path, spec: SweepSpec) -> None:
-        self.experiment_dir = experiment_dir
+    def __init__(self, experiment: Location, spec: SweepSpec) -> None:
+        self.experiment = experiment
         self.ledger = Ledger(spec)
         self._to_tidy: dict[str, float] = {}  # ended trial -> when it ended (monotonic)
         self._restored = False
@@ -249,10 +256,10 @@ class LedgerCallback(Callback):
         total_num_samples: int | None = None, **info: Any,
     ) -> None:
         # Tune unpickles its callbacks on restore: read the history from the file, not the pickle.
-        if not (self.experiment_dir / LEDGER_FILE).is_file():
+        if not (self.experiment / LEDGER_FILE).is_file():
             self._save()
             return
-        self.ledger = Ledger.load(self.experiment_dir)
+        self.ledger = Ledger.load(self.experiment)
         self._restored = True
         for trial_id, record in self.ledger.trials.items():
             if record.status in ("stopped", "errored"):
@@ -270,6 +277,11 @@ class LedgerCallback(Callback):
         return {**self.__dict__, "ledger": Ledger(self.ledger.spec), "_to_tidy": {},
                 "_restored": False}
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "experiment_dir" in state:  # pickled by a lightsweep before cloud storage
+            state["experiment"] = Location.parse(state.pop("experiment_dir"))
+        self.__dict__.update(state)
+
     def _record(self, trial: Trial) -> TrialRecord:
         record = self.ledger.trials.get(trial.trial_id)
         if record is None:
@@ -281,15 +293,15 @@ class LedgerCallback(Callback):
 
     def _save(self) -> None:
         try:
-            self.ledger.save(self.experiment_dir)
+            self.ledger.save(self.experiment)
         except OSError as error:
             if is_storage_full(error):  # the previous leaderboard stays whole (atomic write)
-                raise StorageFullError(str(self.experiment_dir)) from error
+                raise StorageFullError(str(self.experiment)) from error
             raise
 
     def _measure(self, record: TrialRecord) -> None:
         record.checkpoints, record.checkpoint_bytes = checkpoint_usage(
-            self.experiment_dir, record.trial_id
+            self.experiment, record.trial_id
         )
 
     def _tidy(self, older_than_s: float) -> bool:
@@ -298,7 +310,7 @@ class LedgerCallback(Callback):
         due = [i for i, ended in self._to_tidy.items() if now - ended >= older_than_s]
         for trial_id in due:
             del self._to_tidy[trial_id]
-            if remove_untracked_checkpoints(self.experiment_dir, trial_id):
+            if remove_untracked_checkpoints(self.experiment, trial_id):
                 self._measure(self.ledger.trials[trial_id])
         return bool(due)
 
@@ -333,7 +345,8 @@ class LedgerCallback(Callback):
         ckpt_dir = result.get(CHECKPOINT_PATH_KEY)
         entry = EpochRecord(
             epoch=int(result["epoch"]), metrics=metrics,
-            checkpoint=f"{ckpt_dir}/{CHECKPOINT_NAME}" if ckpt_dir else None,
+            checkpoint=(self.experiment.from_fs_path(ckpt_dir) / CHECKPOINT_NAME).uri
+            if ckpt_dir else None,
         )
         # A resumed run reports its checkpoint's epoch again, without the checkpoint: keep the
         # newest metrics and the checkpoint already known.
@@ -361,7 +374,7 @@ class LedgerCallback(Callback):
         if error is not None and is_storage_full(error):
             # Not the trial's fault: stop the sweep here, before Tune saves this trial as
             # failed, so that `resume` continues it from its last checkpoint.
-            raise StorageFullError(str(self.experiment_dir)) from error
+            raise StorageFullError(str(self.experiment)) from error
         record = self._record(trial)
         record.status = "errored"
         record.error = describe_error(error)

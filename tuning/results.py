@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tuning.errors import SweepError
 from tuning.ledger import EpochRecord, Ledger, TrialRecord
+from tuning.location import Location
 from tuning.spec import SweepSpec
 from tuning.targets import resolve_class
 
 
-def leaderboard(experiment_dir: str | Path) -> list[dict[str, Any]]:
-    """Every trial, best first, as dicts with keys trial_id, status, epochs, value, config, error."""
-    return Ledger.load(experiment_dir).rows()
+def leaderboard(experiment: str | Location) -> list[dict[str, Any]]:
+    """Every trial, best first, as dicts with keys trial_id, status, epochs, value, config, error.
+
+    Args:
+        experiment: The experiment directory, or its cloud URI.
+    """
+    return Ledger.load(experiment).rows()
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,8 @@ class BestTrial:
         metric: The sweep's metric.
         value: The metric at the trial's best epoch.
         epoch: That epoch (1-based).
-        checkpoint: A Lightning ``.ckpt`` file: of the best epoch, or the best one kept.
+        checkpoint: A Lightning ``.ckpt`` file (a path, or a URI in cloud storage): of the
+            best epoch, or the best one kept.
         checkpoint_epoch: The epoch whose weights ``checkpoint`` holds.
         spec: The sweep, to rebuild the model's and data's classes and arguments.
     """
@@ -48,10 +55,17 @@ class BestTrial:
             "checkpoint_epoch": self.checkpoint_epoch,
         }
 
+    def download_checkpoint(self, directory: str | Path) -> Path:
+        """Copies the checkpoint into ``directory`` if it is in cloud storage; its local path."""
+        return Location.parse(self.checkpoint).download(Path(directory))
+
     def load_model(self, map_location: str = "cpu") -> Any:
-        """The trained LightningModule, loaded with ``Class.load_from_checkpoint``."""
+        """The trained LightningModule, loaded with ``Class.load_from_checkpoint`` (a checkpoint
+        in cloud storage is downloaded to a temporary directory first)."""
         module_cls: Any = resolve_class(self.spec.module, "module")
-        return module_cls.load_from_checkpoint(self.checkpoint, map_location=map_location)
+        with tempfile.TemporaryDirectory(prefix="lightsweep-") as tmp:
+            path = self.download_checkpoint(tmp)
+            return module_cls.load_from_checkpoint(path, map_location=map_location)
 
     def load_datamodule(self, **overrides: Any) -> Any:
         """The trial's DataModule, with its batch size per single process (global batch)."""
@@ -61,18 +75,21 @@ class BestTrial:
 
 def _kept_checkpoint(record: TrialRecord, metric: str, mode: str) -> EpochRecord | None:
     for entry in record.ranked_epochs(metric, mode):
-        if entry.checkpoint and Path(entry.checkpoint).is_file():
+        if entry.checkpoint and Location.parse(entry.checkpoint).is_file():
             return entry
     return None
 
 
-def fetch_best(experiment_dir: str | Path) -> BestTrial:
+def fetch_best(experiment: str | Location) -> BestTrial:
     """The best trial over all epochs of all trials that reported the metric.
+
+    Args:
+        experiment: The experiment directory, or its cloud URI.
 
     Raises:
         SweepError: If the directory is no experiment, or no trial has reported yet.
     """
-    ledger = Ledger.load(experiment_dir)
+    ledger = Ledger.load(experiment)
     metric, mode = ledger.spec.metric, ledger.spec.mode
     for record in ledger.ranked():
         best = record.best_epoch(metric, mode)
@@ -85,6 +102,6 @@ def fetch_best(experiment_dir: str | Path) -> BestTrial:
             checkpoint_epoch=kept.epoch, spec=ledger.spec,
         )
     raise SweepError(
-        f"{experiment_dir}: no trial has reported {metric!r} with a checkpoint yet. Fix: wait for "
+        f"{experiment}: no trial has reported {metric!r} with a checkpoint yet. Fix: wait for "
         "the first epoch to end, or check that the LightningModule logs this metric"
     )

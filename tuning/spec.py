@@ -34,6 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tuning.errors import SweepError
+from tuning.location import Location
 from tuning.space import ROUTES, SearchSpace
 
 IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -129,6 +130,12 @@ class SweepSpec(BaseModel):
             raise ValueError(
                 f"{value!r} is not an import path; fix: write it as package.module:ClassName"
             )
+        return value
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        Location.parse(value)  # raises ValueError for a malformed URI
         return value
 
     @field_validator("space")

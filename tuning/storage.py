@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-from pathlib import Path
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from tuning.errors import SweepError
+from tuning.location import Location
 
 logger = logging.getLogger(__name__)
 
@@ -21,37 +21,49 @@ CHECK_TIMEOUT_S = 120.0
 
 
 @ray.remote(num_cpus=0)
-def _read_marker(path: str) -> str | None:
-    marker = Path(path)
-    return marker.read_text() if marker.is_file() else None
+def _read_marker(uri: str) -> str:
+    marker = Location(uri)
+    try:
+        return marker.read_text() if marker.is_file() else "missing"
+    except OSError as error:  # this node has no credentials for the bucket, or no route to it
+        return f"unreadable: {error}"
 
 
-def check_shared_storage(storage: Path) -> None:
+def check_shared_storage(storage: Location) -> None:
     """Writes a marker under ``storage`` here and reads it back from a task on every live node.
 
     Raises:
-        SweepError: If a node does not see the marker: ``storage`` is not shared.
+        SweepError: If the driver cannot write there, or a node does not see the marker:
+            ``storage`` is not shared, or a node lacks credentials for it.
     """
-    storage.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(16)
     marker = storage / f".lightsweep-shared-check-{token}"
-    marker.write_text(token)
+    try:
+        marker.write_text(token)
+    except OSError as error:
+        raise SweepError(
+            f"storage: cannot write to {storage} ({error}). Fix: create it (the bucket), and "
+            "give this machine credentials for it"
+        ) from error
     try:
         nodes = [n for n in ray.nodes() if n["Alive"]]
         reads = [
             _read_marker.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
-                node_id=n["NodeID"], soft=False)).remote(str(marker))
+                node_id=n["NodeID"], soft=False)).remote(marker.uri)
             for n in nodes
         ]
         seen = ray.get(reads, timeout=CHECK_TIMEOUT_S)
     finally:
-        marker.unlink(missing_ok=True)
-    blind = [f"{n['NodeManagerAddress']} ({n['NodeID'][:8]})"
+        marker.remove()
+    blind = [f"{n['NodeManagerAddress']} ({n['NodeID'][:8]}: {value})"
              for n, value in zip(nodes, seen, strict=True) if value != token]
     if blind:
+        fix = ("give every node credentials for it (an instance profile, or AWS_*/GOOGLE_* "
+               "variables in the nodes' environment)" if not storage.is_local else
+               "pass --storage a path that every node mounts at the same place (NFS, EFS), or "
+               "a cloud URI (s3://bucket/path)")
         raise SweepError(
             f"storage: {storage} is not shared: {len(blind)} of {len(nodes)} nodes cannot read a "
-            f"file the driver wrote there ({', '.join(blind)}). Fix: pass --storage a path that "
-            "every node mounts at the same place (NFS, EFS)"
+            f"file the driver wrote there ({', '.join(blind)}). Fix: {fix}"
         )
     logger.info("storage %s is shared by all %d nodes", storage, len(nodes))

@@ -24,6 +24,7 @@ from tuning.checks import Hardware, check_hardware, check_spec, max_concurrent_t
 from tuning.errors import StorageFullError, SweepError, is_storage_full
 from tuning.layout import trial_dirname
 from tuning.ledger import FINISHED, Ledger, LedgerCallback
+from tuning.location import Location
 from tuning.progress import ProgressCallback
 from tuning.searcher import TruthfulOptunaSearch
 from tuning.spec import SweepSpec, load_spec
@@ -48,27 +49,36 @@ class SweepOutcome:
     """How a sweep run ended.
 
     Attributes:
-        path: The experiment directory.
+        path: The experiment directory (or cloud URI).
         finished: Trials that completed or were stopped early by the scheduler.
         errored: Trials that failed.
         unfinished: Trials not run to an end (the sweep was interrupted or failed fast).
     """
 
-    path: Path
+    path: Location
     finished: int
     errored: int
     unfinished: int
 
 
-def experiment_dir(spec: SweepSpec, name: str | None, sweep_stem: str) -> Path:
+def experiment_dir(spec: SweepSpec, name: str | None, sweep_stem: str) -> Location:
     """``<storage>/<name>``, the name defaulting to the sweep's plus a timestamp.
 
     Raises:
-        SweepError: If that experiment exists: it is never overwritten.
+        SweepError: If that experiment exists (it is never overwritten), or the storage
+            cannot be read.
     """
     name = name or spec.name or f"{sweep_stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path = Path(spec.storage).expanduser().absolute() / name
-    if path.exists():
+    path = Location.parse(spec.storage) / name
+    try:
+        exists = path.exists()
+    except OSError as error:  # no such bucket, no credentials
+        raise SweepError(
+            f"storage: cannot read {spec.storage} ({error}). Fix: check the URI and the "
+            "credentials for it (AWS_* variables, an instance profile, "
+            "GOOGLE_APPLICATION_CREDENTIALS)"
+        ) from error
+    if exists:
         raise SweepError(
             f"--name: experiment {path} exists and is never overwritten. Fix: pick another --name, "
             f"or continue it with: python run_tune.py resume {path}"
@@ -145,25 +155,25 @@ def _check(spec: SweepSpec, address: str | None) -> None:
     check_spec(spec, None if address else Hardware.local())
 
 
-def _connect(spec: SweepSpec, address: str | None, path: Path) -> int:
-    """Starts or joins Ray and checks what it found (resources; on a cluster, that every node
-    shares the storage); returns how many trials may run at once."""
+def _connect(spec: SweepSpec, address: str | None, path: Location) -> int:
+    """Starts or joins Ray and checks what it found (resources; on a cluster or for a cloud
+    URI, that every node reaches the storage); returns how many trials may run at once."""
     init_ray(address)
     hardware = Hardware.of_cluster(ray.cluster_resources())
     check_hardware(spec, hardware)
-    if address is not None:
+    if address is not None or not path.is_local:
         check_shared_storage(path.parent)
     return max_concurrent_trials(spec, hardware)
 
 
-def _trainable(spec: SweepSpec, path: Path) -> Any:
+def _trainable(spec: SweepSpec, path: Location) -> Any:
     trainable = tune.with_parameters(
-        run_trial, spec_data=spec.model_dump(), experiment_path=path.as_posix()
+        run_trial, spec_data=spec.model_dump(), experiment_path=path.uri
     )
     return tune.with_resources(trainable, TRIAL_DRIVER_RESOURCES)
 
 
-def build_tuner(spec: SweepSpec, path: Path, concurrency: int) -> tune.Tuner:
+def build_tuner(spec: SweepSpec, path: Location, concurrency: int) -> tune.Tuner:
     """The Tuner for ``spec``, writing to experiment directory ``path``."""
     space = spec.search_space
     searcher = None
@@ -195,10 +205,12 @@ def build_tuner(spec: SweepSpec, path: Path, concurrency: int) -> tune.Tuner:
         ),
         run_config=tune.RunConfig(
             name=path.name,
-            storage_path=path.parent.as_posix(),
+            storage_path=path.parent.uri,
             callbacks=[
                 LedgerCallback(path, spec),
-                TuneStateBackup(path),
+                # Tune writes its state to cloud storage as whole objects, uploaded from a
+                # local copy: only a local experiment's state can be cut short by a full disk.
+                *([TuneStateBackup(Path(path.uri))] if path.is_local else []),
                 ProgressCallback(spec.metric, spec.mode, spec.scheduler.max_epochs),
             ],
             # Trials retry dead workers themselves (see tuning.trial.run_trial); Tune retrying
@@ -209,7 +221,7 @@ def build_tuner(spec: SweepSpec, path: Path, concurrency: int) -> tune.Tuner:
     )
 
 
-def _fit(tuner: tune.Tuner, path: Path) -> None:
+def _fit(tuner: tune.Tuner, path: Location) -> None:
     """Runs the Tuner; a full storage device ends it as :class:`StorageFullError`."""
     try:
         tuner.fit()
@@ -221,7 +233,7 @@ def _fit(tuner: tune.Tuner, path: Path) -> None:
         raise
 
 
-def _outcome(path: Path) -> SweepOutcome:
+def _outcome(path: Location) -> SweepOutcome:
     ledger = Ledger.load(path)
     statuses = [t.status for t in ledger.trials.values()]
     finished = sum(s in FINISHED for s in statuses)
@@ -255,7 +267,7 @@ def launch(
         max_retries: Overrides ``failures.max_retries``.
         fail_fast: Overrides ``failures.fail_fast``.
         seed: Overrides ``search.seed``.
-        storage: Overrides ``storage`` (the parent directory of experiments).
+        storage: Overrides ``storage`` (where experiments go: a directory or a cloud URI).
         name: The experiment's name; must not exist yet.
         address: A Ray cluster to run on (else ``RAY_ADDRESS``, else an embedded local Ray).
 
@@ -286,7 +298,7 @@ def launch(
     return _outcome(path)
 
 
-def resume(experiment: str | Path, *, address: str | None = None) -> SweepOutcome:
+def resume(experiment: str | Location, *, address: str | None = None) -> SweepOutcome:
     """Finishes an interrupted sweep: finished trials are kept, in-flight ones continue from
     their last checkpoint, the searcher's state is restored, and new trials are proposed until
     the sweep has its requested number.
@@ -295,13 +307,13 @@ def resume(experiment: str | Path, *, address: str | None = None) -> SweepOutcom
         SweepError: If ``experiment`` is not a lightsweep experiment Ray Tune can restore.
         StorageFullError: If the storage device filled up again.
     """
-    path = Path(experiment).expanduser().absolute()
-    spec = Ledger.load(path).spec
-    restored = restore_whole_state(path)
+    spec = Ledger.load(experiment).spec
+    path = Location.parse(experiment)
+    restored = restore_whole_state(Path(path.uri)) if path.is_local else []
     if restored:
         logger.warning("Ray Tune's saved state was cut short (a full disk?): put back the last "
                        "whole copy of %s", ", ".join(restored))
-    if not tune.Tuner.can_restore(path.as_posix()):
+    if not tune.Tuner.can_restore(path.uri):
         raise SweepError(
             f"{path}: Ray Tune saved no state to resume from (the sweep died before its first "
             "checkpoint of state). Fix: launch it again under a new --name"
@@ -313,7 +325,7 @@ def resume(experiment: str | Path, *, address: str | None = None) -> SweepOutcom
     logger.info("resuming %s: %d of %d trials finished", path, outcome.finished,
                 spec.search.num_samples)
     tuner = tune.Tuner.restore(
-        path.as_posix(), trainable=_trainable(spec, path), resume_unfinished=True,
+        path.uri, trainable=_trainable(spec, path), resume_unfinished=True,
         resume_errored=False, restart_errored=False,
     )
     _fit(tuner, path)

@@ -12,7 +12,7 @@ import logging
 import time
 import warnings
 from contextlib import nullcontext
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, cast
 
 import ray.train
@@ -33,6 +33,7 @@ from tuning.layout import TRAIN_RUN_NAME, trial_path
 from tuning.layout import trial_dirname as trial_dirname  # where older experiments' tuner.pkl finds it
 from tuning.ledger import finished_trial
 from tuning.lightning_compat import CHECKPOINT_NAME, prepare, ray_lightning
+from tuning.location import Location
 from tuning.spec import SweepSpec
 from tuning.targets import lightning_namespace, resolve_class
 
@@ -149,7 +150,8 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
     spec = SweepSpec.model_validate(spec_data)
     res = spec.resources
     trial_id = tune.get_context().get_trial_id()
-    finished = finished_trial(experiment_path, trial_id, config)
+    experiment = Location.parse(experiment_path)
+    finished = finished_trial(experiment, trial_id, config)
     if finished is not None and finished.history:
         # Tune restarts, on resume, a trial that finished after its last experiment checkpoint,
         # or proposes again the configuration of one it never saved; the leaderboard knows it
@@ -157,7 +159,7 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
         last = max(finished.history, key=lambda e: e.epoch)
         result: dict[str, Any] = {**last.metrics, "epoch": last.epoch}
         if last.checkpoint:
-            result[CHECKPOINT_PATH_KEY] = str(PurePosixPath(last.checkpoint).parent)
+            result[CHECKPOINT_PATH_KEY] = Location.parse(last.checkpoint).parent.uri
         tune.report(result)
         return
     per_worker = {"CPU": res.cpus_per_worker}
@@ -179,7 +181,7 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
                 # A stable name under the trial's own directory: a restarted attempt or trial
                 # finds its checkpoints there through ray.train.get_checkpoint().
                 name=TRAIN_RUN_NAME,
-                storage_path=trial_path(experiment_path, trial_id),
+                storage_path=trial_path(experiment, trial_id).uri,
                 callbacks=[cast(Any, report_callback)],  # a Train V2 UserCallback
                 # Retries are decided here, where a user's exception is told from a death.
                 failure_config=ray.train.FailureConfig(max_failures=0),
