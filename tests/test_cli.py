@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import REPO, SweepWriter
 from tuning.cli import main
+from tuning.location import Location
 
 
 def _run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -65,3 +66,33 @@ def test_leaderboard_best_and_resume_of_a_non_experiment_exit_2(tmp_path: Path) 
     assert main(["leaderboard", str(tmp_path)]) == 2
     assert main(["best", str(tmp_path), "--json"]) == 2
     assert main(["resume", str(tmp_path)]) == 2
+
+
+def test_launch_to_a_bucket_that_does_not_exist_exits_2_before_ray(
+    s3_bucket: str, write_sweep: SweepWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    import ray
+
+    missing = f"{s3_bucket}-missing/runs"
+    assert main(["launch", str(write_sweep()), "--storage", missing]) == 2
+    assert f"storage: cannot write to {missing}" in caplog.text
+    assert "The specified bucket does not exist" in caplog.text
+    assert not ray.is_initialized()
+
+
+def test_launch_refuses_an_existing_experiment_in_a_bucket(
+    s3_bucket: str, write_sweep: SweepWriter
+) -> None:
+    existing = Location.parse(f"{s3_bucket}/runs/mine")
+    (existing / "results.txt").write_text("precious")
+    code = main(["launch", str(write_sweep()), "--storage", f"{s3_bucket}/runs", "--name", "mine"])
+    assert code == 2
+    assert existing.files() == [("results.txt", 8)]
+
+
+def test_leaderboard_and_best_of_a_uri_without_an_experiment_exit_2(
+    s3_bucket: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert main(["leaderboard", f"{s3_bucket}/runs/none"]) == 2
+    assert main(["best", f"{s3_bucket}/runs/none"]) == 2
+    assert f"{s3_bucket}/runs/none: not a lightsweep experiment" in caplog.text

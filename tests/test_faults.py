@@ -12,16 +12,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import REPO, LocalCluster, SweepWriter
+from tests.processes import end_session, finish, start_driver, wait_for
 from tuning import launch, leaderboard
 from tuning.ledger import LEDGER_FILE, Ledger
 
@@ -48,14 +47,7 @@ def _write_sweep(directory: Path, samples: int, epochs: int) -> Path:
     return path
 
 
-def _wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
 
 
 def _ledger(path: Path) -> Ledger | None:
@@ -84,8 +76,8 @@ def test_killed_worker_restarts_from_last_checkpoint(ray_session, tmp_path: Path
         ledger = _ledger(path)
         return bool(ledger and any(t.epochs >= 2 for t in ledger.trials.values()))
 
-    _wait_for(epoch_two_reported, 240, "the trial's second epoch")
-    [worker] = _wait_for(lambda: list_actors(filters=[
+    wait_for(epoch_two_reported, 240, "the trial's second epoch")
+    [worker] = wait_for(lambda: list_actors(filters=[
         ("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")]), 30, "a live worker")
     killed_at = max(t.epochs for t in Ledger.load(path).trials.values())
     os.kill(worker.pid, signal.SIGKILL)
@@ -104,30 +96,7 @@ def test_killed_worker_restarts_from_last_checkpoint(ray_session, tmp_path: Path
     assert outcome["result"].finished == 1
 
 
-def _driver(
-    args: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None,
-) -> subprocess.Popen[str]:
-    """A sweep driver in its own process session, so the test can end all it started."""
-    env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, **(env or {})}
-    with open(log, "w") as out:
-        return subprocess.Popen(
-            [sys.executable, str(REPO / "run_tune.py"), *args], cwd=cwd, env=env, text=True,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
 
-
-def _finish(process: subprocess.Popen[str], log: Path, timeout_s: float) -> str:
-    try:
-        process.wait(timeout=timeout_s)
-    finally:
-        _end_session(process)
-    return log.read_text()
-
-
-def _end_session(process: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError):  # the driver's own session: its Ray processes
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
 
 
 @pytest.mark.timeout(600)
@@ -135,7 +104,7 @@ def test_resume_after_driver_killed_finishes_without_rerunning(tmp_path: Path) -
     samples, epochs = 4, 5
     sweep = _write_sweep(tmp_path, samples=samples, epochs=epochs)
     path = tmp_path / "runs" / "killed"
-    first = _driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"),
+    first = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"),
                      "--name", "killed"], cwd=tmp_path, log=tmp_path / "launch.log")
     try:
         # Kill the moment a trial has finished while another is mid-way: the finished one is
@@ -145,11 +114,11 @@ def test_resume_after_driver_killed_finishes_without_rerunning(tmp_path: Path) -
             done = ledger and [t for t in ledger.trials.values() if t.status == "completed"]
             return ledger if done else None
 
-        _wait_for(one_finished, 300, "a finished trial")
+        wait_for(one_finished, 300, "a finished trial")
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
     finally:
-        _end_session(first)
+        end_session(first)
     before = Ledger.load(path)
     finished_before = {i: t for i, t in before.trials.items() if t.status == "completed"}
     in_flight = {i: t for i, t in before.trials.items() if t.status == "running" and t.epochs}
@@ -158,8 +127,8 @@ def test_resume_after_driver_killed_finishes_without_rerunning(tmp_path: Path) -
         for i in finished_before
     }
 
-    second = _driver(["resume", str(path)], cwd=tmp_path, log=tmp_path / "resume.log")
-    output = _finish(second, tmp_path / "resume.log", timeout_s=420)
+    second = start_driver(["resume", str(path)], cwd=tmp_path, log=tmp_path / "resume.log")
+    output = finish(second, tmp_path / "resume.log", timeout_s=420)
     assert second.returncode == 0, output[-3000:]
 
     after = Ledger.load(path)
@@ -187,17 +156,17 @@ def test_interrupt_leaves_a_resumable_experiment(tmp_path: Path) -> None:
     sweep = _write_sweep(tmp_path, samples=3, epochs=30)
     path = tmp_path / "runs" / "ctrl-c"
     log = tmp_path / "launch.log"
-    driver = _driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"),
+    driver = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"),
                       "--name", "ctrl-c"], cwd=tmp_path, log=log)
     try:
         def reported() -> bool:
             ledger = _ledger(path)
             return bool(ledger and any(t.epochs >= 1 for t in ledger.trials.values()))
 
-        _wait_for(reported, 240, "a first epoch")
+        wait_for(reported, 240, "a first epoch")
         driver.send_signal(signal.SIGINT)  # Ctrl-C
     finally:
-        output = _finish(driver, log, timeout_s=120)
+        output = finish(driver, log, timeout_s=120)
     assert driver.returncode == 1, output[-3000:]
     assert f"Resume with: python run_tune.py resume {path}" in output
     statuses = {t.status for t in Ledger.load(path).trials.values()}
@@ -229,12 +198,12 @@ def test_worker_killed_by_rays_memory_monitor_fails_its_trial_only(
         resources={"max_concurrent": 1},
     )
     log = tmp_path / "launch.log"
-    driver = _driver(
+    driver = start_driver(
         ["launch", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "oom"],
         cwd=REPO, log=log,
         env={"RAY_memory_usage_threshold": f"{threshold:.3f}", "RAY_memory_monitor_refresh_ms": "100"},
     )
-    output = _finish(driver, log, timeout_s=240)
+    output = finish(driver, log, timeout_s=240)
     assert driver.returncode == 0, output[-3000:]
     rows = {r["config"]["module.width"]: r for r in leaderboard(tmp_path / "runs" / "oom")}
     assert sorted(rows) == [32, 128], "the seeded search proposes both widths"
@@ -281,17 +250,17 @@ def test_full_disk_stops_the_sweep_and_resume_finishes_it(tmp_path: Path) -> Non
         storage = device / "runs"
         path = storage / "full"
         log = tmp_path / "launch.log"
-        first = _driver(["launch", str(sweep), "--storage", str(storage), "--name", "full"],
+        first = start_driver(["launch", str(sweep), "--storage", str(storage), "--name", "full"],
                         cwd=tmp_path, log=log)
         try:
             def reported() -> bool:
                 ledger = _ledger(path)
                 return bool(ledger and any(t.epochs >= 2 for t in ledger.trials.values()))
 
-            _wait_for(reported, 300, "two epochs")
+            wait_for(reported, 300, "two epochs")
             filler = _fill(device)
         finally:
-            output = _finish(first, log, timeout_s=180)
+            output = finish(first, log, timeout_s=180)
         assert first.returncode == 1, output[-3000:]
         assert f"no space left on the device that holds {path}" in output, output[-3000:]
         assert f"run_tune.py resume {path}" in output
@@ -306,8 +275,8 @@ def test_full_disk_stops_the_sweep_and_resume_finishes_it(tmp_path: Path) -> Non
         assert any(t.status == "running" and t.epochs < epochs for t in before.trials.values())
 
         filler.unlink()  # the user frees space
-        second = _driver(["resume", str(path)], cwd=tmp_path, log=tmp_path / "resume.log")
-        output = _finish(second, tmp_path / "resume.log", timeout_s=300)
+        second = start_driver(["resume", str(path)], cwd=tmp_path, log=tmp_path / "resume.log")
+        output = finish(second, tmp_path / "resume.log", timeout_s=300)
         assert second.returncode == 0, output[-3000:]
         after = Ledger.load(path)
         assert len(after.trials) == samples
@@ -330,7 +299,7 @@ def test_lost_node_leaves_its_trials_to_finish_on_the_surviving_node(
     sweep = _write_sweep(tmp_path, samples=samples, epochs=epochs)
     path = tmp_path / "runs" / "node"
     log = tmp_path / "launch.log"
-    driver = _driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "node",
+    driver = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "node",
                       "--address", two_node_cluster.address],
                      cwd=tmp_path, log=log, env=two_node_cluster.env)
     try:
@@ -339,10 +308,10 @@ def test_lost_node_leaves_its_trials_to_finish_on_the_surviving_node(
             return bool(ledger and len(ledger.trials) == samples
                         and all(1 <= t.epochs < epochs for t in ledger.trials.values()))
 
-        _wait_for(all_reported, 300, "every trial's first epoch")
+        wait_for(all_reported, 300, "every trial's first epoch")
         two_node_cluster.lose_node()
     finally:
-        output = _finish(driver, log, timeout_s=420)
+        output = finish(driver, log, timeout_s=420)
     assert driver.returncode == 0, output[-3000:]
     assert output.count("a worker died") >= 1, output[-3000:]
     after = Ledger.load(path)
@@ -365,23 +334,23 @@ def test_resume_keeps_a_trial_that_finished_after_tunes_last_saved_state(tmp_pat
     sweep = _write_sweep(tmp_path, samples=samples, epochs=epochs)
     path = tmp_path / "runs" / "unsaved"
     env = {"TUNE_GLOBAL_CHECKPOINT_S": "3600"}
-    first = _driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "unsaved",
+    first = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "unsaved",
                      "--max-concurrent", "1"], cwd=tmp_path, log=tmp_path / "launch.log", env=env)
     try:
         def two_finished() -> bool:
             ledger = _ledger(path)
             return bool(ledger and sum(t.status == "completed" for t in ledger.trials.values()) == 2)
 
-        _wait_for(two_finished, 400, "two finished trials")
+        wait_for(two_finished, 400, "two finished trials")
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
     finally:
-        _end_session(first)
+        end_session(first)
     finished_before = {json.dumps(t.config, sort_keys=True): t
                        for t in Ledger.load(path).trials.values() if t.status == "completed"}
 
-    second = _driver(["resume", str(path)], cwd=tmp_path, log=tmp_path / "resume.log", env=env)
-    output = _finish(second, tmp_path / "resume.log", timeout_s=400)
+    second = start_driver(["resume", str(path)], cwd=tmp_path, log=tmp_path / "resume.log", env=env)
+    output = finish(second, tmp_path / "resume.log", timeout_s=400)
     assert second.returncode == 0, output[-3000:]
     after = {json.dumps(t.config, sort_keys=True): t for t in Ledger.load(path).trials.values()}
     assert len(after) == samples, "exactly the requested number of trials"

@@ -49,7 +49,7 @@ def asha_sweep(ray_session, tmp_path_factory) -> Path:
         f"search: {{num_samples: 6, seed: 0}}\n"
         f"scheduler: {{max_epochs: {MAX_EPOCHS}, grace_period: 1, reduction_factor: 2}}\n"
     )
-    return launch(sweep, storage=str(root / "runs"), name="asha").path
+    return Path(launch(sweep, storage=str(root / "runs"), name="asha").path.uri)
 
 
 @pytest.mark.timeout(600)

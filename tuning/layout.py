@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from tuning.location import Location
@@ -63,7 +62,7 @@ def remove_untracked_checkpoints(experiment: Location, trial_id: str) -> list[st
     snapshot = run / CHECKPOINT_SNAPSHOT
     if not snapshot.is_file():
         return []
-    state = json.loads(snapshot.read_text())
+    state = snapshot.read_json()
     tracked = {r["checkpoint_dir_name"] for r in state.get("checkpoint_results", [])}
     if state.get("latest_checkpoint_result"):
         tracked.add(state["latest_checkpoint_result"]["checkpoint_dir_name"])

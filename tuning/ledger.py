@@ -176,18 +176,17 @@ class Ledger:
         """
         try:
             path = Location.parse(experiment) / LEDGER_FILE
-            text = path.read_text() if path.is_file() else None
+            data = path.read_json() if path.is_file() else None
         except (ValueError, OSError) as error:  # a malformed URI, no credentials, no bucket
             raise SweepError(
                 f"{experiment}: cannot read it ({error}). Fix: check the path or URI, and the "
                 "credentials for its storage"
             ) from error
-        if text is None:
+        if data is None:
             raise SweepError(
                 f"{experiment}: not a lightsweep experiment (no {LEDGER_FILE}). Fix: pass the "
                 "directory or URI that launch printed, e.g. runs/<name>"
             )
-        data = json.loads(text)
         trials = {}
         for raw in data["trials"]:
             history = [EpochRecord(**e) for e in raw.pop("history")]

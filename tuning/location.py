@@ -9,10 +9,13 @@ an instance profile, ``GOOGLE_APPLICATION_CREDENTIALS``), works for every comman
 from __future__ import annotations
 
 import functools
+import json
 import os
 import posixpath
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
@@ -21,6 +24,9 @@ from tuning.files import atomic_write_bytes
 
 # The schemes of pyarrow's file systems, which Ray Tune and Train write through.
 CLOUD_SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss")
+
+
+READ_ATTEMPTS = 5
 
 
 @functools.lru_cache(maxsize=16)
@@ -109,6 +115,21 @@ class Location:
 
     def read_text(self) -> str:
         return self.read_bytes().decode()
+
+    def read_json(self) -> Any:
+        """The JSON document in this file.
+
+        A cloud object rewritten while it is read (in ranged requests) can come back as the
+        start of the new version cut at the old one's size: read again until it parses.
+        """
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return json.loads(self.read_bytes())
+            except json.JSONDecodeError:
+                if self.is_local or attempt == READ_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def write_bytes(self, data: bytes) -> None:
         """Writes the whole file or nothing: a local file is replaced by a rename, a cloud

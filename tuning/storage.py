@@ -1,4 +1,5 @@
-"""Checking, before any trial starts, that every node of a cluster sees the sweep's storage.
+"""Checking, before any trial starts, that the sweep's storage is writable and that every node
+of a cluster sees it.
 
 Ray Train finds out at a trial's first checkpoint, when a node writes where the others cannot
 read, and fails that trial; a sweep would fail every trial that way, one by one.
@@ -29,6 +30,29 @@ def _read_marker(uri: str) -> str:
         return f"unreadable: {error}"
 
 
+def _write_marker(storage: Location) -> tuple[Location, str]:
+    token = secrets.token_hex(16)
+    marker = storage / f".lightsweep-shared-check-{token}"
+    try:
+        marker.write_text(token)
+    except OSError as error:
+        raise SweepError(
+            f"storage: cannot write to {storage} ({error}). Fix: create it (for a URI, the "
+            "bucket), and give this machine write access to it"
+        ) from error
+    return marker, token
+
+
+def check_writable(storage: Location) -> None:
+    """Writes and removes a marker under ``storage``, before Ray starts.
+
+    Raises:
+        SweepError: If this machine cannot write there.
+    """
+    marker, _ = _write_marker(storage)
+    marker.remove()
+
+
 def check_shared_storage(storage: Location) -> None:
     """Writes a marker under ``storage`` here and reads it back from a task on every live node.
 
@@ -36,15 +60,7 @@ def check_shared_storage(storage: Location) -> None:
         SweepError: If the driver cannot write there, or a node does not see the marker:
             ``storage`` is not shared, or a node lacks credentials for it.
     """
-    token = secrets.token_hex(16)
-    marker = storage / f".lightsweep-shared-check-{token}"
-    try:
-        marker.write_text(token)
-    except OSError as error:
-        raise SweepError(
-            f"storage: cannot write to {storage} ({error}). Fix: create it (the bucket), and "
-            "give this machine credentials for it"
-        ) from error
+    marker, token = _write_marker(storage)
     try:
         nodes = [n for n in ray.nodes() if n["Alive"]]
         reads = [

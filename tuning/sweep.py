@@ -28,7 +28,7 @@ from tuning.location import Location
 from tuning.progress import ProgressCallback
 from tuning.searcher import TruthfulOptunaSearch
 from tuning.spec import SweepSpec, load_spec
-from tuning.storage import check_shared_storage
+from tuning.storage import check_shared_storage, check_writable
 from tuning.targets import import_from_launch_directory
 from tuning.trial import run_trial
 from tuning.tune_state import TuneStateBackup, restore_whole_state
@@ -288,6 +288,7 @@ def launch(
     address = address or os.environ.get("RAY_ADDRESS")
     _check(spec, address)
     path = experiment_dir(spec, name, stem)
+    check_writable(path.parent)
     concurrency = _connect(spec, address, path)
     logger.info(
         "sweep %s: %d trials, at most %d epochs each, %d at a time, %d worker(s) per trial -> %s",
