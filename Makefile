@@ -20,6 +20,11 @@ test: $(STAMP)
 	$(PY) -m mypy
 	$(PY) -m pytest
 
+# Benchmarks (about 15 minutes on 2 cores): bench/results/latest.json and bookkeeping.json.
+bench: $(STAMP)
+	$(PY) -m bench.run
+	$(PY) -m bench.run --bookkeeping --out bench/results/bookkeeping.json
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy

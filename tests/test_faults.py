@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +23,9 @@ import pytest
 
 from tests.conftest import REPO, LocalCluster, SweepWriter
 from tests.processes import end_session, finish, start_driver, wait_for
-from tuning import launch, leaderboard
+from tuning import fetch_best, launch, leaderboard
 from tuning.ledger import LEDGER_FILE, Ledger
+from tuning.location import Location
 
 pytestmark = [pytest.mark.ray]
 
@@ -50,14 +53,19 @@ def _write_sweep(directory: Path, samples: int, epochs: int) -> Path:
 
 
 
-def _ledger(path: Path) -> Ledger | None:
-    return Ledger.load(path) if (path / LEDGER_FILE).is_file() else None
+def _ledger(path: Path | Location) -> Ledger | None:
+    return Ledger.load(path) if (Location.parse(path) / LEDGER_FILE).is_file() else None
 
 
-def _tune_epochs(trial_dir: Path) -> list[int]:
+def _checkpoint_dirs(experiment: Location, trial_id: str) -> list[str]:
+    files = (experiment / f"trial_{trial_id}/train").files()
+    return sorted({f.split("/")[0] for f, _ in files if f.startswith("checkpoint_") and "/" in f})
+
+
+def _tune_epochs(trial_dir: Path | Location) -> list[int]:
     """The epochs of every result Tune received for a trial, in order (its progress.csv)."""
-    with open(trial_dir / "progress.csv") as f:
-        return [int(float(row["epoch"])) for row in csv.DictReader(f)]
+    text = (Location.parse(trial_dir) / "progress.csv").read_text()
+    return [int(float(row["epoch"])) for row in csv.DictReader(io.StringIO(text))]
 
 
 @pytest.mark.timeout(420)
@@ -100,12 +108,16 @@ def test_killed_worker_restarts_from_last_checkpoint(ray_session, tmp_path: Path
 
 
 @pytest.mark.timeout(600)
-def test_resume_after_driver_killed_finishes_without_rerunning(tmp_path: Path) -> None:
+def test_resume_after_driver_killed_finishes_without_rerunning(
+    s3_bucket: str, tmp_path: Path
+) -> None:
+    # The experiment lives in an S3 bucket (a moto server here), as on a cloud cluster: nothing
+    # of it is on the driver's disk, and resume, leaderboard and best read it from the bucket.
     samples, epochs = 4, 5
     sweep = _write_sweep(tmp_path, samples=samples, epochs=epochs)
-    path = tmp_path / "runs" / "killed"
-    first = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"),
-                     "--name", "killed"], cwd=tmp_path, log=tmp_path / "launch.log")
+    path = Location.parse(f"{s3_bucket}/runs/killed")
+    first = start_driver(["launch", str(sweep), "--storage", f"{s3_bucket}/runs",
+                          "--name", "killed"], cwd=tmp_path, log=tmp_path / "launch.log")
     try:
         # Kill the moment a trial has finished while another is mid-way: the finished one is
         # newer than Tune's last saved state, the case stock Ray re-runs.
@@ -119,15 +131,14 @@ def test_resume_after_driver_killed_finishes_without_rerunning(tmp_path: Path) -
         first.wait(timeout=30)
     finally:
         end_session(first)
+    assert f"storage {s3_bucket}/runs is shared by all 1 nodes" in (
+        tmp_path / "launch.log").read_text()
     before = Ledger.load(path)
     finished_before = {i: t for i, t in before.trials.items() if t.status == "completed"}
     in_flight = {i: t for i, t in before.trials.items() if t.status == "running" and t.epochs}
-    checkpoints_before = {
-        i: sorted(p.name for p in (path / f"trial_{i}" / "train").glob("checkpoint_*"))
-        for i in finished_before
-    }
+    checkpoints_before = {i: _checkpoint_dirs(path, i) for i in finished_before}
 
-    second = start_driver(["resume", str(path)], cwd=tmp_path, log=tmp_path / "resume.log")
+    second = start_driver(["resume", path.uri], cwd=tmp_path, log=tmp_path / "resume.log")
     output = finish(second, tmp_path / "resume.log", timeout_s=420)
     assert second.returncode == 0, output[-3000:]
 
@@ -137,18 +148,34 @@ def test_resume_after_driver_killed_finishes_without_rerunning(tmp_path: Path) -
     for trial_id, trial in finished_before.items():
         # Kept as it was: same history, and no training after the resume.
         assert after.trials[trial_id].history == trial.history
-        now = sorted(p.name for p in (path / f"trial_{trial_id}" / "train").glob("checkpoint_*"))
-        assert now == checkpoints_before[trial_id]
+        assert _checkpoint_dirs(path, trial_id) == checkpoints_before[trial_id]
     for trial_id in in_flight:
         epochs_seen = [e.epoch for e in after.trials[trial_id].history]
         assert epochs_seen == list(range(1, epochs + 1))
         # Continued from its checkpoint, not from scratch: Tune's results never went back.
         reported = _tune_epochs(path / f"trial_{trial_id}")
         assert reported == sorted(reported), reported
+    # Checkpoints are counted in the bucket, and num_to_keep bounds them there too.
+    for trial_id, trial in after.trials.items():
+        assert trial.checkpoints == len(_checkpoint_dirs(path, trial_id)) <= 3
     # The searcher's state came back: a fresh TPE with the same seed would propose the first
     # configurations again.
     lrs = [t.config["module.lr"] for t in after.trials.values()]
     assert len(set(lrs)) == samples
+    assert not (tmp_path / "runs").exists(), "nothing of the experiment on local disk"
+
+    # The best trial, fetched from the bucket: its checkpoint downloaded, its model loaded.
+    best = subprocess.run(
+        [sys.executable, str(REPO / "run_tune.py"), "best", path.uri, "--json", "--download",
+         str(tmp_path / "best")], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert best.returncode == 0, best.stderr[-3000:]
+    fetched = json.loads(best.stdout)
+    assert fetched["checkpoint"].startswith(f"{path.uri}/trial_{fetched['trial_id']}/train/")
+    assert fetched["local_checkpoint"] == str(tmp_path / "best" / "checkpoint.ckpt")
+    assert fetched["value"] == max(t.best_epoch("val/acc", "max").metrics["val/acc"]  # type: ignore[union-attr]
+                                   for t in after.trials.values())
+    model = fetch_best(path.uri).load_model()
+    assert model.hparams.lr == pytest.approx(fetched["config"]["module.lr"])
 
 
 @pytest.mark.timeout(300)

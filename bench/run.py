@@ -1,0 +1,207 @@
+"""The benchmark: ``make bench`` (or ``python -m bench.run``).
+
+Runs the workload of :mod:`bench.workload` five ways in one invocation: (a) lightsweep, (b) Ray's
+documented recipe, (c) Ray Tune + Lightning without Ray Train, (d) Optuna alone, (e) the floor,
+plain Lightning fitting (a)'s trials one after another. Each sweep runs in a process of its own
+whose whole tree's memory (PSS) is sampled. Prints a table and writes
+``bench/results/latest.json``; every ratio compares figures taken in this same run.
+
+``--bookkeeping`` measures the driver's own cost instead: 200 trivial trials (a sleep and one
+report) through Ray Tune with and without lightsweep's driver callbacks, against the theoretical
+time (trials x sleep / concurrency) that Ray's release tests hold Tune to (<= 1.28x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench import workload as w
+from bench.memory import PeakPss
+
+RESULTS = Path(__file__).parent / "results" / "latest.json"
+SWEEPS = ("lightsweep", "ray_recipe", "tune_plain_lightning", "optuna_alone")
+LABELS = {
+    "lightsweep": "(a) lightsweep",
+    "ray_recipe": "(b) Ray recipe: Tune + Train V2",
+    "tune_plain_lightning": "(c) Tune + Lightning, no Train",
+    "optuna_alone": "(d) Optuna alone",
+    "plain_lightning": "(e) plain Lightning, serial",
+}
+
+
+def _run_variant(name: str, workdir: Path, *extra: str) -> dict[str, Any]:
+    out = workdir / f"{name}.json"
+    process = subprocess.Popen([sys.executable, "-m", "bench.variants", name, str(out), *extra],
+                               cwd=Path(__file__).parents[1])
+    with PeakPss(process.pid) as memory:
+        code = process.wait()
+    if code != 0:
+        raise SystemExit(f"bench: variant {name} failed (exit {code})")
+    result: dict[str, Any] = json.loads(out.read_text())
+    result["peak_pss_gb"] = memory.peak / 1e9
+    result["processes_at_peak"] = memory.processes
+    return result
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _summary(result: dict[str, Any]) -> dict[str, Any]:
+    trials = result["trials"]
+    return {
+        "wall_s": result["wall_s"],
+        "trials": len(trials),
+        "epochs": sum(t["epochs"] for t in trials),
+        "best": max(t["value"] for t in trials),
+        "per_trial_overhead_s": _median([t["wall_s"] - t["fit_s"] for t in trials]),
+        "report_latency_s": _median([g for t in trials for g in t["report_gaps_s"]]),
+        "throughput_samples_per_s": _median([t["samples"] / t["fit_s"] for t in trials]),
+        "peak_pss_gb": result.get("peak_pss_gb"),
+        "processes_at_peak": result.get("processes_at_peak"),
+    }
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(), "platform": platform.platform(),
+        "python": platform.python_version(),
+        **{pkg: metadata.version(pkg) for pkg in ("torch", "lightning", "ray", "optuna")},
+    }
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3g}{unit}" if isinstance(value, float) else f"{value}{unit}"
+
+
+def sweeps() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="lightsweep-bench-") as tmp:
+        workdir = Path(tmp)
+        raw = {}
+        for name in SWEEPS:
+            print(f"bench: running {LABELS[name]} ...", flush=True)
+            raw[name] = _run_variant(name, workdir)
+        # The floor fits exactly lightsweep's trials, each for the epochs it ran.
+        configs = [{"lr": t["config"]["module.lr"], "batch_size": t["config"][
+            "datamodule.batch_size"], "epochs": t["epochs"]} for t in raw["lightsweep"]["trials"]]
+        (workdir / "configs.json").write_text(json.dumps(configs))
+        print(f"bench: running {LABELS['plain_lightning']} ...", flush=True)
+        raw["plain_lightning"] = _run_variant("plain_lightning", workdir,
+                                              str(workdir / "configs.json"))
+    summary = {name: _summary(result) for name, result in raw.items()}
+    ours = summary["lightsweep"]
+    floor = summary["plain_lightning"]
+    figures = {
+        "per_trial_overhead_s": ours["per_trial_overhead_s"],
+        "report_latency_s": ours["report_latency_s"],
+        "ratio_vs_ray_recipe": ours["wall_s"] / summary["ray_recipe"]["wall_s"],
+        "ratio_vs_tune_plain_lightning": ours["wall_s"] / summary["tune_plain_lightning"]["wall_s"],
+        "ratio_vs_optuna_alone": ours["wall_s"] / summary["optuna_alone"]["wall_s"],
+        "peak_pss_gb": ours["peak_pss_gb"],
+        "inner_throughput_ratio": ours["throughput_samples_per_s"]
+        / floor["throughput_samples_per_s"],
+    }
+    header = ["variant", "wall s", "trials", "epochs", "best", "overhead/trial s",
+              "report s", "samples/s in fit", "peak PSS GB", "processes"]
+    rows = [[LABELS[name], _fmt(s["wall_s"]), _fmt(s["trials"]), _fmt(s["epochs"]),
+             _fmt(s["best"]), _fmt(s["per_trial_overhead_s"]), _fmt(s["report_latency_s"]),
+             _fmt(s["throughput_samples_per_s"]), _fmt(s["peak_pss_gb"]),
+             _fmt(s["processes_at_peak"])] for name, s in summary.items()]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(c.ljust(wd) for c, wd in zip(row, widths, strict=True)))
+    print()
+    for key, value in figures.items():
+        print(f"{key}: {_fmt(value)}")
+    return {"mode": "sweeps", "machine": _machine(), "workload": {
+        "trials": w.TRIALS, "max_epochs": w.MAX_EPOCHS, "concurrency": w.CONCURRENCY,
+        "seed": w.SEED}, **figures, "variants": summary, "raw": raw}
+
+
+def _trivial(config: dict[str, Any]) -> None:
+    from ray import tune
+
+    time.sleep(BOOKKEEPING_SLEEP_S)
+    tune.report({w.METRIC: config["x"], "epoch": 1})
+
+
+BOOKKEEPING_TRIALS = 200
+BOOKKEEPING_SLEEP_S = 1.0
+BOOKKEEPING_CONCURRENCY = 8
+
+
+def _bookkeeping_run(with_lightsweep: bool, storage: Path) -> float:
+    import ray
+    from ray import tune
+
+    from tuning.ledger import LedgerCallback
+    from tuning.location import Location
+    from tuning.progress import ProgressCallback
+    from tuning.spec import SweepSpec
+    from tuning.tune_state import TuneStateBackup
+
+    name = "lightsweep" if with_lightsweep else "tune"
+    callbacks: list[Any] = []
+    if with_lightsweep:
+        spec = SweepSpec.model_validate(w.sweep_spec_data(str(storage)))
+        experiment = Location.parse(storage / name)
+        callbacks = [LedgerCallback(experiment, spec), TuneStateBackup(storage / name),
+                     ProgressCallback(w.METRIC, w.MODE, 1)]
+    ray.init(num_cpus=BOOKKEEPING_CONCURRENCY, include_dashboard=False)
+    start = time.perf_counter()
+    tune.Tuner(
+        _trivial, param_space={"x": tune.uniform(0, 1)},
+        tune_config=tune.TuneConfig(metric=w.METRIC, mode=w.MODE, num_samples=BOOKKEEPING_TRIALS,
+                                    max_concurrent_trials=BOOKKEEPING_CONCURRENCY),
+        run_config=tune.RunConfig(name=name, storage_path=str(storage), callbacks=callbacks,
+                                  verbose=0),
+    ).fit()
+    wall = time.perf_counter() - start
+    ray.shutdown()
+    return wall
+
+
+def bookkeeping() -> dict[str, Any]:
+    theoretical = BOOKKEEPING_TRIALS * BOOKKEEPING_SLEEP_S / BOOKKEEPING_CONCURRENCY
+    with tempfile.TemporaryDirectory(prefix="lightsweep-bench-") as tmp:
+        stock = _bookkeeping_run(False, Path(tmp))
+        ours = _bookkeeping_run(True, Path(tmp))
+    figures = {
+        "theoretical_s": theoretical, "tune_s": stock, "lightsweep_s": ours,
+        "tune_ratio_vs_theoretical": stock / theoretical,
+        "lightsweep_ratio_vs_theoretical": ours / theoretical,
+        "driver_s_per_trial_added": (ours - stock) / BOOKKEEPING_TRIALS,
+    }
+    for key, value in figures.items():
+        print(f"{key}: {_fmt(value)}")
+    return {"mode": "bookkeeping", "machine": _machine(), "trials": BOOKKEEPING_TRIALS,
+            "sleep_s": BOOKKEEPING_SLEEP_S, "concurrency": BOOKKEEPING_CONCURRENCY, **figures}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bookkeeping", action="store_true",
+                        help="measure the driver's per-trial cost on trivial trials instead")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON file (default {RESULTS})")
+    args = parser.parse_args()
+    result = bookkeeping() if args.bookkeeping else sweeps()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"\nwritten: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
