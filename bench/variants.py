@@ -123,7 +123,8 @@ def _recipe_driver(config: dict[str, Any], storage: str) -> None:
 def ray_recipe(workdir: Path) -> Result:
     """(b) Ray's documented recipe: a Tune function launching a Train V2 TorchTrainer with
     Ray's Lightning strategy, environment and report callback, TuneReportCallback, OptunaSearch
-    and ASHA. The trial drivers take no CPU (else, on 2 CPUs, their workers never start)."""
+    and ASHA. The trial drivers take no CPU (else, on 2 CPUs, their workers never start), only
+    memory: Tune refuses an empty request."""
     import ray
     from ray import tune
 
@@ -131,7 +132,8 @@ def ray_recipe(workdir: Path) -> Result:
     ray.init(num_cpus=w.CONCURRENCY, logging_level=logging.WARNING,
              runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}})
     trainable = tune.with_resources(
-        tune.with_parameters(_recipe_driver, storage=str(workdir / "train")), {"CPU": 0})
+        tune.with_parameters(_recipe_driver, storage=str(workdir / "train")),
+        {"CPU": 0, "memory": 256 * 1024**2})
     tuner = tune.Tuner(trainable, param_space=_space(), tune_config=_tune_config(
         "training_iteration"), run_config=tune.RunConfig(
         name="bench", storage_path=str(workdir / "ray"), verbose=0))

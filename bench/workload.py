@@ -46,10 +46,10 @@ class TimedClassifier(Classifier):
         if self.trainer.sanity_checking:
             return
         # The last hook before the epoch's end-of-epoch work (checkpoint, report).
-        self.log("bench/fit_s", time.perf_counter() - self._fit_start)
-        self.log("bench/samples", float(self._samples))
-        self.log("bench/report_gap_s", self._gap)
-        self.log("bench/epoch", float(self.current_epoch + 1))
+        self.log("bench/fit_s", time.perf_counter() - self._fit_start, sync_dist=True)
+        self.log("bench/samples", float(self._samples), sync_dist=True)
+        self.log("bench/report_gap_s", self._gap, sync_dist=True)
+        self.log("bench/epoch", float(self.current_epoch + 1), sync_dist=True)
         self._epoch_done = time.perf_counter()
 
 

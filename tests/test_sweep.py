@@ -46,3 +46,12 @@ def test_wandb_and_lightsweep_settings_reach_the_workers(
     env_vars = runtime_env(address)["env_vars"]
     assert env_vars["WANDB_MODE"] == "offline" and env_vars["LIGHTSWEEP_DATA_DIR"] == "/data"
     assert "UNRELATED_SECRET" not in env_vars
+
+
+def test_ray_train_polls_trials_often_unless_the_environment_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", raising=False)
+    assert runtime_env(None)["env_vars"]["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] == "0.2"
+    monkeypatch.setenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "1.5")
+    assert runtime_env("10.0.0.1:6379")["env_vars"]["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] == "1.5"
