@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tuning.layout import checkpoint_usage, remove_untracked_checkpoints
+from tuning.layout import checkpoint_usage, remove_stray_checkpoints
 from tuning.location import Location
 
 
@@ -35,22 +35,32 @@ def test_checkpoint_usage_of_a_trial_without_checkpoints_is_zero(experiment: Loc
     assert checkpoint_usage(experiment, "missing") == (0, 0)
 
 
-def test_remove_untracked_checkpoints_keeps_those_ray_train_tracks(experiment: Location) -> None:
+def _snapshot(run: Location, tracked: list[str], latest: str) -> None:
+    (run / "checkpoint_manager_snapshot.json").write_text(json.dumps({
+        "checkpoint_results": [{"checkpoint_dir_name": name} for name in tracked],
+        "latest_checkpoint_result": {"checkpoint_dir_name": latest},
+    }))
+
+
+def test_stray_checkpoints_are_those_ray_train_dropped_or_no_result_named(
+    experiment: Location,
+) -> None:
     run = experiment / "trial_abc/train"
-    names = [f"checkpoint_2026-01-01_00-00-0{i}.0" for i in range(4)]
+    names = [f"checkpoint_2026-01-01_00-00-0{i}.0" for i in range(5)]
     for name in names:
         (run / name / "checkpoint.ckpt").write_bytes(b"x")
-    (run / "checkpoint_manager_snapshot.json").write_text(json.dumps({
-        "checkpoint_results": [{"checkpoint_dir_name": names[0]}, {"checkpoint_dir_name": names[1]}],
-        "latest_checkpoint_result": {"checkpoint_dir_name": names[2]},
-    }))
-    assert remove_untracked_checkpoints(experiment, "abc") == [names[3]]
-    assert not (run / names[3] / "checkpoint.ckpt").exists()
-    assert checkpoint_usage(experiment, "abc") == (3, 3)
+    # Results named 0-2. Train dropped 2 (num_to_keep); 3 it registered after Tune had stopped
+    # the trial, so no result names it; 4 was persisted after the stop and never tracked.
+    _snapshot(run, tracked=[*names[:2], names[3]], latest=names[3])
+    removed = remove_stray_checkpoints(experiment, "abc", reported=set(names[:3]))
+    assert removed == [names[2], names[3], names[4]]
+    assert not (run / names[4] / "checkpoint.ckpt").exists()
+    assert checkpoint_usage(experiment, "abc") == (2, 2)
 
 
-def test_remove_untracked_checkpoints_without_a_snapshot_removes_nothing(experiment: Location) -> None:
-    ckpt = experiment / "trial_abc/train/checkpoint_x/checkpoint.ckpt"
-    ckpt.write_bytes(b"x")
-    assert remove_untracked_checkpoints(experiment, "abc") == []
-    assert ckpt.is_file()
+def test_without_a_snapshot_only_unreported_checkpoints_are_stray(experiment: Location) -> None:
+    run = experiment / "trial_abc/train"
+    (run / "checkpoint_a/checkpoint.ckpt").write_bytes(b"x")
+    (run / "checkpoint_b/checkpoint.ckpt").write_bytes(b"x")
+    assert remove_stray_checkpoints(experiment, "abc", reported={"checkpoint_a"}) == ["checkpoint_b"]
+    assert (run / "checkpoint_a/checkpoint.ckpt").is_file()

@@ -47,27 +47,35 @@ def checkpoint_usage(experiment: Location, trial_id: str) -> tuple[int, int]:
     return len(sizes), sum(sizes.values())
 
 
-def remove_untracked_checkpoints(experiment: Location, trial_id: str) -> list[str]:
-    """Removes checkpoints of a trial's Train run that Ray Train no longer tracks.
+def remove_stray_checkpoints(
+    experiment: Location, trial_id: str, reported: set[str]
+) -> list[str]:
+    """Removes the checkpoints of an ended trial's Train run that no result of it names, or
+    that Ray Train no longer tracks.
 
     When ASHA stops a trial, its workers may still persist the epoch they were in before Ray
-    kills them: a checkpoint no result names and ``num_to_keep`` never removes. Call this only
-    for trials that will not run again.
+    kills them, and Train may even register it: a checkpoint no result Tune received names, and
+    that ``num_to_keep`` never removes. Call this only for trials that will not run again.
+
+    Args:
+        experiment: The experiment directory.
+        trial_id: The trial.
+        reported: The names of the checkpoint directories its results named.
 
     Returns:
-        The names of the checkpoint directories removed (none when Train saved no snapshot of
-        what it tracks).
+        The names of the checkpoint directories removed.
     """
     run = _train_run(experiment, trial_id)
-    snapshot = run / CHECKPOINT_SNAPSHOT
-    if not snapshot.is_file():
-        return []
-    state = snapshot.read_json()
-    tracked = {r["checkpoint_dir_name"] for r in state.get("checkpoint_results", [])}
-    if state.get("latest_checkpoint_result"):
-        tracked.add(state["latest_checkpoint_result"]["checkpoint_dir_name"])
     present = {relative.split("/", 1)[0] for relative, _ in run.files() if "/" in relative}
-    removed = sorted(d for d in present if d.startswith(CHECKPOINT_DIR_PREFIX) and d not in tracked)
+    kept = present & reported
+    snapshot = run / CHECKPOINT_SNAPSHOT
+    if snapshot.is_file():
+        state = snapshot.read_json()
+        tracked = {r["checkpoint_dir_name"] for r in state.get("checkpoint_results", [])}
+        if state.get("latest_checkpoint_result"):
+            tracked.add(state["latest_checkpoint_result"]["checkpoint_dir_name"])
+        kept &= tracked
+    removed = sorted(d for d in present if d.startswith(CHECKPOINT_DIR_PREFIX) and d not in kept)
     for name in removed:
         (run / name).remove()
     return removed

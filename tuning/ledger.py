@@ -22,7 +22,7 @@ from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
 from ray.tune.result import AUTO_RESULT_KEYS
 
 from tuning.errors import StorageFullError, SweepError, is_storage_full, ray_wrapped
-from tuning.layout import LEDGER_FILE, checkpoint_usage, remove_untracked_checkpoints
+from tuning.layout import LEDGER_FILE, checkpoint_usage, remove_stray_checkpoints
 from tuning.lightning_compat import CHECKPOINT_NAME
 from tuning.location import Location
 from tuning.spec import SweepSpec
@@ -309,8 +309,13 @@ class LedgerCallback(Callback):
         due = [i for i, ended in self._to_tidy.items() if now - ended >= older_than_s]
         for trial_id in due:
             del self._to_tidy[trial_id]
-            if remove_untracked_checkpoints(self.experiment, trial_id):
-                self._measure(self.ledger.trials[trial_id])
+            record = self.ledger.trials.get(trial_id)
+            if record is None:  # handed to another trial id by a resume (Ledger.adopt)
+                continue
+            reported = {Location.parse(e.checkpoint).parent.name
+                        for e in record.history if e.checkpoint}
+            if remove_stray_checkpoints(self.experiment, trial_id, reported):
+                self._measure(record)
         return bool(due)
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
