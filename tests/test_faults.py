@@ -282,9 +282,12 @@ def test_full_disk_stops_the_sweep_and_resume_finishes_it(tmp_path: Path) -> Non
         try:
             def reported() -> bool:
                 ledger = _ledger(path)
-                return bool(ledger and any(t.epochs >= 2 for t in ledger.trials.values()))
+                # Mid-sweep: two epochs in, and Ray Tune's state (its searcher's included)
+                # saved whole once, which resume needs.
+                return bool(ledger and any(t.epochs >= 2 for t in ledger.trials.values())
+                            and list((path / "lightsweep/tune-state").glob("searcher-state-*")))
 
-            wait_for(reported, 300, "two epochs")
+            wait_for(reported, 300, "two epochs and Tune's saved state")
             filler = _fill(device)
         finally:
             output = finish(first, log, timeout_s=180)
