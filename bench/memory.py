@@ -42,22 +42,44 @@ def pss_bytes(pid: int) -> int:
     return 0
 
 
+def process_name(pid: int) -> str:
+    """What a process is, in a few words: Ray's title for its workers (``ray::TrainController``),
+    else the program and its first argument."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    words = [a.decode(errors="replace") for a in argv if a]
+    if not words:
+        return "?"
+    if words[0].startswith("ray::"):
+        return words[0].split()[0].split(".")[0]
+    return " ".join(Path(w).name if "/" in w else w for w in words[:2])
+
+
 class PeakPss:
-    """Samples the PSS of a process tree in a thread; ``peak`` (bytes) and ``processes``."""
+    """Samples the PSS of a process tree in a thread: ``peak`` (bytes), ``processes``, and
+    ``by_process`` (GB per kind of process at the peak, largest first)."""
 
     def __init__(self, root: int = os.getpid(), interval_s: float = 0.5) -> None:
         self.root, self.interval_s = root, interval_s
         self.peak = 0
         self.processes = 0
+        self.by_process: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            pids = tree_pids(self.root)
-            total = sum(pss_bytes(p) for p in pids)
+            sizes = {pid: pss_bytes(pid) for pid in tree_pids(self.root)}
+            total = sum(sizes.values())
             if total > self.peak:
-                self.peak, self.processes = total, len(pids)
+                self.peak, self.processes = total, len(sizes)
+                kinds: dict[str, float] = {}
+                for pid, size in sizes.items():
+                    name = process_name(pid)
+                    kinds[name] = kinds.get(name, 0.0) + size / 1e9
+                self.by_process = dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
 
     def __enter__(self) -> PeakPss:
         self._thread.start()

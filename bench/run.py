@@ -51,6 +51,7 @@ def _run_variant(name: str, workdir: Path, *extra: str) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(out.read_text())
     result["peak_pss_gb"] = memory.peak / 1e9
     result["processes_at_peak"] = memory.processes
+    result["pss_at_peak_by_process_gb"] = memory.by_process
     return result
 
 
@@ -70,6 +71,7 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
         "throughput_samples_per_s": _median([t["samples"] / t["fit_s"] for t in trials]),
         "peak_pss_gb": result.get("peak_pss_gb"),
         "processes_at_peak": result.get("processes_at_peak"),
+        "pss_at_peak_by_process_gb": result.get("pss_at_peak_by_process_gb"),
     }
 
 

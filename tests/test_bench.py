@@ -28,6 +28,8 @@ def test_peak_pss_counts_the_memory_of_child_processes() -> None:
         child.wait()
     assert memory.peak >= pss_bytes(os.getpid()) + 300 * 2**20
     assert memory.processes >= 2
+    assert sum(memory.by_process.values()) == pytest.approx(memory.peak / 1e9)
+    assert memory.by_process["python -c"] >= 300 * 2**20 / 1e9
 
 
 def test_overhead_is_trial_wall_time_minus_fit_time_as_a_median() -> None:

@@ -55,3 +55,12 @@ def test_ray_train_polls_trials_often_unless_the_environment_says_otherwise(
     assert runtime_env(None)["env_vars"]["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] == "0.2"
     monkeypatch.setenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "1.5")
     assert runtime_env("10.0.0.1:6379")["env_vars"]["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] == "1.5"
+
+
+def test_preemption_watcher_is_off_on_a_local_ray_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", raising=False)
+    assert runtime_env(None)["env_vars"]["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "0"
+    # A cluster's nodes can be preempted (spot instances): Train's default stays.
+    assert "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER" not in runtime_env("10.0.0.1:6379")["env_vars"]
+    monkeypatch.setenv("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "1")
+    assert runtime_env(None)["env_vars"]["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "1"

@@ -18,6 +18,7 @@ TRIAL_DIR_PREFIX = "trial_"
 TRAIN_RUN_NAME = "train"
 CHECKPOINT_DIR_PREFIX = "checkpoint_"  # Ray Train's name for each checkpoint it persists
 CHECKPOINT_SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's list of those it tracks
+CHECKPOINT_NAME = "checkpoint.ckpt"  # the Lightning checkpoint file in each checkpoint_* dir
 
 
 def trial_dirname(trial: Any) -> str:

@@ -22,8 +22,12 @@ from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
 from ray.tune.result import AUTO_RESULT_KEYS
 
 from tuning.errors import StorageFullError, SweepError, is_storage_full, ray_wrapped
-from tuning.layout import LEDGER_FILE, checkpoint_usage, remove_stray_checkpoints
-from tuning.lightning_compat import CHECKPOINT_NAME
+from tuning.layout import (
+    CHECKPOINT_NAME,
+    LEDGER_FILE,
+    checkpoint_usage,
+    remove_stray_checkpoints,
+)
 from tuning.location import Location
 from tuning.spec import SweepSpec
 

@@ -22,10 +22,9 @@ import torch
 from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
 from ray.train.lightning._lightning_utils import pl as ray_pl
 
+from tuning.layout import CHECKPOINT_NAME
+
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_NAME = "checkpoint.ckpt"
-
 
 def _copy_members(cls: type, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: cls.__dict__[name] for name in names}

@@ -101,6 +101,9 @@ FORWARDED_ENV_PREFIXES = ("WANDB_", "LIGHTSWEEP_", "RAY_TRAIN_")
 # between epochs at 0.108 s with 2 s, 0.042 s with 0.2 s; a missed poll is only waited on
 # longer (a worker is declared hung after RAY_TRAIN_WORKER_HEALTH_CHECK_TIMEOUT_S, 10 min).
 TRAIN_ENV_DEFAULTS = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
+# On a local Ray, no node is ever drained for preemption, so Train's PreemptionWatcher (one more
+# actor, a process of its own, per trial) has nothing to watch; on a cluster it stays on.
+LOCAL_TRAIN_ENV_DEFAULTS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
 # Never shipped to a cluster (on top of what .gitignore names): environments, results (the
 # default storage), checkpoints, caches.
 SHIPPING_EXCLUDES = [".venv", "venv", ".git", SweepSpec.model_fields["storage"].default,
@@ -116,7 +119,7 @@ def runtime_env(address: str | None) -> dict[str, Any]:
     modules) and lightsweep's own packages are shipped to every node, so that a node needs only
     the pinned dependencies installed.
     """
-    env_vars = {**TRAIN_ENV_DEFAULTS,
+    env_vars = {**TRAIN_ENV_DEFAULTS, **(LOCAL_TRAIN_ENV_DEFAULTS if address is None else {}),
                 **{k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}}
     cwd = Path.cwd()
     if address is None:

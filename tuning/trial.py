@@ -1,7 +1,7 @@
 """What runs for one trial: a Tune function that drives a Ray Train run of Lightning DDP workers.
 
 Under Ray Train V2 a trainer cannot be handed to the Tuner; instead each Tune trial calls
-:func:`run_trial`, which starts a ``TorchTrainer`` whose workers run :func:`train_worker`. Each
+:func:`run_trial`, which starts a ``TorchTrainer`` whose workers run :mod:`tuning.worker`. Each
 epoch, rank 0's metrics and checkpoint flow worker -> Train -> ``TuneReportCallback`` -> Tune,
 where ASHA decides whether the trial goes on.
 """
@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
-from contextlib import nullcontext
-from pathlib import Path
 from typing import Any, cast
 
 import ray.train
-import ray.train.v2._internal.execution.context as ray_train_context
 from ray import tune
 from ray.exceptions import OutOfMemoryError as RayOutOfMemoryError
 from ray.train.torch import TorchTrainer
+from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
 from ray.train.v2._internal.exceptions import (
     WorkerHealthCheckFailedError,
     WorkerHealthCheckTimeoutError,
@@ -27,74 +24,36 @@ from ray.train.v2._internal.exceptions import (
 from ray.train.v2.api.exceptions import TrainingFailedError
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY, TuneReportCallback
 
-from tuning.checks import normalize_precision
 from tuning.errors import StorageFullError, is_storage_full
 from tuning.layout import TRAIN_RUN_NAME, trial_path
 from tuning.layout import trial_dirname as trial_dirname  # where older experiments' tuner.pkl finds it
 from tuning.ledger import finished_trial
-from tuning.lightning_compat import CHECKPOINT_NAME, prepare, ray_lightning
 from tuning.location import Location
 from tuning.spec import SweepSpec
-from tuning.targets import lightning_namespace, resolve_class
 
 logger = logging.getLogger(__name__)
 
-# Defaults for the Lightning Trainer inside a trial; the sweep file's trainer_args win.
-TRAINER_DEFAULTS: dict[str, Any] = {
-    "logger": False,
-    "enable_checkpointing": False,  # lightsweep's report callback checkpoints every epoch
-    "enable_progress_bar": False,
-    "enable_model_summary": False,
-}
-
-
-def _quiet_worker_logs() -> None:
-    # Every worker of every trial would repeat Lightning's start-up banner and Ray's per-report
-    # lines on the driver's console; warnings and errors still come through.
-    for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric",
-                 # Ray Train names this logger by file path, out of LoggingConfig's reach.
-                 ray_train_context.__file__):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    # Lightning 2.6 on torch 2.14 warns about its own use of a torch internal, once per worker.
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-
 
 def train_worker(loop_config: dict[str, Any]) -> None:
-    """One Ray Train worker: builds the user's DataModule, LightningModule and a DDP Trainer."""
-    spec = SweepSpec.model_validate(loop_config["spec"])
-    args = spec.trial_args(loop_config["config"])
-    module_cls = resolve_class(spec.module, "module")
-    datamodule_cls = resolve_class(spec.datamodule, "datamodule")
-    _quiet_worker_logs()  # after the user's imports, which may set Lightning's log levels
-    pl = lightning_namespace(module_cls, "LightningModule")
-    strategy_cls, environment_cls, report_cls = ray_lightning(pl)
+    """Runs :func:`tuning.worker.train_worker` on a Train worker (imported there, not here)."""
+    from tuning.worker import train_worker as fit
 
-    datamodule_args = args["datamodule"]
-    if "batch_size" in datamodule_args:  # the sweep's batch size is global across workers
-        datamodule_args["batch_size"] //= ray.train.get_context().get_world_size()
-    trainer_args = {**TRAINER_DEFAULTS, **args["trainer"]}
-    if "precision" in trainer_args:
-        trainer_args["precision"] = normalize_precision(trainer_args["precision"])
+    fit(loop_config)
 
-    pl.seed_everything(spec.search.seed, workers=True, verbose=False)
-    datamodule = datamodule_cls(**datamodule_args)
-    model = module_cls(**args["module"])
-    trainer = pl.Trainer(
-        max_epochs=spec.scheduler.max_epochs,
-        accelerator=spec.accelerator,
-        devices="auto",
-        strategy=strategy_cls(),
-        plugins=[environment_cls()],
-        callbacks=[report_cls(), *trainer_args.pop("callbacks", [])],
-        **trainer_args,
-    )
-    trainer = prepare(trainer, pl)
 
-    # A restarted or restored trial continues from its own last checkpoint.
-    checkpoint = ray.train.get_checkpoint()
-    with checkpoint.as_directory() if checkpoint else nullcontext(None) as ckpt_dir:
-        ckpt_path = Path(ckpt_dir, CHECKPOINT_NAME).as_posix() if ckpt_dir else None
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+class LeanTorchTrainer(TorchTrainer):
+    """A ``TorchTrainer`` that starts no ``DatasetManager`` actor when it has no datasets.
+
+    Train starts one for every run, datasets or not: one more Ray process to start, import
+    and stop per trial, for nothing (lightsweep's trials load their data in the DataModule).
+    """
+
+    def _create_default_callbacks(self) -> list[Any]:
+        # ray.train.torch exports Train V2's trainer at run time; type checkers see V1's.
+        callbacks = super()._create_default_callbacks()  # type: ignore[misc]
+        if self.datasets:
+            return callbacks
+        return [c for c in callbacks if not isinstance(c, DatasetsCallback)]
 
 
 def _worker_deaths(error: TrainingFailedError) -> list[BaseException]:
@@ -167,7 +126,7 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
         per_worker["GPU"] = res.gpus_per_worker
     for attempt in range(spec.failures.max_retries + 1):
         report_callback = TuneReportCallback()
-        trainer = TorchTrainer(
+        trainer = LeanTorchTrainer(
             train_worker,
             train_loop_config={"spec": spec_data, "config": config},
             scaling_config=ray.train.ScalingConfig(

@@ -1,0 +1,39 @@
+"""The trial driver: what it starts per trial, and what it imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import ray.train
+from ray.train.torch import TorchTrainer
+from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
+
+from tuning.trial import LeanTorchTrainer
+
+
+def _noop(config: dict) -> None:
+    pass
+
+
+def _default_callbacks(trainer_cls: type[TorchTrainer]) -> list[object]:
+    trainer = trainer_cls(_noop, scaling_config=ray.train.ScalingConfig(num_workers=1))
+    return trainer._create_default_callbacks()
+
+
+def test_a_trial_starts_no_dataset_manager_actor() -> None:
+    # Ray's own trainer does start one per run (if this fails, Ray changed: drop the subclass).
+    assert any(isinstance(c, DatasetsCallback) for c in _default_callbacks(TorchTrainer))
+    lean = _default_callbacks(LeanTorchTrainer)
+    assert not any(isinstance(c, DatasetsCallback) for c in lean)
+    assert len(lean) == len(_default_callbacks(TorchTrainer)) - 1
+
+
+def test_the_trial_driver_does_not_import_lightning() -> None:
+    # Trial drivers and Train's controllers never train: Lightning would cost each seconds of
+    # start-up and hundreds of MB. Only the workers import it (tuning.worker).
+    code = ("import sys, tuning.trial, tuning.sweep, tuning.cli; "
+            "print(sorted(m for m in ('lightning', 'pytorch_lightning', 'torchvision') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,103 @@
+"""What runs on each Ray Train worker of a trial: the user's DataModule, LightningModule and a
+Lightning Trainer, fitted from the trial's last checkpoint if it has one.
+
+Only worker processes import this module (and so Lightning): the trial's driver and Train's
+controller never need it, and each would pay Lightning's seconds of import time and its memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import ray.train
+import ray.train.torch
+import ray.train.v2._internal.execution.context as ray_train_context
+
+from tuning.checks import normalize_precision
+from tuning.layout import CHECKPOINT_NAME
+from tuning.lightning_compat import prepare, ray_lightning
+from tuning.spec import SweepSpec
+from tuning.targets import lightning_namespace, resolve_class
+
+# Defaults for the Lightning Trainer inside a trial; the sweep file's trainer_args win.
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "logger": False,
+    "enable_checkpointing": False,  # lightsweep's report callback checkpoints every epoch
+    "enable_progress_bar": False,
+    "enable_model_summary": False,
+}
+
+
+def _quiet_worker_logs(world_size: int) -> None:
+    # Every worker of every trial would repeat Lightning's start-up banner and Ray's per-report
+    # lines on the driver's console; warnings and errors still come through.
+    for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric",
+                 # Ray Train names this logger by file path, out of LoggingConfig's reach.
+                 ray_train_context.__file__):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # Lightning 2.6 on torch 2.14 warns about its own use of a torch internal, once per worker.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    if world_size == 1:
+        # Train sets up a process group even for one worker, so Lightning's single-device run
+        # asks for sync_dist=True, which would have nothing to sync.
+        warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed")
+
+
+def _strategy_args(pl: Any, world_size: int) -> dict[str, Any]:
+    """The Trainer's strategy: Ray's DDP across the trial's workers.
+
+    A one-worker trial trains on its one device without DDP: a DDP wrapper around a single
+    process only adds a gradient all-reduce to every step, which cost a small model ~40% of its
+    throughput in bench/. The run, its reports and checkpoints are Ray Train's all the same.
+    """
+    if world_size == 1:
+        device = ray.train.torch.get_device()  # the device Ray gave this worker, as Ray's DDP uses
+        return {"strategy": pl.strategies.SingleDeviceStrategy(device), "devices": 1}
+    strategy_cls, environment_cls, _ = ray_lightning(pl)
+    return {"strategy": strategy_cls(), "plugins": [environment_cls()], "devices": "auto"}
+
+
+def train_worker(loop_config: dict[str, Any]) -> None:
+    """One Ray Train worker: builds the user's DataModule, LightningModule and Trainer, and fits.
+
+    Args:
+        loop_config: ``{"spec": SweepSpec.model_dump(), "config": the trial's searched values}``.
+    """
+    spec = SweepSpec.model_validate(loop_config["spec"])
+    args = spec.trial_args(loop_config["config"])
+    module_cls = resolve_class(spec.module, "module")
+    datamodule_cls = resolve_class(spec.datamodule, "datamodule")
+    world_size = ray.train.get_context().get_world_size()
+    _quiet_worker_logs(world_size)  # after the user's imports, which may set Lightning's levels
+    pl = lightning_namespace(module_cls, "LightningModule")
+    report_cls = ray_lightning(pl)[2]
+
+    datamodule_args = args["datamodule"]
+    if "batch_size" in datamodule_args:  # the sweep's batch size is global across workers
+        datamodule_args["batch_size"] //= world_size
+    trainer_args = {**TRAINER_DEFAULTS, **args["trainer"]}
+    if "precision" in trainer_args:
+        trainer_args["precision"] = normalize_precision(trainer_args["precision"])
+
+    pl.seed_everything(spec.search.seed, workers=True, verbose=False)
+    datamodule = datamodule_cls(**datamodule_args)
+    model = module_cls(**args["module"])
+    trainer = pl.Trainer(
+        max_epochs=spec.scheduler.max_epochs,
+        accelerator=spec.accelerator,
+        callbacks=[report_cls(), *trainer_args.pop("callbacks", [])],
+        **_strategy_args(pl, world_size),
+        **trainer_args,
+    )
+    if world_size > 1:
+        trainer = prepare(trainer, pl)
+
+    # A restarted or restored trial continues from its own last checkpoint.
+    checkpoint = ray.train.get_checkpoint()
+    with checkpoint.as_directory() if checkpoint else nullcontext(None) as ckpt_dir:
+        ckpt_path = Path(ckpt_dir, CHECKPOINT_NAME).as_posix() if ckpt_dir else None
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
