@@ -37,11 +37,13 @@ LABELS = {
     "tune_plain_lightning": "(c) Tune + Lightning, no Train",
     "optuna_alone": "(d) Optuna alone",
     "plain_lightning": "(e) plain Lightning, serial",
+    "lightsweep_alone": "(a1) lightsweep, one trial alone",
+    "plain_lightning_alone": "(e1) plain Lightning, that fit alone",
 }
 
 
-def _run_variant(name: str, workdir: Path, *extra: str) -> dict[str, Any]:
-    out = workdir / f"{name}.json"
+def _run_variant(name: str, workdir: Path, *extra: str, out_name: str = "") -> dict[str, Any]:
+    out = workdir / f"{out_name or name}.json"
     process = subprocess.Popen([sys.executable, "-m", "bench.variants", name, str(out), *extra],
                                cwd=Path(__file__).parents[1])
     with PeakPss(process.pid) as memory:
@@ -103,6 +105,13 @@ def sweeps() -> dict[str, Any]:
         print(f"bench: running {LABELS['plain_lightning']} ...", flush=True)
         raw["plain_lightning"] = _run_variant("plain_lightning", workdir,
                                               str(workdir / "configs.json"))
+        # The same fit inside a trial and in plain Lightning, each with the machine to itself.
+        (workdir / "alone.json").write_text(json.dumps([w.ALONE_CONFIG]))
+        print(f"bench: running {LABELS['lightsweep_alone']} ...", flush=True)
+        raw["lightsweep_alone"] = _run_variant("lightsweep_alone", workdir)
+        print(f"bench: running {LABELS['plain_lightning_alone']} ...", flush=True)
+        raw["plain_lightning_alone"] = _run_variant(
+            "plain_lightning", workdir, str(workdir / "alone.json"), out_name="plain_lightning_alone")
     summary = {name: _summary(result) for name, result in raw.items()}
     ours = summary["lightsweep"]
     floor = summary["plain_lightning"]
@@ -113,7 +122,13 @@ def sweeps() -> dict[str, Any]:
         "ratio_vs_tune_plain_lightning": ours["wall_s"] / summary["tune_plain_lightning"]["wall_s"],
         "ratio_vs_optuna_alone": ours["wall_s"] / summary["optuna_alone"]["wall_s"],
         "peak_pss_gb": ours["peak_pss_gb"],
-        "inner_throughput_ratio": ours["throughput_samples_per_s"]
+        # Samples/s of the same fit inside a lightsweep trial and in plain Lightning, each
+        # alone: what running in a trial costs the training loop.
+        "inner_throughput_ratio": summary["lightsweep_alone"]["throughput_samples_per_s"]
+        / summary["plain_lightning_alone"]["throughput_samples_per_s"],
+        # The sweep's trials against the floor's fits of the same configurations: adds the
+        # contention of two trials (and the next trials' start-up) on this machine's cores.
+        "inner_throughput_ratio_in_sweep": ours["throughput_samples_per_s"]
         / floor["throughput_samples_per_s"],
     }
     header = ["variant", "wall s", "trials", "epochs", "best", "overhead/trial s",

@@ -42,12 +42,12 @@ def _tune_trials(experiment: Path) -> list[Result]:
     return trials
 
 
-def lightsweep(workdir: Path) -> Result:
-    """(a) This project: ``tuning.launch`` on the workload's sweep."""
+def lightsweep(workdir: Path, alone: bool = False) -> Result:
+    """(a) This project: ``tuning.launch`` on the workload's sweep (``alone``: one trial)."""
     from tuning import launch
     from tuning.spec import SweepSpec
 
-    spec = SweepSpec.model_validate(w.sweep_spec_data(str(workdir / "runs")))
+    spec = SweepSpec.model_validate(w.sweep_spec_data(str(workdir / "runs"), alone))
     start = time.perf_counter()
     outcome = launch(spec, name="bench")
     wall = time.perf_counter() - start
@@ -252,8 +252,13 @@ def plain_lightning(configs: list[dict[str, Any]]) -> Result:
     return {"wall_s": time.perf_counter() - start, "trials": trials}
 
 
+def lightsweep_alone(workdir: Path) -> Result:
+    """:data:`workload.ALONE_CONFIG`'s one trial through lightsweep, nothing else running."""
+    return lightsweep(workdir, alone=True)
+
+
 VARIANTS: dict[str, Callable[[Path], Result]] = {
-    "lightsweep": lightsweep, "ray_recipe": ray_recipe,
+    "lightsweep": lightsweep, "lightsweep_alone": lightsweep_alone, "ray_recipe": ray_recipe,
     "tune_plain_lightning": tune_plain_lightning, "optuna_alone": optuna_alone,
 }
 

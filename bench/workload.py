@@ -24,6 +24,9 @@ METRIC, MODE = "val/acc", "max"
 MODULE_ARGS: dict[str, Any] = {"arch": "mlp", "input_shape": [8, 8], "width": 64, "depth": 2}
 LR_RANGE = (1e-4, 3e-1)
 BATCH_SIZES = [32, 64]
+# One configuration fitted alone, with nothing else running, through lightsweep and in plain
+# Lightning: the cost of running inside a trial, apart from concurrent trials' contention.
+ALONE_CONFIG = {"lr": 1e-2, "batch_size": 32, "epochs": MAX_EPOCHS}
 
 
 class TimedClassifier(Classifier):
@@ -53,8 +56,14 @@ class TimedClassifier(Classifier):
         self._epoch_done = time.perf_counter()
 
 
-def sweep_spec_data(storage: str) -> dict[str, Any]:
-    """The workload as a lightsweep sweep file."""
+def sweep_spec_data(storage: str, alone: bool = False) -> dict[str, Any]:
+    """The workload as a lightsweep sweep file; ``alone``: just :data:`ALONE_CONFIG`'s trial."""
+    if alone:
+        return {**sweep_spec_data(storage),
+                "space": {"module.lr": ALONE_CONFIG["lr"],
+                          "datamodule.batch_size": ALONE_CONFIG["batch_size"]},
+                "search": {"num_samples": 1, "seed": SEED},
+                "resources": {"workers_per_trial": 1, "cpus_per_worker": 1, "max_concurrent": 1}}
     return {
         "module": "bench.workload:TimedClassifier",
         "datamodule": "lightning_modules.datamodules:DigitsDataModule",

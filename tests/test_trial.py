@@ -37,3 +37,11 @@ def test_the_trial_driver_does_not_import_lightning() -> None:
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_log_filter_every_ray_process_runs_imports_nothing_heavy() -> None:
+    # Ray runs tuning.ray_logs in every process of a sweep (controllers, actors, workers).
+    code = ("import sys, tuning.ray_logs; print(sorted(m for m in ('ray', 'torch', 'optuna', "
+            "'pandas', 'pydantic') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

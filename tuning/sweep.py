@@ -26,6 +26,7 @@ from tuning.layout import trial_dirname
 from tuning.ledger import FINISHED, Ledger, LedgerCallback
 from tuning.location import Location
 from tuning.progress import ProgressCallback
+from tuning.ray_logs import drop_expected_messages
 from tuning.searcher import TruthfulOptunaSearch
 from tuning.spec import SweepSpec, load_spec
 from tuning.storage import check_shared_storage, check_writable
@@ -122,12 +123,13 @@ def runtime_env(address: str | None) -> dict[str, Any]:
     env_vars = {**TRAIN_ENV_DEFAULTS, **(LOCAL_TRAIN_ENV_DEFAULTS if address is None else {}),
                 **{k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}}
     cwd = Path.cwd()
+    hook = f"{drop_expected_messages.__module__}.{drop_expected_messages.__name__}"
     if address is None:
         paths = [str(cwd), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
         env_vars["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-        return {"env_vars": env_vars}
+        return {"env_vars": env_vars, "worker_process_setup_hook": hook}
     env: dict[str, Any] = {"working_dir": str(cwd), "excludes": SHIPPING_EXCLUDES,
-                           "env_vars": env_vars}
+                           "env_vars": env_vars, "worker_process_setup_hook": hook}
     packages = [Path(importlib.import_module(name).__path__[0]) for name in SHIPPED_PACKAGES]
     outside = [str(p) for p in packages if not p.is_relative_to(cwd)]  # else the working dir has it
     if outside:
@@ -190,6 +192,8 @@ def build_tuner(spec: SweepSpec, path: Location, concurrency: int) -> tune.Tuner
     searcher = None
     if space.searched:  # OptunaSearch cannot sample an empty space
         import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep reports its own progress
 
         searcher = TruthfulOptunaSearch(
             max_epochs=spec.scheduler.max_epochs,

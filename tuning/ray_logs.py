@@ -1,0 +1,40 @@
+"""Ray's log messages that every sweep triggers by design, kept off the user's console.
+
+When ASHA stops a trial, Tune ends the trial's driver process; the Train run it owned goes with
+it, and Train's controller and placement-group cleaner each log a warning (one with a traceback)
+about the run's sudden end. In a sweep that is how most trials end, so the console would fill
+with them. :func:`drop_expected_messages` runs in every Ray process of the sweep (Ray's
+``worker_process_setup_hook``) and drops those messages alone; anything else Ray logs still
+comes through.
+"""
+
+from __future__ import annotations
+
+import logging
+
+# logger name -> the start of each message that a stopped trial makes it log
+EXPECTED_MESSAGES: dict[str, tuple[str, ...]] = {
+    "ray.train.v2._internal.callbacks.backend_setup": (
+        "Graceful shutdown of backend failed",
+    ),
+    "ray.train.v2._internal.execution.controller.placement_group_cleaner": (
+        "Detected that the Ray Train controller actor",
+    ),
+}
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefixes)
+
+
+def drop_expected_messages() -> None:
+    """Filters :data:`EXPECTED_MESSAGES` out of their loggers in this process."""
+    for name, prefixes in EXPECTED_MESSAGES.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessages) for f in logger.filters):
+            logger.addFilter(_DropMessages(prefixes))
