@@ -32,7 +32,7 @@ def test_ranked_best_first_by_best_epoch_and_mode(write_sweep: SweepWriter) -> N
     row = ledger.trials["b"].to_dict("val/acc", "max")
     assert row == {"trial_id": "b", "status": "stopped", "epochs": 2, "value": 0.9,
                    "config": {"module.lr": 0.1}, "error": None, "checkpoints": 0,
-                   "checkpoint_bytes": 0}
+                   "checkpoint_bytes": 0, "seconds": 0.0, "worker_seconds": 0.0}
 
 
 def test_nan_values_never_rank_first(write_sweep: SweepWriter) -> None:
@@ -93,3 +93,42 @@ def test_a_new_trial_of_an_orphans_configuration_adopts_its_result(
     assert adopted is orphan and list(ledger.trials) == ["new"]
     assert (adopted.trial_id, adopted.orphan, adopted.epochs) == ("new", False, 2)
     assert ledger.adopt("newer", {"module.lr": 0.1}) is None, "adopted once"
+
+
+def _timed(trial_id: str, seconds: list[float], status: str, world_size: float = 1.0) -> TrialRecord:
+    history = [EpochRecord(i + 1, {"val/acc": 0.5, "world_size": world_size}, seconds=s)
+               for i, s in enumerate(seconds)]
+    return TrialRecord(trial_id, status=status, history=history)
+
+
+def test_cost_counts_worker_seconds_and_what_early_stopping_saved(
+    write_sweep: SweepWriter,
+) -> None:
+    spec = load_spec(write_sweep(scheduler={"max_epochs": 4, "grace_period": 1}))
+    ledger = Ledger(spec, {
+        # Start-up rides on each trial's first epoch; later epochs show what one more costs.
+        "a": _timed("a", [20.0, 2.0, 2.0, 2.0], "completed"),
+        "b": _timed("b", [20.0, 3.0], "stopped", world_size=2.0),  # 2 workers: 6 worker-s/epoch
+        "c": _timed("c", [20.0], "stopped"),  # one epoch: the sweep's typical epoch cost
+    })
+    assert ledger.trials["b"].worker_seconds == pytest.approx(46.0)
+    cost = ledger.cost()
+    assert cost.epochs == 4 + 2 + 1
+    assert cost.worker_seconds == pytest.approx(26.0 + 46.0 + 20.0)
+    assert cost.epochs_saved == 2 + 3
+    # b: 2 epochs x 6; c: 3 epochs x median(2, 6) of the trials' per-epoch costs
+    assert cost.worker_seconds_saved == pytest.approx(2 * 6.0 + 3 * 6.0)
+    row = next(r for r in ledger.rows() if r["trial_id"] == "b")
+    assert (row["seconds"], row["worker_seconds"]) == (pytest.approx(23.0), pytest.approx(46.0))
+
+
+def test_ledgers_written_before_timing_still_load(write_sweep: SweepWriter, tmp_path: Path):
+    spec = load_spec(write_sweep())
+    Ledger(spec, {"a": _trial("a", [0.5, 0.6])}).save(Location.parse(str(tmp_path)))
+    data = json.loads((tmp_path / LEDGER_FILE).read_text())
+    for trial in data["trials"]:
+        for epoch in trial["history"]:
+            del epoch["seconds"]
+    (tmp_path / LEDGER_FILE).write_text(json.dumps(data))
+    loaded = Ledger.load(str(tmp_path))
+    assert loaded.trials["a"].seconds == 0.0 and loaded.cost().epochs == 2

@@ -20,6 +20,7 @@ from tests.conftest import REPO, SweepWriter
 from tuning import fetch_best, launch, leaderboard
 from tuning.cli import main
 from tuning.ledger import Ledger
+from tuning.seeding import trial_seed
 
 pytestmark = [pytest.mark.ray]
 
@@ -67,6 +68,8 @@ def test_asha_stops_weak_trials_early(asha_sweep: Path) -> None:
     # Optuna's proposals cover the space and are distinct.
     lrs = [r["config"]["module.lr"] for r in rows]
     assert len(set(lrs)) == 6 and all(1e-4 <= lr <= 3e-1 for lr in lrs)
+    # Each trial seeded apart, from the sweep's seed (0) and its number, as recorded.
+    assert sorted(r["config"]["seed"] for r in rows) == sorted(trial_seed(0, n) for n in range(6))
     # Every epoch of a completed trial reached Tune, the last one too, and the leaderboard.
     ledger = Ledger.load(asha_sweep)
     for row in completed:
@@ -117,7 +120,43 @@ def test_best_json_names_a_checkpoint_that_loads(asha_sweep: Path, capsys) -> No
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["trial_id"] == best["trial_id"]
     assert set(rows[0]) == {"trial_id", "status", "epochs", "value", "config", "error",
-                            "checkpoints", "checkpoint_bytes"}
+                            "checkpoints", "checkpoint_bytes", "seconds", "worker_seconds"}
+
+
+@pytest.mark.timeout(120)
+def test_cost_shows_what_each_trial_spent_and_what_early_stopping_saved(
+    asha_sweep: Path, capsys
+) -> None:
+    ledger = Ledger.load(asha_sweep)
+    for trial in ledger.trials.values():
+        # Every epoch timed; the first carries the trial's start-up (seconds of Ray Train).
+        assert all(e.seconds is not None and e.seconds > 0 for e in trial.history)
+        later = [e.seconds or 0.0 for e in trial.history[1:]]
+        assert (trial.history[0].seconds or 0.0) > max(later, default=0.0)
+    cost = ledger.cost()
+    stopped = [t for t in ledger.trials.values() if t.status == "stopped"]
+    assert cost.epochs == sum(t.epochs for t in ledger.trials.values())
+    assert cost.epochs_saved == sum(MAX_EPOCHS - t.epochs for t in stopped) > 0
+    assert 0 < cost.worker_seconds_saved < cost.worker_seconds
+    assert main(["leaderboard", str(asha_sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "worker-s" in out.splitlines()[0]
+    assert f"cost: {cost.epochs} epochs" in out and f"saved {cost.epochs_saved} epochs" in out
+
+
+@pytest.mark.timeout(300)
+def test_warm_start_continues_the_earlier_sweeps_study(asha_sweep: Path, tmp_path: Path) -> None:
+    earlier = Ledger.load(asha_sweep)
+    ended = [t for t in earlier.trials.values() if t.status in ("completed", "stopped")]
+    outcome = launch(asha_sweep.parent.parent / "sweep.yaml", num_samples=2, max_epochs=2,
+                     storage=str(tmp_path), name="warm", warm_start=asha_sweep)
+    rows = leaderboard(outcome.path)
+    assert len(rows) == 2
+    # The new trials are Optuna's trials 6 and 7: the study held the earlier sweep's six first.
+    assert sorted(r["config"]["seed"] for r in rows) == sorted(
+        trial_seed(0, n) for n in range(len(ended), len(ended) + 2))
+    earlier_lrs = {t.config["module.lr"] for t in ended}
+    assert not earlier_lrs & {r["config"]["module.lr"] for r in rows}
 
 
 @pytest.mark.timeout(400)
@@ -180,6 +219,8 @@ def test_errored_trials_show_their_cause_and_the_sweep_goes_on(
     rows = leaderboard(tmp_path / "boom")
     assert [r["status"] for r in rows] == ["errored", "errored"]
     assert all(r["error"] == "FloatingPointError: loss is nan (lr=0.100)" for r in rows)
+    # Nothing searched: the two trials are repeats that differ in their seed alone.
+    assert sorted(r["config"]["seed"] for r in rows) == sorted(trial_seed(0, n) for n in (0, 1))
 
 
 @pytest.mark.timeout(300)

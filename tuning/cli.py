@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-fast", action="store_true", default=None,
                    help="stop the sweep at the first trial error (failures.fail_fast)")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--warm-start", metavar="EXPERIMENT", help="start the search from an earlier "
+                   "sweep of the same space, metric and mode: its ended trials seed Optuna's "
+                   "study (" + EXPERIMENT_HELP + ")")
 
     p = sub.add_parser("resume", help="finish an interrupted sweep",
                        description="Finish a sweep whose driver died or was interrupted: finished "
@@ -111,7 +114,7 @@ def _bytes(size: int) -> str:
 
 
 def _leaderboard_table(rows: list[dict[str, Any]], metric: str) -> str:
-    header = ["rank", "trial", "status", "epochs", metric, "checkpoints", "config"]
+    header = ["rank", "trial", "status", "epochs", metric, "worker-s", "checkpoints", "config"]
     lines = [header]
     for rank, row in enumerate(rows, 1):
         value = "-" if row["value"] is None else f"{row['value']:.4f}"
@@ -119,8 +122,8 @@ def _leaderboard_table(rows: list[dict[str, Any]], metric: str) -> str:
         if row["error"]:
             config += f"  [{row['error']}]"
         kept = f"{row['checkpoints']} ({_bytes(row['checkpoint_bytes'])})"
-        lines.append([str(rank), row["trial_id"], row["status"], str(row["epochs"]), value, kept,
-                      config])
+        lines.append([str(rank), row["trial_id"], row["status"], str(row["epochs"]), value,
+                      f"{row['worker_seconds']:.1f}", kept, config])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(line[:-1], widths, strict=True)) + "  " + line[-1]
@@ -134,6 +137,7 @@ def _show_leaderboard(experiment: str, as_json: bool) -> None:
         sys.stdout.write(json.dumps(ledger.rows(), indent=2) + "\n")
     else:
         sys.stdout.write(_leaderboard_table(ledger.rows(), ledger.spec.metric) + "\n")
+        sys.stdout.write(_cost_line(ledger) + "\n")
 
 
 def _show_best(experiment: str, as_json: bool, download: str | None = None) -> None:
@@ -153,6 +157,16 @@ def _show_best(experiment: str, as_json: bool, download: str | None = None) -> N
     sys.stdout.write("\n".join(lines) + "\n")
 
 
+def _cost_line(ledger: Ledger) -> str:
+    cost = ledger.cost()
+    spec = ledger.spec
+    everything = cost.worker_seconds + cost.worker_seconds_saved
+    share = f", {cost.worker_seconds_saved / everything:.0%}" if everything else ""
+    return (f"cost: {cost.epochs} epochs, {cost.worker_seconds:.1f} worker-s; early stopping "
+            f"saved {cost.epochs_saved} epochs, ~{cost.worker_seconds_saved:.1f} worker-s{share} "
+            f"(against {len(ledger.trials)} trials x {spec.scheduler.max_epochs} epochs)")
+
+
 def _summarize(outcome: SweepOutcome) -> int:
     path = outcome.path
     ledger = Ledger.load(path)
@@ -162,6 +176,7 @@ def _summarize(outcome: SweepOutcome) -> int:
         f"\nexperiment: {path} (checkpoints: {sum(r['checkpoints'] for r in rows)} kept, "
         f"{_bytes(sum(r['checkpoint_bytes'] for r in rows))})\n"
     )
+    sys.stdout.write(_cost_line(ledger) + "\n")
     code = 0
     try:
         _show_best(str(path), as_json=False)
@@ -185,6 +200,7 @@ def _run(args: argparse.Namespace) -> int:
             workers_per_trial=args.workers_per_trial, max_concurrent=args.max_concurrent,
             max_retries=args.max_retries, fail_fast=args.fail_fast, seed=args.seed,
             storage=args.storage, name=args.name, address=args.address,
+            warm_start=args.warm_start,
         ))
     if args.command == "resume":
         return _summarize(resume(args.experiment, address=args.address))

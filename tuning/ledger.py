@@ -19,7 +19,7 @@ import cloudpickle
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
-from ray.tune.result import AUTO_RESULT_KEYS
+from ray.tune.result import AUTO_RESULT_KEYS, TIME_THIS_ITER_S
 
 from tuning.errors import StorageFullError, SweepError, is_storage_full, ray_wrapped
 from tuning.layout import (
@@ -47,6 +47,9 @@ class EpochRecord:
     epoch: int
     metrics: dict[str, float]
     checkpoint: str | None = None
+    # Wall seconds since the run's previous report (the first epoch of a run includes its
+    # start-up: a trial's start-up is part of what it costs).
+    seconds: float | None = None
 
 
 @dataclass
@@ -69,6 +72,23 @@ class TrialRecord:
         """Epochs completed (the highest epoch reported)."""
         return max((e.epoch for e in self.history), default=0)
 
+    @property
+    def seconds(self) -> float:
+        """Wall seconds the trial's reported epochs took, start-up included."""
+        return sum(e.seconds or 0.0 for e in self.history)
+
+    @property
+    def worker_seconds(self) -> float:
+        """:attr:`seconds` times the trial's workers: what it held of the cluster."""
+        return sum((e.seconds or 0.0) * e.metrics.get("world_size", 1.0) for e in self.history)
+
+    def epoch_worker_seconds(self) -> float | None:
+        """Worker-seconds of one more epoch: the mean of its epochs after the first (which
+        carries start-up), None with fewer than two epochs timed."""
+        later = [(e.seconds or 0.0) * e.metrics.get("world_size", 1.0)
+                 for e in self.history[1:] if e.seconds is not None]
+        return sum(later) / len(later) if later else None
+
     def ranked_epochs(self, metric: str, mode: str) -> list[EpochRecord]:
         """Epochs that reported ``metric``, best first."""
         scored = [e for e in self.history if is_finite_number(e.metrics.get(metric))]
@@ -89,6 +109,8 @@ class TrialRecord:
             "error": self.error,
             "checkpoints": self.checkpoints,
             "checkpoint_bytes": self.checkpoint_bytes,
+            "seconds": self.seconds,
+            "worker_seconds": self.worker_seconds,
         }
 
 
@@ -100,6 +122,25 @@ def is_finite_number(value: Any) -> bool:
 def end_status(epochs: int, max_epochs: int) -> str:
     """How a trial that ended without error ended: ``completed``, or ``stopped`` early."""
     return "completed" if epochs >= max_epochs else "stopped"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a sweep spent, and what early stopping saved against running every trial to
+    ``max_epochs``.
+
+    Attributes:
+        epochs: Epochs trained, all trials together.
+        worker_seconds: Wall seconds times workers, all trials together, start-up included.
+        epochs_saved: Epochs that stopped trials did not train.
+        worker_seconds_saved: Those epochs' worker-seconds, at each trial's own epoch cost
+            (its epochs after the first; the sweep's median where a trial ran one epoch).
+    """
+
+    epochs: int
+    worker_seconds: float
+    epochs_saved: int
+    worker_seconds_saved: float
 
 
 @dataclass
@@ -121,6 +162,21 @@ class Ledger:
             return (0, -value if mode == "max" else value)
 
         return sorted(self.trials.values(), key=key)
+
+    def cost(self) -> Cost:
+        """What the sweep spent, and what early stopping saved (see :class:`Cost`)."""
+        trials = list(self.trials.values())
+        max_epochs = self.spec.scheduler.max_epochs
+        per_epoch = [c for c in (t.epoch_worker_seconds() for t in trials) if c is not None]
+        typical = sorted(per_epoch)[len(per_epoch) // 2] if per_epoch else 0.0
+        stopped = [t for t in trials if t.status == "stopped"]
+        return Cost(
+            epochs=sum(t.epochs for t in trials),
+            worker_seconds=sum(t.worker_seconds for t in trials),
+            epochs_saved=sum(max_epochs - t.epochs for t in stopped),
+            worker_seconds_saved=sum(
+                (max_epochs - t.epochs) * (t.epoch_worker_seconds() or typical) for t in stopped),
+        )
 
     def rows(self) -> list[dict[str, Any]]:
         """The leaderboard: :meth:`TrialRecord.to_dict` of every trial, best first."""
@@ -351,16 +407,21 @@ class LedgerCallback(Callback):
             k: float(v) for k, v in result.items() if k not in _NOT_METRICS and is_finite_number(v)
         }
         ckpt_dir = result.get(CHECKPOINT_PATH_KEY)
+        seconds: Any = result.get(TIME_THIS_ITER_S)
         entry = EpochRecord(
             epoch=int(result["epoch"]), metrics=metrics,
             checkpoint=(self.experiment.from_fs_path(ckpt_dir) / CHECKPOINT_NAME).uri
             if ckpt_dir else None,
+            seconds=float(seconds) if is_finite_number(seconds) else None,
         )
         # A resumed run reports its checkpoint's epoch again, without the checkpoint: keep the
         # newest metrics and the checkpoint already known.
         previous = next((e for e in record.history if e.epoch == entry.epoch), None)
         if previous is not None and entry.checkpoint is None:
             entry.checkpoint = previous.checkpoint
+        if previous is not None and previous.seconds is not None:
+            # The time to restart and report the epoch again was spent too.
+            entry.seconds = previous.seconds + (entry.seconds or 0.0)
         record.history = sorted(
             [e for e in record.history if e.epoch != entry.epoch] + [entry], key=lambda e: e.epoch
         )

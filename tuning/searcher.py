@@ -9,6 +9,9 @@ finished ones. Here:
 - a trial that ran all ``max_epochs`` is COMPLETE with its last value;
 - a trial stopped early (by ASHA) is PRUNED, keeping its intermediate values;
 - a trial that errored is PRUNED when it has intermediate values, else FAIL.
+
+Each proposed configuration also carries the trial's seed (:mod:`tuning.seeding`), drawn from
+the sweep's seed and Optuna's trial number.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 from tuning.ledger import is_finite_number
+from tuning.seeding import SEED_KEY, trial_seed
 
 logger = logging.getLogger(__name__)
 
@@ -29,15 +33,36 @@ class TruthfulOptunaSearch(OptunaSearch):
 
     Args:
         max_epochs: Epochs of a trial that runs to its end.
+        seed: The sweep's seed, from which each trial's seed is drawn (None: no trial seeds).
+        warm_start: Trials of an earlier sweep to put in the study before the first proposal
+            (:func:`tuning.warm_start.past_trials`).
         epoch_attr: The result key that counts completed epochs (survives restores).
         **kwargs: Passed to ``OptunaSearch`` (sampler, metric, mode, ...).
     """
 
-    def __init__(self, max_epochs: int, epoch_attr: str = "epoch", **kwargs: Any) -> None:
+    def __init__(self, max_epochs: int, seed: int | None = None,
+                 warm_start: list[FrozenTrial] | None = None, epoch_attr: str = "epoch",
+                 **kwargs: Any) -> None:
+        self._warm_start = list(warm_start or [])
         super().__init__(**kwargs)
         self._max_epochs = max_epochs
+        self._seed = seed
         self._epoch_attr = epoch_attr
         self._last_epoch: dict[str, int] = {}
+
+    def _setup_study(self, mode: str | list[str]) -> None:
+        super()._setup_study(mode)
+        study: Any = self._ot_study
+        for trial in self._warm_start:
+            study.add_trial(trial)
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        config = super().suggest(trial_id)
+        # Searchers pickled by an older lightsweep (a resumed sweep) have no seed to draw from.
+        seed = getattr(self, "_seed", None)
+        if isinstance(config, dict) and seed is not None:
+            config[SEED_KEY] = trial_seed(seed, self._ot_trials[trial_id].number)
+        return config
 
     def _single_metric(self) -> bool:
         return not isinstance(self.metric, list)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from optuna.trial import FrozenTrial
 from ray import tune
 from ray.tune.error import TuneError
 from ray.tune.schedulers import ASHAScheduler
@@ -28,11 +29,13 @@ from tuning.location import Location
 from tuning.progress import ProgressCallback
 from tuning.ray_logs import drop_expected_messages
 from tuning.searcher import TruthfulOptunaSearch
+from tuning.seeding import SEED_KEY, trial_seed
 from tuning.spec import SweepSpec, load_spec
 from tuning.storage import check_shared_storage, check_writable
 from tuning.targets import import_from_launch_directory
 from tuning.trial import run_trial
 from tuning.tune_state import TuneStateBackup, restore_whole_state
+from tuning.warm_start import past_trials
 
 logger = logging.getLogger(__name__)
 
@@ -186,19 +189,28 @@ def _trainable(spec: SweepSpec, path: Location) -> Any:
     return tune.with_resources(trainable, TRIAL_DRIVER_RESOURCES)
 
 
-def build_tuner(spec: SweepSpec, path: Location, concurrency: int) -> tune.Tuner:
-    """The Tuner for ``spec``, writing to experiment directory ``path``."""
+def build_tuner(
+    spec: SweepSpec, path: Location, concurrency: int, warm_start: list[FrozenTrial] | None = None,
+) -> tune.Tuner:
+    """The Tuner for ``spec``, writing to experiment directory ``path``; its Optuna study
+    starts with the ``warm_start`` trials."""
     space = spec.search_space
     searcher = None
     if space.searched:  # OptunaSearch cannot sample an empty space
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep reports its own progress
-
         searcher = TruthfulOptunaSearch(
             max_epochs=spec.scheduler.max_epochs,
+            seed=spec.search.seed,
+            warm_start=warm_start,
             sampler=optuna.samplers.TPESampler(seed=spec.search.seed),
         )
+        param_space, num_samples = space.to_tune(), spec.search.num_samples
+    else:
+        # Nothing searched: the trials are repeats that differ in their seed alone.
+        seeds = [trial_seed(spec.search.seed, n) for n in range(spec.search.num_samples)]
+        param_space, num_samples = {SEED_KEY: tune.grid_search(seeds)}, 1
     scheduler = ASHAScheduler(
         # The epoch survives restarts; Tune's training_iteration restarts at 1 after a restore.
         time_attr="epoch",
@@ -208,13 +220,13 @@ def build_tuner(spec: SweepSpec, path: Location, concurrency: int) -> tune.Tuner
     )
     return tune.Tuner(
         _trainable(spec, path),
-        param_space=space.to_tune(),
+        param_space=param_space,
         tune_config=tune.TuneConfig(
             metric=spec.metric,
             mode=spec.mode,
             search_alg=searcher,
             scheduler=scheduler,
-            num_samples=spec.search.num_samples,
+            num_samples=num_samples,
             max_concurrent_trials=concurrency,
             trial_dirname_creator=trial_dirname,
         ),
@@ -270,6 +282,7 @@ def launch(
     storage: str | None = None,
     name: str | None = None,
     address: str | None = None,
+    warm_start: str | Path | None = None,
 ) -> SweepOutcome:
     """Runs a new sweep to its end (or its interruption).
 
@@ -285,6 +298,8 @@ def launch(
         storage: Overrides ``storage`` (where experiments go: a directory or a cloud URI).
         name: The experiment's name; must not exist yet.
         address: A Ray cluster to run on (else ``RAY_ADDRESS``, else an embedded local Ray).
+        warm_start: An earlier experiment (directory or URI) of the same space, metric and
+            mode, whose ended trials the new Optuna study starts from.
 
     Raises:
         SweepError: For any invalid input, before a Ray process starts.
@@ -302,6 +317,7 @@ def launch(
         spec, stem = load_spec(sweep, overrides), Path(sweep).stem
     address = address or os.environ.get("RAY_ADDRESS")
     _check(spec, address)
+    past = past_trials(warm_start, spec) if warm_start is not None else None
     path = experiment_dir(spec, name, stem)
     check_writable(path.parent)
     concurrency = _connect(spec, address, path)
@@ -310,7 +326,9 @@ def launch(
         stem, spec.search.num_samples, spec.scheduler.max_epochs, concurrency,
         spec.resources.workers_per_trial, path,
     )
-    _fit(build_tuner(spec, path, concurrency), path)
+    if past is not None:
+        logger.info("warm start: the study begins with %d trials of %s", len(past), warm_start)
+    _fit(build_tuner(spec, path, concurrency, past), path)
     return _outcome(path)
 
 

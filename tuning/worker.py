@@ -20,6 +20,7 @@ import ray.train.v2._internal.execution.context as ray_train_context
 from tuning.checks import normalize_precision
 from tuning.layout import CHECKPOINT_NAME
 from tuning.lightning_compat import prepare, ray_lightning
+from tuning.seeding import SEED_KEY
 from tuning.spec import SweepSpec
 from tuning.targets import lightning_namespace, resolve_class
 
@@ -83,7 +84,9 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     if "precision" in trainer_args:
         trainer_args["precision"] = normalize_precision(trainer_args["precision"])
 
-    pl.seed_everything(spec.search.seed, workers=True, verbose=False)
+    # The trial's own seed (tuning.seeding); the sweep's for trials of an older lightsweep.
+    seed = loop_config["config"].get(SEED_KEY, spec.search.seed)
+    pl.seed_everything(seed, workers=True, verbose=False)
     datamodule = datamodule_cls(**datamodule_args)
     model = module_cls(**args["module"])
     trainer = pl.Trainer(

@@ -1,0 +1,110 @@
+"""Warm starts: an earlier sweep's ended trials, told to the new study as Optuna recorded them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.conftest import REPO, SweepWriter
+from tuning.errors import SweepError
+from tuning.ledger import EpochRecord, Ledger, TrialRecord
+from tuning.location import Location
+from tuning.searcher import TruthfulOptunaSearch
+from tuning.seeding import SEED_KEY, trial_seed
+from tuning.spec import SweepSpec, load_spec
+from tuning.warm_start import past_trials
+
+
+def _record(trial_id: str, status: str, lr: float, accs: list[float]) -> TrialRecord:
+    history = [EpochRecord(i + 1, {"val/acc": a}) for i, a in enumerate(accs)]
+    return TrialRecord(trial_id, status=status, history=history,
+                       config={"module.lr": lr, "datamodule.batch_size": 32, SEED_KEY: 1})
+
+
+def _earlier_sweep(spec: SweepSpec, root: Path) -> Path:
+    """An ended sweep of ``spec`` (4 epochs at most): one trial of each kind."""
+    Ledger(spec, {t.trial_id: t for t in [
+        _record("done", "completed", 0.01, [0.5, 0.7, 0.8, 0.9]),
+        _record("cut", "stopped", 0.002, [0.3]),
+        _record("boom", "errored", 0.09, []),
+        _record("live", "running", 0.05, [0.4]),  # not ended: left out
+    ]}).save(Location.parse(str(root)))
+    return root
+
+
+def test_ended_trials_reach_the_study_as_optuna_would_have_recorded_them(
+    write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    spec = load_spec(write_sweep())
+    trials = past_trials(_earlier_sweep(spec, tmp_path / "earlier"), spec)
+    got = {(t.params["module.lr"], t.state, t.value, tuple(sorted(t.intermediate_values.items())))
+           for t in trials}
+    assert got == {
+        (0.01, TrialState.COMPLETE, 0.9, ((1, 0.5), (2, 0.7), (3, 0.8), (4, 0.9))),
+        (0.002, TrialState.PRUNED, None, ((1, 0.3),)),
+        (0.09, TrialState.FAIL, None, ()),
+    }
+
+
+def test_a_trial_complete_in_a_shorter_sweep_is_pruned_in_a_longer_one(
+    write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    spec = load_spec(write_sweep())
+    earlier = _earlier_sweep(spec, tmp_path / "earlier")
+    longer = spec.with_overrides({"scheduler.max_epochs": 10})
+    states = {t.params["module.lr"]: t.state for t in past_trials(earlier, longer)}
+    assert states[0.01] is TrialState.PRUNED
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"space": {"module.lr": {"loguniform": [1e-3, 1e-1]}}}, "datamodule.batch_size"),
+    ({"space": {"module.lr": {"loguniform": [1e-4, 1e-1]},
+                "datamodule.batch_size": {"choice": [32, 64]}}}, "module.lr searched over other"),
+    ({"metric": "val/loss", "mode": "min"}, "val/acc"),
+])
+def test_another_space_or_metric_is_refused_naming_the_difference(
+    write_sweep: SweepWriter, tmp_path: Path, change: dict, named: str
+) -> None:
+    earlier = _earlier_sweep(load_spec(write_sweep()), tmp_path / "earlier")
+    spec = load_spec(write_sweep(**change))
+    with pytest.raises(SweepError, match=r"^--warm-start: .*Fix: ") as info:
+        past_trials(earlier, spec)
+    assert named in str(info.value)
+
+
+def test_the_new_study_starts_after_the_earlier_trials(
+    write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    spec = load_spec(write_sweep())
+    past = past_trials(_earlier_sweep(spec, tmp_path / "earlier"), spec)
+
+    def first_proposal(warm: bool) -> dict:
+        search = TruthfulOptunaSearch(max_epochs=4, seed=0, warm_start=past if warm else None,
+                                      sampler=optuna.samplers.TPESampler(seed=0,
+                                                                         n_startup_trials=2))
+        search.set_search_properties("val/acc", "max", spec.search_space.to_tune())
+        config = search.suggest("new")
+        assert config is not None
+        return config
+
+    warm, cold = first_proposal(warm=True), first_proposal(warm=False)
+    # Optuna's trial numbers, and so the seeds, continue after the 3 earlier trials.
+    assert (warm[SEED_KEY], cold[SEED_KEY]) == (trial_seed(0, 3), trial_seed(0, 0))
+    assert warm["module.lr"] != cold["module.lr"], "TPE ignored what the earlier sweep learned"
+
+
+def test_cli_refuses_a_warm_start_from_no_experiment_before_ray(
+    write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "run_tune.py"), "launch", str(write_sweep()), "--storage",
+         str(tmp_path / "runs"), "--warm-start", str(tmp_path / "nothing")],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "--warm-start:" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists(), "nothing created"

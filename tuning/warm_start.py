@@ -1,0 +1,77 @@
+"""Warm starts: an earlier sweep's finished trials handed to a new sweep's Optuna study.
+
+``launch --warm-start EXPERIMENT`` reads the earlier experiment's leaderboard and gives the new
+study each of its trials as Optuna would have recorded it (see :mod:`tuning.searcher`): a trial
+that ran every epoch COMPLETE with its last value, one stopped early PRUNED with its per-epoch
+values, one that failed before any result FAIL. TPE then proposes from what the earlier sweep
+learned instead of starting blind. The two sweeps must search the same space for the same
+metric and mode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+from tuning.errors import SweepError
+from tuning.ledger import FINISHED, Ledger, TrialRecord, is_finite_number
+from tuning.location import Location
+from tuning.spec import SweepSpec
+
+
+def _mismatch(spec: SweepSpec, past: SweepSpec) -> str | None:
+    if (past.metric, past.mode) != (spec.metric, spec.mode):
+        return (f"it optimized {past.metric} ({past.mode}), this sweep {spec.metric} "
+                f"({spec.mode})")
+    searched, past_searched = spec.search_space.searched, past.search_space.searched
+    if searched != past_searched:
+        mine, theirs = set(searched), set(past_searched)
+        if mine != theirs:
+            return (f"it searched {', '.join(sorted(theirs)) or 'nothing'}, this sweep "
+                    f"{', '.join(sorted(mine)) or 'nothing'}")
+        differ = sorted(k for k in mine if searched[k] != past_searched[k])
+        return f"{', '.join(differ)} searched over other values"
+    return None
+
+
+def _frozen(record: TrialRecord, spec: SweepSpec, distributions: dict[str, Any]) -> FrozenTrial:
+    values = {e.epoch: e.metrics[spec.metric] for e in record.history
+              if is_finite_number(e.metrics.get(spec.metric))}
+    params = {key: record.config[key] for key in distributions}
+    if record.status == "completed" and values and max(values) >= spec.scheduler.max_epochs:
+        return optuna.trial.create_trial(params=params, distributions=distributions,
+                                         value=values[max(values)], intermediate_values=values)
+    state = TrialState.PRUNED if values else TrialState.FAIL
+    return optuna.trial.create_trial(params=params, distributions=distributions, state=state,
+                                     intermediate_values=values)
+
+
+def past_trials(experiment: str | Path | Location, spec: SweepSpec) -> list[FrozenTrial]:
+    """The ended trials of ``experiment`` as Optuna trials for ``spec``'s study.
+
+    A trial that completed an earlier, shorter ``max_epochs`` goes in as PRUNED: it did not run
+    as long as this sweep's trials will.
+
+    Raises:
+        SweepError: If ``experiment`` is no experiment, searched another space, or optimized
+            another metric or mode.
+    """
+    try:
+        past = Ledger.load(str(experiment))
+    except SweepError as error:
+        raise SweepError(f"--warm-start: {error}") from error
+    problem = _mismatch(spec, past.spec)
+    if problem:
+        raise SweepError(
+            f"--warm-start: {experiment} cannot warm-start this sweep: {problem}. Fix: warm-start "
+            "from a sweep of the same space, metric and mode, or launch without --warm-start"
+        )
+    if not spec.search_space.searched:
+        return []  # nothing to learn: no study
+    distributions = OptunaSearch.convert_search_space(spec.search_space.to_tune())
+    ended = [r for r in past.trials.values() if r.status in (*FINISHED, "errored")]
+    return [_frozen(record, spec, distributions) for record in ended]
