@@ -26,3 +26,26 @@ def test_pytorch_lightning_gets_the_same_behaviour_on_its_own_bases() -> None:
     assert strategy.root_device is RayDDPStrategy.root_device
     assert environment.global_rank is RayLightningEnvironment.global_rank
     assert strategy().distributed_sampler_kwargs.keys() == {"num_replicas", "rank"}
+
+
+def _reports(*epochs: int) -> list[dict[str, float]]:
+    return [{"epoch": e, "val/acc": 0.1 * e} for e in epochs]
+
+
+@pytest.mark.parametrize(("known_epoch", "resent"), [
+    (2, [3, 4]),  # Train took epochs 3-4, the sweep never recorded them: sent again
+    (4, [4]),     # all recorded: the checkpoint's own epoch still goes again
+    (0, [1, 2, 3, 4]),
+])
+def test_a_restored_run_sends_again_the_reports_the_sweep_never_recorded(
+    known_epoch: int, resent: list[int]
+) -> None:
+    callback = ray_lightning(lp)[2](known_epoch=known_epoch)
+    callback.load_state_dict({"reports": _reports(1, 2, 3, 4)})
+    assert [r["epoch"] for r in callback._to_resend] == resent
+
+
+def test_checkpoints_of_an_older_lightsweep_send_their_last_report() -> None:
+    callback = ray_lightning(lp)[2](known_epoch=1)
+    callback.load_state_dict({"last_report": _reports(3)[0]})
+    assert [r["epoch"] for r in callback._to_resend] == [3]

@@ -108,3 +108,23 @@ def test_cli_refuses_a_warm_start_from_no_experiment_before_ray(
     assert result.returncode == 2
     assert "--warm-start:" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists(), "nothing created"
+
+
+def test_a_warm_started_sweep_does_not_replay_the_earlier_sweeps_proposals(
+    write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    from tuning.sweep import build_searcher
+
+    spec = load_spec(write_sweep())
+
+    def proposals(search: TruthfulOptunaSearch, n: int) -> list[float]:
+        search.set_search_properties("val/acc", "max", spec.search_space.to_tune())
+        configs = [search.suggest(f"t{i}") for i in range(n)]
+        return [c["module.lr"] for c in configs if c is not None]
+
+    # The earlier sweep, same seed: its first proposals come from TPE's seeded random start-up.
+    earlier = proposals(build_searcher(spec), 3)
+    past = past_trials(_earlier_sweep(spec, tmp_path / "earlier"), spec)
+    warm = proposals(build_searcher(spec, past), 3)
+    assert not set(earlier) & set(warm)
+    assert warm == proposals(build_searcher(spec, past), 3), "not reproducible"

@@ -269,6 +269,14 @@ def finished_trial(
     return record if record is not None and record.status in FINISHED else None
 
 
+def recorded_epochs(experiment: Location, trial_id: str) -> int:
+    """The last epoch of trial ``trial_id`` that the leaderboard holds (0: none)."""
+    if not (experiment / LEDGER_FILE).is_file():
+        return 0
+    record = Ledger.load(experiment).trials.get(trial_id)
+    return record.epochs if record is not None else 0
+
+
 def trial_error(trial: Trial) -> BaseException | None:
     """The exception a trial failed with.
 
@@ -417,6 +425,8 @@ class LedgerCallback(Callback):
         # A resumed run reports its checkpoint's epoch again, without the checkpoint: keep the
         # newest metrics and the checkpoint already known.
         previous = next((e for e in record.history if e.epoch == entry.epoch), None)
+        if previous is not None and record.status in FINISHED:
+            return  # a finished trial handing a resumed Tune its last result: nothing new
         if previous is not None and entry.checkpoint is None:
             entry.checkpoint = previous.checkpoint
         if previous is not None and previous.seconds is not None:

@@ -189,6 +189,25 @@ def _trainable(spec: SweepSpec, path: Location) -> Any:
     return tune.with_resources(trainable, TRIAL_DRIVER_RESOURCES)
 
 
+def build_searcher(
+    spec: SweepSpec, warm_start: list[FrozenTrial] | None = None,
+) -> TruthfulOptunaSearch:
+    """Optuna TPE for ``spec``'s searched space, its study starting with ``warm_start``."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep reports its own progress
+    # A warm-started sampler seeded as the earlier sweep's was would replay its random start-up
+    # proposals, the same configurations again: seed it apart, reproducibly.
+    seed = spec.search.seed
+    return TruthfulOptunaSearch(
+        max_epochs=spec.scheduler.max_epochs,
+        seed=seed,
+        warm_start=warm_start,
+        sampler=optuna.samplers.TPESampler(
+            seed=trial_seed(seed, len(warm_start)) if warm_start else seed),
+    )
+
+
 def build_tuner(
     spec: SweepSpec, path: Location, concurrency: int, warm_start: list[FrozenTrial] | None = None,
 ) -> tune.Tuner:
@@ -197,15 +216,7 @@ def build_tuner(
     space = spec.search_space
     searcher = None
     if space.searched:  # OptunaSearch cannot sample an empty space
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep reports its own progress
-        searcher = TruthfulOptunaSearch(
-            max_epochs=spec.scheduler.max_epochs,
-            seed=spec.search.seed,
-            warm_start=warm_start,
-            sampler=optuna.samplers.TPESampler(seed=spec.search.seed),
-        )
+        searcher = build_searcher(spec, warm_start)
         param_space, num_samples = space.to_tune(), spec.search.num_samples
     else:
         # Nothing searched: the trials are repeats that differ in their seed alone.

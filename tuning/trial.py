@@ -27,7 +27,7 @@ from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY, TuneReportCallba
 from tuning.errors import StorageFullError, is_storage_full
 from tuning.layout import TRAIN_RUN_NAME, trial_path
 from tuning.layout import trial_dirname as trial_dirname  # where older experiments' tuner.pkl finds it
-from tuning.ledger import finished_trial
+from tuning.ledger import finished_trial, recorded_epochs
 from tuning.location import Location
 from tuning.spec import SweepSpec
 
@@ -128,7 +128,8 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
         report_callback = TuneReportCallback()
         trainer = LeanTorchTrainer(
             train_worker,
-            train_loop_config={"spec": spec_data, "config": config},
+            train_loop_config={"spec": spec_data, "config": config,
+                               "known_epoch": recorded_epochs(experiment, trial_id)},
             scaling_config=ray.train.ScalingConfig(
                 num_workers=res.workers_per_trial,
                 use_gpu=res.gpus_per_worker > 0,

@@ -66,7 +66,8 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     """One Ray Train worker: builds the user's DataModule, LightningModule and Trainer, and fits.
 
     Args:
-        loop_config: ``{"spec": SweepSpec.model_dump(), "config": the trial's searched values}``.
+        loop_config: ``{"spec": SweepSpec.model_dump(), "config": the trial's searched values,
+            "known_epoch": the trial's last epoch the sweep recorded}``.
     """
     spec = SweepSpec.model_validate(loop_config["spec"])
     args = spec.trial_args(loop_config["config"])
@@ -92,7 +93,8 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     trainer = pl.Trainer(
         max_epochs=spec.scheduler.max_epochs,
         accelerator=spec.accelerator,
-        callbacks=[report_cls(), *trainer_args.pop("callbacks", [])],
+        callbacks=[report_cls(known_epoch=loop_config.get("known_epoch", 0)),
+                   *trainer_args.pop("callbacks", [])],
         **_strategy_args(pl, world_size),
         **trainer_args,
     )
