@@ -262,19 +262,23 @@ def finished_trial(
 ) -> TrialRecord | None:
     """The trial's record if the leaderboard says it already finished (completed or stopped),
     under its own id or as an orphan of the same configuration (see :meth:`Ledger.reconcile`)."""
-    if not (experiment / LEDGER_FILE).is_file():
+    ledger = _ledger_if_any(experiment)
+    if ledger is None:
         return None
-    ledger = Ledger.load(experiment)
     record = ledger.trials.get(trial_id) or ledger.orphan_for(config)
     return record if record is not None and record.status in FINISHED else None
 
 
 def recorded_epochs(experiment: Location, trial_id: str) -> int:
     """The last epoch of trial ``trial_id`` that the leaderboard holds (0: none)."""
-    if not (experiment / LEDGER_FILE).is_file():
-        return 0
-    record = Ledger.load(experiment).trials.get(trial_id)
+    ledger = _ledger_if_any(experiment)
+    record = ledger.trials.get(trial_id) if ledger is not None else None
     return record.epochs if record is not None else 0
+
+
+def _ledger_if_any(experiment: Location) -> Ledger | None:
+    """The experiment's leaderboard, or None before the sweep's driver first wrote it."""
+    return Ledger.load(experiment) if (experiment / LEDGER_FILE).is_file() else None
 
 
 def trial_error(trial: Trial) -> BaseException | None:
