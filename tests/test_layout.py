@@ -64,3 +64,16 @@ def test_without_a_snapshot_only_unreported_checkpoints_are_stray(experiment: Lo
     (run / "checkpoint_b/checkpoint.ckpt").write_bytes(b"x")
     assert remove_stray_checkpoints(experiment, "abc", reported={"checkpoint_a"}) == ["checkpoint_b"]
     assert (run / "checkpoint_a/checkpoint.ckpt").is_file()
+
+
+def test_a_snapshot_cut_short_by_a_full_disk_removes_only_unreported_checkpoints(
+    tmp_path: Path,
+) -> None:
+    from tuning.layout import CHECKPOINT_SNAPSHOT, TRAIN_RUN_NAME, remove_stray_checkpoints, trial_path
+
+    experiment = Location.parse(str(tmp_path))
+    run = trial_path(experiment, "t") / TRAIN_RUN_NAME
+    for name in ("checkpoint_a", "checkpoint_b"):
+        (run / name / "checkpoint.ckpt").write_bytes(b"x")
+    (run / CHECKPOINT_SNAPSHOT).write_bytes(b"")  # Train's write, cut short
+    assert remove_stray_checkpoints(experiment, "t", {"checkpoint_a"}) == ["checkpoint_b"]

@@ -70,8 +70,11 @@ def remove_stray_checkpoints(
     present = {relative.split("/", 1)[0] for relative, _ in run.files() if "/" in relative}
     kept = present & reported
     snapshot = run / CHECKPOINT_SNAPSHOT
-    if snapshot.is_file():
-        state = snapshot.read_json()
+    try:
+        state = snapshot.read_json() if snapshot.is_file() else None
+    except ValueError:  # Ray Train wrote it as the disk filled: cut short, so trust no list
+        state = None
+    if state is not None:
         tracked = {r["checkpoint_dir_name"] for r in state.get("checkpoint_results", [])}
         if state.get("latest_checkpoint_result"):
             tracked.add(state["latest_checkpoint_result"]["checkpoint_dir_name"])
