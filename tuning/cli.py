@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
+import ray
+
 from tuning.checks import Hardware, check_spec
 from tuning.errors import StorageFullError, SweepError
 from tuning.ledger import Ledger
@@ -233,5 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("error: %s", exc)
         return 2
     except StorageFullError as exc:
+        # Ray streams its workers' last words (the failed upload's traceback) to this console
+        # until it is shut down: shut it first, so that the fix is the last thing said.
+        ray.shutdown()
         logger.error("error: %s", exc)
         return 1
