@@ -28,8 +28,8 @@ from typing import Any
 
 from bench import workload as w
 from bench.memory import PeakPss
+from bench.results_file import RESULTS, merge_results
 
-RESULTS = Path(__file__).parent / "results" / "latest.json"
 SWEEPS = ("lightsweep", "ray_recipe", "tune_plain_lightning", "optuna_alone")
 LABELS = {
     "lightsweep": "(a) lightsweep",
@@ -218,8 +218,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON file (default {RESULTS})")
     args = parser.parse_args()
     result = bookkeeping() if args.bookkeeping else sweeps()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    merge_results(args.out, result)
     print(f"\nwritten: {args.out}")
 
 

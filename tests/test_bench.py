@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,12 @@ import time
 import pytest
 
 from bench.memory import PeakPss, pss_bytes, tree_pids
+from bench.regret import final_regret
+from bench.results_file import merge_results
 from bench.run import _summary
+from bench.search import epochs_to_reach, reports_in_order
+from tuning.ledger import EpochRecord, Ledger, TrialRecord
+from tuning.spec import SweepSpec
 
 
 def test_peak_pss_counts_the_memory_of_child_processes() -> None:
@@ -41,3 +47,41 @@ def test_overhead_is_trial_wall_time_minus_fit_time_as_a_median() -> None:
     assert summary["report_latency_s"] == pytest.approx(0.2)
     assert summary["throughput_samples_per_s"] == pytest.approx(100.0)
     assert summary["epochs"] == 6
+
+
+def test_epochs_to_reach_counts_every_trials_epochs_in_report_order() -> None:
+    spec = SweepSpec.model_validate({"module": "a.b:C", "datamodule": "a.b:D",
+                                     "metric": "val/acc", "mode": "max"})
+
+    def trial(name: str, values_at: list[tuple[float, float]]) -> TrialRecord:
+        return TrialRecord(name, history=[
+            EpochRecord(epoch=n, metrics={"val/acc": v}, reported_at=t)
+            for n, (v, t) in enumerate(values_at, start=1)])
+
+    # Two trials at once: their epochs interleave in time.
+    ledger = Ledger(spec, {"a": trial("a", [(0.5, 1.0), (0.7, 3.0), (0.9, 5.0)]),
+                           "b": trial("b", [(0.6, 2.0), (0.8, 4.0)])})
+    values = reports_in_order(ledger, "val/acc")
+    assert values == [0.5, 0.6, 0.7, 0.8, 0.9]
+    assert epochs_to_reach(values, 0.8, "max") == 4
+    assert epochs_to_reach(values, 0.95, "max") is None
+    assert epochs_to_reach([0.9, 0.4], 0.5, "min") == 2
+
+
+def test_final_regret_is_judged_on_the_returned_trials_true_last_value() -> None:
+    curves = {"slow": [0.2, 0.5, 0.95], "fast": [0.7, 0.8, 0.85], "bad": [0.1, 0.2, 0.3]}
+    # "fast" ran to the end; "slow" was stopped at epoch 1 (its 0.2 says nothing of its 0.95).
+    assert final_regret(curves, [("slow", 1, 0.2), ("fast", 3, 0.85), ("bad", 3, 0.3)]) == (
+        pytest.approx(0.95 - 0.85))
+    assert final_regret(curves, [("slow", 3, 0.95), ("fast", 3, 0.85)]) == 0.0
+    # Nothing ran to the end: the furthest-run trial is what the run returns.
+    assert final_regret(curves, [("bad", 2, 0.2), ("fast", 1, 0.7)]) == pytest.approx(0.95 - 0.3)
+
+
+def test_merged_results_keep_the_other_benchmarks_figures(tmp_path) -> None:
+    out = tmp_path / "latest.json"
+    merge_results(out, {"ratio_vs_ray_recipe": 0.7, "mode": "sweeps"})
+    merge_results(out, {"regret_ratio_pruned_vs_stock": 0.9})
+    assert json.loads(out.read_text()) == {"ratio_vs_ray_recipe": 0.7, "mode": "sweeps",
+                                           "regret_ratio_pruned_vs_stock": 0.9}
+    assert [p.name for p in tmp_path.iterdir()] == ["latest.json"]

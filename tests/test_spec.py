@@ -52,6 +52,8 @@ def test_cli_overrides_win_and_are_validated(write_sweep: SweepWriter) -> None:
         ({"search": {"num_samples": "four"}}, "search.num_samples"),
         ({"search": {"num_samples": 0}}, "search.num_samples"),
         ({"scheduler": {"max_epochs": 2, "grace_period": 3}}, "grace_period"),
+        ({"scheduler": {"name": "hyperband"}}, r"scheduler\.name.*'asha' or 'fifo'"),
+        ({"search": {"sampler": "cmaes"}}, r"search\.sampler.*'tpe' or 'random'"),
         ({"resources": {"workers_per_trial": 1.5}}, "resources.workers_per_trial"),
         ({"resources": {"placement": "STRICT_PACK"}}, r"resources\.placement.*'PACK' or 'SPREAD'"),
         ({"metric": None}, "metric: required but missing"),

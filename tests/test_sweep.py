@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, SweepWriter
+from tuning.spec import load_spec
 from tuning.sweep import runtime_env
 
 
@@ -64,3 +65,21 @@ def test_preemption_watcher_is_off_on_a_local_ray_only(monkeypatch: pytest.Monke
     assert "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER" not in runtime_env("10.0.0.1:6379")["env_vars"]
     monkeypatch.setenv("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "1")
     assert runtime_env(None)["env_vars"]["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "1"
+
+
+def test_baseline_search_is_random_draws_run_to_the_end(write_sweep: SweepWriter) -> None:
+    import optuna
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from tuning.location import Location
+    from tuning.sweep import build_tuner
+
+    spec = load_spec(write_sweep(search={"num_samples": 4, "sampler": "random"},
+                                 scheduler={"name": "fifo", "max_epochs": 3}))
+    config = build_tuner(spec, Location.parse("/tmp/never-written"), 1)._local_tuner._tune_config
+    assert type(config.scheduler) is FIFOScheduler
+    assert isinstance(config.search_alg._sampler, optuna.samplers.RandomSampler)
+    tuned = build_tuner(load_spec(write_sweep()), Location.parse("/tmp/never-written"), 1)
+    config = tuned._local_tuner._tune_config
+    assert isinstance(config.scheduler, ASHAScheduler)
+    assert isinstance(config.search_alg._sampler, optuna.samplers.TPESampler)

@@ -50,6 +50,8 @@ class EpochRecord:
     # Wall seconds since the run's previous report (the first epoch of a run includes its
     # start-up: a trial's start-up is part of what it costs).
     seconds: float | None = None
+    # When the driver received the report (Unix seconds): orders epochs across trials.
+    reported_at: float | None = None
 
 
 @dataclass
@@ -425,6 +427,7 @@ class LedgerCallback(Callback):
             checkpoint=(self.experiment.from_fs_path(ckpt_dir) / CHECKPOINT_NAME).uri
             if ckpt_dir else None,
             seconds=float(seconds) if is_finite_number(seconds) else None,
+            reported_at=time.time(),
         )
         # A resumed run reports its checkpoint's epoch again, without the checkpoint: keep the
         # newest metrics and the checkpoint already known.

@@ -45,15 +45,24 @@ class _Section(BaseModel):
 
 
 class SearchConfig(_Section):
-    """How many configurations to try, and the seed that makes the search reproducible."""
+    """How many configurations to try, how to propose them, and the seed that makes the search
+    reproducible.
+
+    ``sampler`` is Optuna's TPE (``tpe``, which learns from finished and stopped trials) or
+    independent uniform draws (``random``, the baseline TPE is measured against).
+    """
 
     num_samples: int = Field(10, gt=0)
     seed: int = 0
+    sampler: Literal["tpe", "random"] = "tpe"
 
 
 class SchedulerConfig(_Section):
-    """ASHA: trials run at most ``max_epochs``; rungs start at ``grace_period`` epochs."""
+    """Trials run at most ``max_epochs``. ``name: asha`` stops weak trials early at rungs that
+    start at ``grace_period`` epochs and grow by ``reduction_factor``; ``name: fifo`` runs every
+    trial to ``max_epochs`` (no early stopping)."""
 
+    name: Literal["asha", "fifo"] = "asha"
     max_epochs: int = Field(10, gt=0)
     grace_period: int = Field(1, gt=0)
     reduction_factor: int = Field(3, ge=2)

@@ -19,7 +19,7 @@ import ray
 from optuna.trial import FrozenTrial
 from ray import tune
 from ray.tune.error import TuneError
-from ray.tune.schedulers import ASHAScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from tuning.checks import Hardware, check_hardware, check_spec, max_concurrent_trials
 from tuning.errors import StorageFullError, SweepError, is_storage_full
@@ -192,19 +192,20 @@ def _trainable(spec: SweepSpec, path: Location) -> Any:
 def build_searcher(
     spec: SweepSpec, warm_start: list[FrozenTrial] | None = None,
 ) -> TruthfulOptunaSearch:
-    """Optuna TPE for ``spec``'s searched space, its study starting with ``warm_start``."""
+    """Optuna's sampler of ``spec`` for its searched space, its study starting with
+    ``warm_start``."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep reports its own progress
     # A warm-started sampler seeded as the earlier sweep's was would replay its random start-up
     # proposals, the same configurations again: seed it apart, reproducibly.
     seed = spec.search.seed
+    sampler_seed = trial_seed(seed, len(warm_start)) if warm_start else seed
+    sampler: optuna.samplers.BaseSampler = (
+        optuna.samplers.TPESampler(seed=sampler_seed) if spec.search.sampler == "tpe"
+        else optuna.samplers.RandomSampler(seed=sampler_seed))
     return TruthfulOptunaSearch(
-        max_epochs=spec.scheduler.max_epochs,
-        seed=seed,
-        warm_start=warm_start,
-        sampler=optuna.samplers.TPESampler(
-            seed=trial_seed(seed, len(warm_start)) if warm_start else seed),
+        max_epochs=spec.scheduler.max_epochs, seed=seed, warm_start=warm_start, sampler=sampler,
     )
 
 
@@ -222,7 +223,8 @@ def build_tuner(
         # Nothing searched: the trials are repeats that differ in their seed alone.
         seeds = [trial_seed(spec.search.seed, n) for n in range(spec.search.num_samples)]
         param_space, num_samples = {SEED_KEY: tune.grid_search(seeds)}, 1
-    scheduler = ASHAScheduler(
+    # FIFO: every trial runs to max_epochs, which the trial's Trainer itself holds to.
+    scheduler = FIFOScheduler() if spec.scheduler.name == "fifo" else ASHAScheduler(
         # The epoch survives restarts; Tune's training_iteration restarts at 1 after a restore.
         time_attr="epoch",
         max_t=spec.scheduler.max_epochs,
