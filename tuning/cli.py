@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warm-start", metavar="EXPERIMENT", help="start the search from an earlier "
                    "sweep of the same space, metric and mode: its ended trials seed Optuna's "
                    "study (" + EXPERIMENT_HELP + ")")
+    wandb = p.add_mutually_exclusive_group()
+    wandb.add_argument("--wandb-project", metavar="PROJECT", help="log each trial as a W&B run "
+                       "in PROJECT (wandb.project; offline unless an API key is configured)")
+    wandb.add_argument("--no-wandb", dest="wandb", action="store_false", default=None,
+                       help="no W&B runs (wandb.enabled: false)")
 
     p = sub.add_parser("resume", help="finish an interrupted sweep",
                        description="Finish a sweep whose driver died or was interrupted: finished "
@@ -202,7 +207,7 @@ def _run(args: argparse.Namespace) -> int:
             workers_per_trial=args.workers_per_trial, max_concurrent=args.max_concurrent,
             max_retries=args.max_retries, fail_fast=args.fail_fast, seed=args.seed,
             storage=args.storage, name=args.name, address=args.address,
-            warm_start=args.warm_start,
+            warm_start=args.warm_start, wandb=args.wandb, wandb_project=args.wandb_project,
         ))
     if args.command == "resume":
         return _summarize(resume(args.experiment, address=args.address))

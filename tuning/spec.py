@@ -111,6 +111,21 @@ class FailuresConfig(_Section):
     fail_fast: bool = False
 
 
+class WandbConfig(_Section):
+    """Weights & Biases: one run per trial, grouped by the sweep, opened by the trial's rank-0
+    worker alone.
+
+    Runs are offline (files under ``EXPERIMENT_DIR/wandb``, uploaded later by ``wandb sync``)
+    unless an API key is configured (``WANDB_API_KEY``, or ``wandb login``), then online; a
+    ``WANDB_MODE`` the user set wins either way.
+    """
+
+    enabled: bool = True
+    project: str = Field("lightsweep", min_length=1)
+    entity: str | None = None
+    tags: list[str] = []
+
+
 class SweepSpec(BaseModel):
     """A validated sweep: what to train, what to search, how to schedule and resource it."""
 
@@ -129,6 +144,7 @@ class SweepSpec(BaseModel):
     resources: ResourcesConfig = ResourcesConfig()
     checkpoints: CheckpointsConfig = CheckpointsConfig()
     failures: FailuresConfig = FailuresConfig()
+    wandb: WandbConfig = WandbConfig()
     name: str | None = Field(None, pattern=r"^[\w.-]+$")
     storage: str = "runs"
 

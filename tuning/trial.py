@@ -30,6 +30,7 @@ from tuning.layout import trial_dirname as trial_dirname  # where older experime
 from tuning.ledger import finished_trial, recorded_epochs
 from tuning.location import Location
 from tuning.spec import SweepSpec
+from tuning.tracking import wandb_run
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,8 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
         trainer = LeanTorchTrainer(
             train_worker,
             train_loop_config={"spec": spec_data, "config": config,
-                               "known_epoch": recorded_epochs(experiment, trial_id)},
+                               "known_epoch": recorded_epochs(experiment, trial_id),
+                               "wandb": wandb_run(spec, experiment, trial_id)},
             scaling_config=ray.train.ScalingConfig(
                 num_workers=res.workers_per_trial,
                 use_gpu=res.gpus_per_worker > 0,

@@ -23,6 +23,7 @@ from tuning.lightning_compat import prepare, ray_lightning
 from tuning.seeding import SEED_KEY
 from tuning.spec import SweepSpec
 from tuning.targets import lightning_namespace, resolve_class
+from tuning.tracking import finish_wandb, wandb_logger
 
 # Defaults for the Lightning Trainer inside a trial; the sweep file's trainer_args win.
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -67,7 +68,8 @@ def train_worker(loop_config: dict[str, Any]) -> None:
 
     Args:
         loop_config: ``{"spec": SweepSpec.model_dump(), "config": the trial's searched values,
-            "known_epoch": the trial's last epoch the sweep recorded}``.
+            "known_epoch": the trial's last epoch the sweep recorded, "wandb": the trial's W&B
+            run (:func:`tuning.tracking.wandb_run`) or None}``.
     """
     spec = SweepSpec.model_validate(loop_config["spec"])
     args = spec.trial_args(loop_config["config"])
@@ -84,6 +86,9 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     trainer_args = {**TRAINER_DEFAULTS, **args["trainer"]}
     if "precision" in trainer_args:
         trainer_args["precision"] = normalize_precision(trainer_args["precision"])
+    wandb = loop_config.get("wandb")
+    if wandb and "logger" not in args["trainer"]:  # a logger the sweep file names wins
+        trainer_args["logger"] = wandb_logger(pl, wandb, loop_config["config"])
 
     # The trial's own seed (tuning.seeding); the sweep's for trials of an older lightsweep.
     seed = loop_config["config"].get(SEED_KEY, spec.search.seed)
@@ -105,4 +110,8 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     checkpoint = ray.train.get_checkpoint()
     with checkpoint.as_directory() if checkpoint else nullcontext(None) as ckpt_dir:
         ckpt_path = Path(ckpt_dir, CHECKPOINT_NAME).as_posix() if ckpt_dir else None
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        finally:
+            if wandb:
+                finish_wandb()
