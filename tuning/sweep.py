@@ -34,6 +34,7 @@ from tuning.spec import SweepSpec, load_spec
 from tuning.storage import check_shared_storage, check_writable
 from tuning.study_file import StudyFile
 from tuning.targets import import_from_launch_directory
+from tuning.tracking import wandb_mode
 from tuning.trial import run_trial
 from tuning.tune_state import TuneStateBackup, restore_whole_state
 from tuning.warm_start import past_trials
@@ -185,7 +186,9 @@ def _connect(spec: SweepSpec, address: str | None, path: Location) -> int:
 
 def _trainable(spec: SweepSpec, path: Location) -> Any:
     trainable = tune.with_parameters(
-        run_trial, spec_data=spec.model_dump(), experiment_path=path.uri
+        run_trial, spec_data=spec.model_dump(), experiment_path=path.uri,
+        # Decided here, where the user's W&B key is (trials may run on other machines).
+        wandb_mode=wandb_mode(),
     )
     return tune.with_resources(trainable, TRIAL_DRIVER_RESOURCES)
 

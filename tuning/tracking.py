@@ -39,13 +39,16 @@ def wandb_mode() -> str:
     return os.environ.get("WANDB_MODE") or ("online" if _api_key_configured() else "offline")
 
 
-def wandb_run(spec: SweepSpec, experiment: Location, trial_id: str) -> dict[str, Any] | None:
+def wandb_run(
+    spec: SweepSpec, experiment: Location, trial_id: str, mode: str,
+) -> dict[str, Any] | None:
     """What the trial's W&B run is, for its workers (None when W&B is off).
 
     Args:
         spec: The sweep; its ``wandb`` section.
         experiment: The experiment directory; a local one also keeps the offline runs.
         trial_id: The trial, which names the run.
+        mode: W&B's mode, decided by the sweep's driver (:func:`wandb_mode`).
     """
     if not spec.wandb.enabled:
         return None
@@ -60,7 +63,7 @@ def wandb_run(spec: SweepSpec, experiment: Location, trial_id: str) -> dict[str,
         # W&B writes to local files only: a cloud experiment's runs stay in the workers' own
         # directories (online, W&B keeps them anyway).
         "save_dir": experiment.uri if experiment.is_local else None,
-        "mode": wandb_mode(),
+        "mode": mode,
     }
 
 
