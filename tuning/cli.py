@@ -1,4 +1,5 @@
-"""The command line: ``launch`` (the default), ``leaderboard``, ``best`` and ``validate``.
+"""The command line: ``launch`` (the default), ``resume``, ``leaderboard``, ``best``, ``report``
+and ``validate``.
 
 ``run_tune.py`` and the ``lightsweep`` console script both call :func:`main`. Bad input ends with
 a message naming the field and the fix, and exit code 2.
@@ -26,7 +27,7 @@ from tuning.targets import import_from_launch_directory
 
 logger = logging.getLogger("lightsweep")
 
-COMMANDS = ("launch", "resume", "leaderboard", "best", "validate")
+COMMANDS = ("launch", "resume", "leaderboard", "best", "report", "validate")
 EXPERIMENT_HELP = "experiment directory (runs/<name>), or its cloud URI (s3://bucket/runs/<name>)"
 DEFAULT_SWEEP = str(resources.files("search_spaces") / "mnist1d_cnn.yaml")
 
@@ -95,6 +96,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON: one object")
     p.add_argument("--download", metavar="DIR", help="copy the checkpoint into DIR when it is in "
                    "cloud storage, and print its local path too")
+
+    p = sub.add_parser("report", help="write an HTML report with pictures of an experiment",
+                       description="Write a self-contained report (index.html and PNGs): the "
+                       "best trial, the cost, learning curves with where ASHA stopped each "
+                       "trial, parallel coordinates, parameter importances, the leaderboard.")
+    p.add_argument("experiment", help=EXPERIMENT_HELP)
+    p.add_argument("--out", metavar="DIR", help="the report's directory (default: "
+                   "EXPERIMENT/report, or ./report-NAME for a cloud experiment)")
 
     p = sub.add_parser("validate", help="check a sweep file without running it",
                        description="Check a sweep file, its classes and arguments, and this "
@@ -215,6 +224,10 @@ def _run(args: argparse.Namespace) -> int:
         _show_leaderboard(args.experiment, args.json)
     elif args.command == "best":
         _show_best(args.experiment, args.json, args.download)
+    elif args.command == "report":
+        from tuning.report import write_report  # matplotlib: only for this command
+
+        sys.stdout.write(f"{write_report(args.experiment, args.out)}\n")
     elif args.command == "validate":
         import_from_launch_directory()
         spec = load_spec(args.sweep)
