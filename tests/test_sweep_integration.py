@@ -328,3 +328,53 @@ def test_optuna_dashboards_study_file_holds_every_trial(asha_sweep: Path) -> Non
     finals = [t.history[-1].metrics["val/acc"] for t in Ledger.load(asha_sweep).trials.values()
               if t.status == "completed"]
     assert study.best_value == pytest.approx(max(finals))
+
+
+@pytest.mark.timeout(400)
+def test_sweep_file_callbacks_and_trainer_features_reach_the_trial(
+    ray_session, write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    sweep = write_sweep(
+        space={"module.lr": 0.05, "datamodule.batch_size": 64},
+        search={"num_samples": 1, "seed": 0},
+        scheduler={"max_epochs": 4, "grace_period": 1},
+        trainer_args={"accumulate_grad_batches": 2, "gradient_clip_val": 0.5,
+                      "deterministic": True, "profiler": "simple"},
+        callbacks=[
+            # A bar no epoch clears: the first epoch sets it, the second misses it, and stops.
+            {"EarlyStopping": {"monitor": "val/acc", "mode": "max", "patience": 1,
+                               "min_delta": 1.0}},
+            {"ModelCheckpoint": {"monitor": "val/acc", "mode": "max", "save_top_k": 1}},
+            {"LearningRateMonitor": {"logging_interval": "epoch"}},
+            {"tests.user_modules:EpochCounter": {"start": 10}},
+        ],
+    )
+    path = Path(launch(sweep, storage=str(tmp_path / "runs"), name="features").path.uri)
+    [row] = leaderboard(path)
+    assert row["epochs"] == 2
+    trial_dir = path / f"trial_{row['trial_id']}"
+    last = Ledger.load(path).trials[row["trial_id"]].history[-1].metrics
+    # 17 batches of 64 an epoch, one optimizer step per two (and one for the odd last batch).
+    assert last["step"] == 2 * 9
+    assert last["user/epochs_counted"] == 12  # the user's own callback, with its argument
+    assert len(list((trial_dir / "lightning_checkpoints").glob("*.ckpt"))) == 1
+    assert "Profiler Report" in (trial_dir / "profiler" / "fit-rank0.txt").read_text()
+    [run] = offline_runs(path)
+    assert any("lr-AdamW" in row for row in run.history)
+
+
+@pytest.mark.timeout(300)
+def test_smoke_runs_the_sweep_file_end_to_end_on_a_few_batches(
+    ray_session, write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    sweep = write_sweep(search={"num_samples": 20, "seed": 0},
+                        scheduler={"max_epochs": 30, "grace_period": 5})
+    outcome = launch(sweep, storage=str(tmp_path), smoke=True)
+    assert outcome.path.name.startswith("smoke-sweep-")
+    assert (outcome.finished, outcome.errored) == (2, 0)
+    ledger = Ledger.load(outcome.path)
+    for trial in ledger.trials.values():
+        assert [e.metrics["step"] for e in trial.history][:1] == [4]  # 4 batches an epoch
+        assert 1 <= trial.epochs <= 2
+    assert not (Path(outcome.path.uri) / "wandb").exists()
+    assert fetch_best(outcome.path).load_model() is not None

@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warm-start", metavar="EXPERIMENT", help="start the search from an earlier "
                    "sweep of the same space, metric and mode: its ended trials seed Optuna's "
                    "study (" + EXPERIMENT_HELP + ")")
+    p.add_argument("--smoke", action="store_true", help="a quick check of the sweep file before a "
+                   "long run: 2 trials of 2 epochs on 4 batches each, end to end, W&B off")
     wandb = p.add_mutually_exclusive_group()
     wandb.add_argument("--wandb-project", metavar="PROJECT", help="log each trial as a W&B run "
                        "in PROJECT (wandb.project; offline unless an API key is configured)")
@@ -217,6 +219,7 @@ def _run(args: argparse.Namespace) -> int:
             max_retries=args.max_retries, fail_fast=args.fail_fast, seed=args.seed,
             storage=args.storage, name=args.name, address=args.address,
             warm_start=args.warm_start, wandb=args.wandb, wandb_project=args.wandb_project,
+            smoke=args.smoke,
         ))
     if args.command == "resume":
         return _summarize(resume(args.experiment, address=args.address))

@@ -136,6 +136,8 @@ class SweepSpec(BaseModel):
     module_args: dict[str, Any] = {}
     datamodule_args: dict[str, Any] = {}
     trainer_args: dict[str, Any] = {}
+    # Lightning callbacks built in every trial: [{ClassName: {argument: value}}] (tuning.callbacks)
+    callbacks: list[dict[str, dict[str, Any] | None]] = []
     space: dict[str, Any] = {}
     metric: str = Field(min_length=1)
     mode: Literal["min", "max"]
@@ -155,6 +157,19 @@ class SweepSpec(BaseModel):
             raise ValueError(
                 f"{value!r} is not an import path; fix: write it as package.module:ClassName"
             )
+        return value
+
+    @field_validator("callbacks")
+    @classmethod
+    def _one_class_per_entry(
+        cls, value: list[dict[str, dict[str, Any] | None]]
+    ) -> list[dict[str, dict[str, Any] | None]]:
+        for entry in value:
+            if len(entry) != 1:
+                raise ValueError(
+                    f"{entry!r} names {len(entry)} classes; fix: write each callback as its own "
+                    "entry, - ClassName: {argument: value}"
+                )
         return value
 
     @field_validator("storage")

@@ -289,6 +289,15 @@ def _outcome(path: Location) -> SweepOutcome:
                         max(0, ledger.spec.search.num_samples - finished - errored))
 
 
+# `launch --smoke`: every part of a sweep runs (trials on Ray Train, reports, checkpoints, ASHA,
+# Optuna), on a few batches.
+SMOKE: dict[str, Any] = {
+    "search.num_samples": 2, "scheduler.max_epochs": 2, "scheduler.grace_period": 1,
+    "trainer_args.limit_train_batches": 4, "trainer_args.limit_val_batches": 2,
+    "wandb.enabled": False,
+}
+
+
 def launch(
     sweep: str | Path | SweepSpec,
     *,
@@ -305,6 +314,7 @@ def launch(
     warm_start: str | Path | None = None,
     wandb: bool | None = None,
     wandb_project: str | None = None,
+    smoke: bool = False,
 ) -> SweepOutcome:
     """Runs a new sweep to its end (or its interruption).
 
@@ -324,6 +334,8 @@ def launch(
             mode, whose ended trials the new Optuna study starts from.
         wandb: Overrides ``wandb.enabled`` (a W&B run per trial).
         wandb_project: Overrides ``wandb.project``, and turns W&B on.
+        smoke: A quick end-to-end check of the sweep file before a long run (like Lightning's
+            ``fast_dev_run``, through Ray Train and Tune): :data:`SMOKE` overrides the rest.
 
     Raises:
         SweepError: For any invalid input, before a Ray process starts.
@@ -335,11 +347,14 @@ def launch(
         "resources.max_concurrent": max_concurrent, "failures.max_retries": max_retries,
         "failures.fail_fast": fail_fast, "search.seed": seed, "storage": storage,
         "wandb.enabled": True if wandb_project else wandb, "wandb.project": wandb_project,
+        **(SMOKE if smoke else {}),
     }
     if isinstance(sweep, SweepSpec):
         spec, stem = sweep.with_overrides(overrides), sweep.name or "sweep"
     else:
         spec, stem = load_spec(sweep, overrides), Path(sweep).stem
+    if smoke:
+        stem = f"smoke-{stem}"
     address = address or os.environ.get("RAY_ADDRESS")
     _check(spec, address)
     past = past_trials(warm_start, spec) if warm_start is not None else None

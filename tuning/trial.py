@@ -133,7 +133,9 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
             train_worker,
             train_loop_config={"spec": spec_data, "config": config,
                                "known_epoch": recorded_epochs(experiment, trial_id),
-                               "wandb": wandb_run(spec, experiment, trial_id, wandb_mode)},
+                               "wandb": wandb_run(spec, experiment, trial_id, wandb_mode),
+                               "trial_dir": trial_path(experiment, trial_id).uri
+                               if experiment.is_local else None},
             scaling_config=ray.train.ScalingConfig(
                 num_workers=res.workers_per_trial,
                 use_gpu=res.gpus_per_worker > 0,
