@@ -77,4 +77,6 @@ def sweep_spec_data(storage: str, alone: bool = False) -> dict[str, Any]:
         "resources": {"workers_per_trial": 1, "cpus_per_worker": 1,
                       "max_concurrent": CONCURRENCY},
         "storage": storage,
+        # Like the baselines, which log to no tracker: this measures running trials.
+        "wandb": {"enabled": False},
     }

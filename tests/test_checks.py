@@ -140,3 +140,34 @@ def test_gpu_concurrency_is_bounded_by_gpus(write_sweep: SweepWriter) -> None:
     spec = load_spec(write_sweep(resources={"workers_per_trial": 2, "gpus_per_worker": 1},
                                  search={"num_samples": 8, "seed": 0}))
     assert max_concurrent_trials(spec, Hardware(cpus=64, gpus=4)) == 2
+
+
+@pytest.mark.parametrize(
+    ("callbacks", "message"),
+    [
+        ([{"EarlyStoping": {"monitor": "val/loss"}}],
+         r"callbacks\[0\]\.EarlyStoping: lightning\.pytorch\.callbacks has no 'EarlyStoping'. "
+         r"Fix: use one of .*EarlyStopping"),
+        ([{"LearningRateMonitor": None}, {"EarlyStopping": {"monitor": "val/acc", "patiense": 3}}],
+         r"callbacks\[1\]\.EarlyStopping: got an unexpected keyword argument 'patiense'"),
+        ([{"no_such_pkg.mod:Callback": {}}], r"callbacks\[0\]\.no_such_pkg\.mod:Callback: cannot "
+         r"import"),
+    ],
+)
+def test_callbacks_are_checked_by_name_and_arguments(
+    write_sweep: SweepWriter, callbacks: list, message: str
+) -> None:
+    with pytest.raises(SweepError, match=message):
+        _check(write_sweep(callbacks=callbacks))
+
+
+def test_callbacks_are_listed_apart_from_trainer_args(write_sweep: SweepWriter) -> None:
+    _check(write_sweep(callbacks=[{"EarlyStopping": {"monitor": "val/acc", "mode": "max"}},
+                                  {"LearningRateMonitor": None},
+                                  {"tests.user_modules:EpochCounter": {}}]))
+    with pytest.raises(SweepError, match=r"trainer_args\.callbacks: .*Fix: list them under "
+                                         r"callbacks:"):
+        _check(write_sweep(trainer_args={"callbacks": []}))
+    with pytest.raises(SweepError, match=r"callbacks: .* names 2 classes; fix: write each "
+                                         r"callback as its own entry"):
+        load_spec(write_sweep(callbacks=[{"EarlyStopping": {}, "LearningRateMonitor": {}}]))

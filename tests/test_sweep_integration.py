@@ -17,6 +17,7 @@ import pytest
 
 from lightning_modules import Classifier
 from tests.conftest import REPO, SweepWriter
+from tests.wandb_files import offline_runs
 from tuning import fetch_best, launch, leaderboard
 from tuning.cli import main
 from tuning.ledger import Ledger
@@ -175,6 +176,8 @@ def test_trial_with_two_ddp_workers(ray_session, write_sweep: SweepWriter, tmp_p
     # Global batch 64 = 32 per worker: each rank takes 539 of the 1078 training samples in
     # ceil(539 / 32) = 17 steps an epoch, as many as one process would at batch 64.
     assert history[-1].metrics["step"] == 2 * 17
+    # Rank 0 alone logs to W&B: one run for the trial's two workers.
+    assert [r.name for r in offline_runs(Path(path.uri))] == [row["trial_id"]]
     best = fetch_best(path)
     metrics = _validate(best.load_model(), best.load_datamodule())
     # DDP pads the validation shards; a single process sees each sample once.
@@ -272,3 +275,106 @@ def test_optuna_hears_stopped_trials_as_pruned(asha_sweep: Path) -> None:
         trial = study_trials[searcher._ot_trials[row["trial_id"]].number]
         assert trial.state.name == expected[row["status"]], row
         assert sorted(trial.intermediate_values) == list(range(1, row["epochs"] + 1))
+
+
+@pytest.mark.timeout(120)
+def test_each_trial_is_one_wandb_run_of_the_sweeps_group(asha_sweep: Path) -> None:
+    # No W&B key here: offline runs under the experiment, what `wandb sync` uploads.
+    ledger = Ledger.load(asha_sweep)
+    runs = offline_runs(asha_sweep)
+    assert sorted(r.name for r in runs) == sorted(ledger.trials)
+    for run in runs:
+        trial = ledger.trials[run.name]
+        assert (run.project, run.group) == ("lightsweep", "asha")
+        assert run.config["module.lr"] == pytest.approx(trial.config["module.lr"])
+        assert run.config["seed"] == trial.config["seed"]
+        assert run.config["lr"] == pytest.approx(trial.config["module.lr"])  # the module's hparams
+        logged = [row["val/acc"] for row in run.history if "val/acc" in row]
+        recorded = [e.metrics["val/acc"] for e in trial.history]
+        if trial.status == "completed":
+            assert logged == pytest.approx(recorded)
+        else:  # the worker may be stopped before its last epoch's row is written
+            assert logged == pytest.approx(recorded[:len(logged)])
+            assert len(logged) >= len(recorded) - 1
+
+
+@pytest.mark.timeout(60)
+def test_tensorboard_shows_every_trials_metric_per_epoch(asha_sweep: Path) -> None:
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    # What `tensorboard --logdir EXPERIMENT_DIR` loads: a run per trial directory.
+    board = EventMultiplexer().AddRunsFromDirectory(str(asha_sweep))
+    board.Reload()
+    ledger = Ledger.load(asha_sweep)
+    assert sorted(board.Runs()) == sorted(f"trial_{t}" for t in ledger.trials)
+    for trial_id, trial in ledger.trials.items():
+        scalars = board.Scalars(f"trial_{trial_id}", "ray/tune/val/acc")
+        assert [s.step for s in scalars] == [e.epoch for e in trial.history]
+        assert [s.value for s in scalars] == pytest.approx(
+            [e.metrics["val/acc"] for e in trial.history])
+
+
+@pytest.mark.timeout(60)
+def test_optuna_dashboards_study_file_holds_every_trial(asha_sweep: Path) -> None:
+    import optuna
+
+    from tuning.study_file import STUDY_FILE, STUDY_NAME, TRIAL_ID_ATTR
+
+    study = optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{asha_sweep / STUDY_FILE}")
+    states = {t.user_attrs[TRIAL_ID_ATTR]: t.state.name for t in study.trials}
+    expected = {"completed": "COMPLETE", "stopped": "PRUNED"}
+    assert states == {r["trial_id"]: expected[r["status"]] for r in leaderboard(asha_sweep)}
+    # A completed trial's value is its last epoch's, as Optuna's own pruning callbacks tell it.
+    finals = [t.history[-1].metrics["val/acc"] for t in Ledger.load(asha_sweep).trials.values()
+              if t.status == "completed"]
+    assert study.best_value == pytest.approx(max(finals))
+
+
+@pytest.mark.timeout(400)
+def test_sweep_file_callbacks_and_trainer_features_reach_the_trial(
+    ray_session, write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    sweep = write_sweep(
+        space={"module.lr": 0.05, "datamodule.batch_size": 64},
+        search={"num_samples": 1, "seed": 0},
+        scheduler={"max_epochs": 4, "grace_period": 1},
+        trainer_args={"accumulate_grad_batches": 2, "gradient_clip_val": 0.5,
+                      "deterministic": True, "profiler": "simple"},
+        callbacks=[
+            # A bar no epoch clears: the first epoch sets it, the second misses it, and stops.
+            {"EarlyStopping": {"monitor": "val/acc", "mode": "max", "patience": 1,
+                               "min_delta": 1.0}},
+            {"ModelCheckpoint": {"monitor": "val/acc", "mode": "max", "save_top_k": 1}},
+            {"LearningRateMonitor": {"logging_interval": "epoch"}},
+            {"tests.user_modules:EpochCounter": {"start": 10}},
+        ],
+    )
+    path = Path(launch(sweep, storage=str(tmp_path / "runs"), name="features").path.uri)
+    [row] = leaderboard(path)
+    assert row["epochs"] == 2
+    trial_dir = path / f"trial_{row['trial_id']}"
+    last = Ledger.load(path).trials[row["trial_id"]].history[-1].metrics
+    # 17 batches of 64 an epoch, one optimizer step per two (and one for the odd last batch).
+    assert last["step"] == 2 * 9
+    assert last["user/epochs_counted"] == 12  # the user's own callback, with its argument
+    assert len(list((trial_dir / "lightning_checkpoints").glob("*.ckpt"))) == 1
+    assert "Profiler Report" in (trial_dir / "profiler" / "fit-rank0.txt").read_text()
+    [run] = offline_runs(path)
+    assert any("lr-AdamW" in row for row in run.history)
+
+
+@pytest.mark.timeout(300)
+def test_smoke_runs_the_sweep_file_end_to_end_on_a_few_batches(
+    ray_session, write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    sweep = write_sweep(search={"num_samples": 20, "seed": 0},
+                        scheduler={"max_epochs": 30, "grace_period": 5})
+    outcome = launch(sweep, storage=str(tmp_path), smoke=True)
+    assert outcome.path.name.startswith("smoke-sweep-")
+    assert (outcome.finished, outcome.errored) == (2, 0)
+    ledger = Ledger.load(outcome.path)
+    for trial in ledger.trials.values():
+        assert [e.metrics["step"] for e in trial.history][:1] == [4]  # 4 batches an epoch
+        assert 1 <= trial.epochs <= 2
+    assert not (Path(outcome.path.uri) / "wandb").exists()
+    assert fetch_best(outcome.path).load_model() is not None

@@ -1,10 +1,12 @@
-"""User modules that misbehave on purpose, importable by Ray workers as ``tests.user_modules``."""
+"""User code for the tests, importable by Ray workers as ``tests.user_modules``: modules that
+misbehave on purpose, and a callback of the user's own."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+import lightning.pytorch as pl
 import torch
 
 from lightning_modules import Classifier
@@ -45,3 +47,15 @@ class HogsMemoryWhenWide(Classifier):
                 time.sleep(0.05)
             raise RuntimeError("Ray's memory monitor did not stop this worker")
         return super().training_step(batch, batch_idx)
+
+
+class EpochCounter(pl.Callback):
+    """A user's own callback, named in a sweep file by its import path: counts epochs into a
+    metric the trial reports."""
+
+    def __init__(self, start: int = 0) -> None:
+        self.count = start
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.count += 1
+        pl_module.log("user/epochs_counted", float(self.count), sync_dist=True)

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from tuning.callbacks import check_callbacks
 from tuning.errors import SweepError
 from tuning.spec import SweepSpec
 from tuning.targets import init_parameters, lightning_namespace, resolve_class
@@ -33,6 +34,8 @@ RESERVED_TRAINER_ARGS = {
     "devices": "set resources.workers_per_trial",
     "num_nodes": "set resources.workers_per_trial",
     "max_epochs": "set scheduler.max_epochs",
+    "callbacks": "list them under callbacks: in the sweep file, e.g. - EarlyStopping: {monitor: "
+                 "val/loss}",
 }
 
 
@@ -192,6 +195,7 @@ def check_spec(spec: SweepSpec, hardware: Hardware | None) -> None:
     _check_arguments(spec, "module", module_cls, {})
     _check_arguments(spec, "datamodule", datamodule_cls, {})
     _check_arguments(spec, "trainer", pl.Trainer, RESERVED_TRAINER_ARGS)
+    check_callbacks(spec, pl)
     _check_batch_size(spec)
     _check_precision(spec)
     if hardware is not None:

@@ -1,4 +1,5 @@
-"""The command line: ``launch`` (the default), ``leaderboard``, ``best`` and ``validate``.
+"""The command line: ``launch`` (the default), ``resume``, ``leaderboard``, ``best``, ``report``
+and ``validate``.
 
 ``run_tune.py`` and the ``lightsweep`` console script both call :func:`main`. Bad input ends with
 a message naming the field and the fix, and exit code 2.
@@ -26,7 +27,7 @@ from tuning.targets import import_from_launch_directory
 
 logger = logging.getLogger("lightsweep")
 
-COMMANDS = ("launch", "resume", "leaderboard", "best", "validate")
+COMMANDS = ("launch", "resume", "leaderboard", "best", "report", "validate")
 EXPERIMENT_HELP = "experiment directory (runs/<name>), or its cloud URI (s3://bucket/runs/<name>)"
 DEFAULT_SWEEP = str(resources.files("search_spaces") / "mnist1d_cnn.yaml")
 
@@ -70,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warm-start", metavar="EXPERIMENT", help="start the search from an earlier "
                    "sweep of the same space, metric and mode: its ended trials seed Optuna's "
                    "study (" + EXPERIMENT_HELP + ")")
+    p.add_argument("--smoke", action="store_true", help="a quick check of the sweep file before a "
+                   "long run: 2 trials of 2 epochs on 4 batches each, end to end, W&B off")
+    wandb = p.add_mutually_exclusive_group()
+    wandb.add_argument("--wandb-project", metavar="PROJECT", help="log each trial as a W&B run "
+                       "in PROJECT (wandb.project; offline unless an API key is configured)")
+    wandb.add_argument("--no-wandb", dest="wandb", action="store_false", default=None,
+                       help="no W&B runs (wandb.enabled: false)")
 
     p = sub.add_parser("resume", help="finish an interrupted sweep",
                        description="Finish a sweep whose driver died or was interrupted: finished "
@@ -90,6 +98,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON: one object")
     p.add_argument("--download", metavar="DIR", help="copy the checkpoint into DIR when it is in "
                    "cloud storage, and print its local path too")
+
+    p = sub.add_parser("report", help="write an HTML report with pictures of an experiment",
+                       description="Write a self-contained report (index.html and PNGs): the "
+                       "best trial, the cost, learning curves with where ASHA stopped each "
+                       "trial, parallel coordinates, parameter importances, the leaderboard.")
+    p.add_argument("experiment", help=EXPERIMENT_HELP)
+    p.add_argument("--out", metavar="DIR", help="the report's directory (default: "
+                   "EXPERIMENT/report, or ./report-NAME for a cloud experiment)")
 
     p = sub.add_parser("validate", help="check a sweep file without running it",
                        description="Check a sweep file, its classes and arguments, and this "
@@ -202,7 +218,8 @@ def _run(args: argparse.Namespace) -> int:
             workers_per_trial=args.workers_per_trial, max_concurrent=args.max_concurrent,
             max_retries=args.max_retries, fail_fast=args.fail_fast, seed=args.seed,
             storage=args.storage, name=args.name, address=args.address,
-            warm_start=args.warm_start,
+            warm_start=args.warm_start, wandb=args.wandb, wandb_project=args.wandb_project,
+            smoke=args.smoke,
         ))
     if args.command == "resume":
         return _summarize(resume(args.experiment, address=args.address))
@@ -210,6 +227,10 @@ def _run(args: argparse.Namespace) -> int:
         _show_leaderboard(args.experiment, args.json)
     elif args.command == "best":
         _show_best(args.experiment, args.json, args.download)
+    elif args.command == "report":
+        from tuning.report import write_report  # matplotlib: only for this command
+
+        sys.stdout.write(f"{write_report(args.experiment, args.out)}\n")
     elif args.command == "validate":
         import_from_launch_directory()
         spec = load_spec(args.sweep)

@@ -1,9 +1,17 @@
-"""Line-per-event progress of a sweep, through logging (one line per trial event)."""
+"""A sweep's progress on the console: a table refreshed in place on a terminal
+(:class:`LiveProgress`), one log line per trial event elsewhere (:class:`ProgressCallback`: CI,
+log files, a pipe). :func:`progress_callback` picks one.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from typing import IO, Any
 
 from ray.tune import Callback
 from ray.tune.experiment import Trial
@@ -60,3 +68,146 @@ class ProgressCallback(Callback):
         logger.warning(
             "trial %s errored: %s", trial.trial_id, describe_error(trial_error(trial))
         )
+
+
+@dataclass
+class _Row:
+    trial_id: str
+    config: str
+    status: str = "running"
+    epoch: int = 0
+    value: float | None = None
+    best: float | None = None
+
+
+class LiveProgress(Callback):
+    """A table of the sweep's trials redrawn in place: each trial's status, epoch, last and
+    best metric, and the sweep's best so far. Running trials come first, then the ended ones,
+    best first, as many as the terminal has room for.
+
+    Args:
+        metric: The metric the sweep optimizes.
+        mode: ``"max"`` or ``"min"``.
+        max_epochs: Epochs of a trial that runs to the end.
+        num_samples: The sweep's number of trials.
+        stream: Where to draw (a terminal); standard error by default.
+        min_interval_s: Redraws on results come at most this often (ends always redraw).
+    """
+
+    def __init__(self, metric: str, mode: str, max_epochs: int, num_samples: int,
+                 stream: IO[str] | None = None, min_interval_s: float = 0.25) -> None:
+        self.metric, self.mode, self.max_epochs = metric, mode, max_epochs
+        self.num_samples = num_samples
+        self.stream = stream or sys.stderr
+        self.min_interval_s = min_interval_s
+        self.rows: dict[str, _Row] = {}
+        self._drawn = 0  # lines of the last frame, which the next one overwrites
+        self._last_draw = 0.0
+
+    def _better(self, a: float, b: float | None) -> bool:
+        return b is None or (a > b if self.mode == "max" else a < b)
+
+    def _row(self, trial: Trial) -> _Row:
+        if trial.trial_id not in self.rows:
+            self.rows[trial.trial_id] = _Row(trial.trial_id, _fmt_config(trial.config))
+        return self.rows[trial.trial_id]
+
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self._row(trial).status = "running"
+        self.draw(force=True)
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
+    ) -> None:
+        row = self._row(trial)
+        row.epoch = int(result.get("epoch", row.epoch))
+        value = result.get(self.metric)
+        if isinstance(value, int | float):
+            row.value = float(value)
+            if self._better(row.value, row.best):
+                row.best = row.value
+        self.draw()
+
+    def on_trial_complete(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        row = self._row(trial)
+        row.epoch = int(trial.last_result.get("epoch", row.epoch))
+        row.status = end_status(row.epoch, self.max_epochs)
+        self.draw(force=True)
+
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self._row(trial).status = "errored"
+        # The cause goes to the log, above the table, which is drawn again below it.
+        self._erase()
+        logger.warning("trial %s errored: %s", trial.trial_id, describe_error(trial_error(trial)))
+        self.draw(force=True)
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        self.draw(force=True)
+        self._drawn = 0  # the last frame stays
+
+    def _erase(self) -> None:
+        if self._drawn:
+            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
+            self._drawn = 0
+
+    def draw(self, force: bool = False) -> None:
+        """Replaces the last frame with the current one (results: at most every interval)."""
+        now = time.monotonic()
+        if not force and now - self._last_draw < self.min_interval_s:
+            return
+        self._last_draw = now
+        lines = self.frame(shutil.get_terminal_size().lines)
+        self._erase()
+        self.stream.write("\n".join(lines) + "\n")
+        self.stream.flush()
+        self._drawn = len(lines)
+
+    def frame(self, height: int = 24) -> list[str]:
+        """The table as lines, at most ``height`` - 1 of them."""
+        rows = list(self.rows.values())
+        count = {s: sum(r.status == s for r in rows)
+                 for s in ("running", "completed", "stopped", "errored")}
+        best = None
+        for r in rows:
+            if r.best is not None and self._better(r.best, None if best is None else best.best):
+                best = r
+        best_text = f"{best.best:.4f} ({best.trial_id})" if best and best.best is not None else "-"
+        lines = [
+            f"{len(rows) - count['running']}/{self.num_samples} trials ended: "
+            f"{count['completed']} completed, {count['stopped']} stopped early, "
+            f"{count['errored']} errored; {count['running']} running. "
+            f"Best {self.metric}: {best_text}",
+        ]
+        ended = sorted((r for r in rows if r.status != "running"),
+                       key=lambda r: (r.best is None,
+                                      -(r.best or 0.0) if self.mode == "max" else (r.best or 0.0)))
+        shown = [r for r in rows if r.status == "running"] + ended
+        room = max(1, height - 4)  # the summary, the header and "... more" lines
+        header = ("trial", "status", "epoch", self.metric, "best", "config")
+        table = [header] + [(
+            r.trial_id, r.status, f"{r.epoch}/{self.max_epochs}",
+            "-" if r.value is None else f"{r.value:.4f}",
+            "-" if r.best is None else f"{r.best:.4f}", r.config,
+        ) for r in shown[:room]]
+        widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+        width = shutil.get_terminal_size().columns
+        for row in table:
+            line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1]
+            lines.append(line[:width])
+        if len(shown) > room:
+            lines.append(f"... and {len(shown) - room} more (run_tune.py leaderboard shows all)")
+        return lines
+
+
+PROGRESS_ENV = "LIGHTSWEEP_PROGRESS"
+
+
+def progress_callback(metric: str, mode: str, max_epochs: int, num_samples: int) -> Callback:
+    """The live table on a terminal, log lines otherwise; ``LIGHTSWEEP_PROGRESS=live`` or
+    ``lines`` chooses."""
+    choice = os.environ.get(PROGRESS_ENV) or ("live" if sys.stderr.isatty() else "lines")
+    if choice == "live":
+        return LiveProgress(metric, mode, max_epochs, num_samples)
+    return ProgressCallback(metric, mode, max_epochs)

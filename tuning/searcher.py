@@ -21,9 +21,11 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search.optuna import OptunaSearch
+from sqlalchemy.exc import SQLAlchemyError
 
 from tuning.ledger import is_finite_number
 from tuning.seeding import SEED_KEY, trial_seed
+from tuning.study_file import StudyFile
 
 logger = logging.getLogger(__name__)
 
@@ -37,17 +39,19 @@ class TruthfulOptunaSearch(OptunaSearch):
         warm_start: Trials of an earlier sweep to put in the study before the first proposal
             (:func:`tuning.warm_start.past_trials`).
         epoch_attr: The result key that counts completed epochs (survives restores).
+        study_file: Where ended trials are copied for optuna-dashboard (None: nowhere).
         **kwargs: Passed to ``OptunaSearch`` (sampler, metric, mode, ...).
     """
 
     def __init__(self, max_epochs: int, seed: int | None = None,
                  warm_start: list[FrozenTrial] | None = None, epoch_attr: str = "epoch",
-                 **kwargs: Any) -> None:
+                 study_file: StudyFile | None = None, **kwargs: Any) -> None:
         self._warm_start = list(warm_start or [])
         super().__init__(**kwargs)
         self._max_epochs = max_epochs
         self._seed = seed
         self._epoch_attr = epoch_attr
+        self._study_file = study_file
         self._last_epoch: dict[str, int] = {}
 
     def _setup_study(self, mode: str | list[str]) -> None:
@@ -55,6 +59,20 @@ class TruthfulOptunaSearch(OptunaSearch):
         study: Any = self._ot_study
         for trial in self._warm_start:
             study.add_trial(trial)
+        self._copy_ended_trials()
+
+    def _copy_ended_trials(self) -> None:
+        # Searchers pickled by an older lightsweep (a resumed sweep) have no study file.
+        study_file: StudyFile | None = getattr(self, "_study_file", None)
+        if study_file is None:
+            return
+        study: Any = self._ot_study
+        trial_ids = {t.number: trial_id for trial_id, t in self._ot_trials.items()}
+        try:
+            study_file.add(study.get_trials(deepcopy=False), trial_ids)
+        except (OSError, SQLAlchemyError) as error:
+            # A view for optuna-dashboard: the next ended trial copies whatever is missing.
+            logger.warning("%s not updated: %s", study_file.location, error)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = super().suggest(trial_id)
@@ -98,3 +116,4 @@ class TruthfulOptunaSearch(OptunaSearch):
             state = TrialState.PRUNED if epochs else TrialState.FAIL
             study.tell(self._ot_trials[trial_id], state=state)
         self._completed_trials.add(trial_id)
+        self._copy_ended_trials()

@@ -111,6 +111,21 @@ class FailuresConfig(_Section):
     fail_fast: bool = False
 
 
+class WandbConfig(_Section):
+    """Weights & Biases: one run per trial, grouped by the sweep, opened by the trial's rank-0
+    worker alone.
+
+    Runs are offline (files under ``EXPERIMENT_DIR/wandb``, uploaded later by ``wandb sync``)
+    unless an API key is configured (``WANDB_API_KEY``, or ``wandb login``), then online; a
+    ``WANDB_MODE`` the user set wins either way.
+    """
+
+    enabled: bool = True
+    project: str = Field("lightsweep", min_length=1)
+    entity: str | None = None
+    tags: list[str] = []
+
+
 class SweepSpec(BaseModel):
     """A validated sweep: what to train, what to search, how to schedule and resource it."""
 
@@ -121,6 +136,8 @@ class SweepSpec(BaseModel):
     module_args: dict[str, Any] = {}
     datamodule_args: dict[str, Any] = {}
     trainer_args: dict[str, Any] = {}
+    # Lightning callbacks built in every trial: [{ClassName: {argument: value}}] (tuning.callbacks)
+    callbacks: list[dict[str, dict[str, Any] | None]] = []
     space: dict[str, Any] = {}
     metric: str = Field(min_length=1)
     mode: Literal["min", "max"]
@@ -129,6 +146,7 @@ class SweepSpec(BaseModel):
     resources: ResourcesConfig = ResourcesConfig()
     checkpoints: CheckpointsConfig = CheckpointsConfig()
     failures: FailuresConfig = FailuresConfig()
+    wandb: WandbConfig = WandbConfig()
     name: str | None = Field(None, pattern=r"^[\w.-]+$")
     storage: str = "runs"
 
@@ -139,6 +157,19 @@ class SweepSpec(BaseModel):
             raise ValueError(
                 f"{value!r} is not an import path; fix: write it as package.module:ClassName"
             )
+        return value
+
+    @field_validator("callbacks")
+    @classmethod
+    def _one_class_per_entry(
+        cls, value: list[dict[str, dict[str, Any] | None]]
+    ) -> list[dict[str, dict[str, Any] | None]]:
+        for entry in value:
+            if len(entry) != 1:
+                raise ValueError(
+                    f"{entry!r} names {len(entry)} classes; fix: write each callback as its own "
+                    "entry, - ClassName: {argument: value}"
+                )
         return value
 
     @field_validator("storage")

@@ -13,7 +13,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import ray
 from optuna.trial import FrozenTrial
@@ -26,13 +26,15 @@ from tuning.errors import StorageFullError, SweepError, is_storage_full
 from tuning.layout import trial_dirname
 from tuning.ledger import FINISHED, Ledger, LedgerCallback
 from tuning.location import Location
-from tuning.progress import ProgressCallback
+from tuning.progress import progress_callback
 from tuning.ray_logs import drop_expected_messages
 from tuning.searcher import TruthfulOptunaSearch
 from tuning.seeding import SEED_KEY, trial_seed
 from tuning.spec import SweepSpec, load_spec
 from tuning.storage import check_shared_storage, check_writable
+from tuning.study_file import StudyFile
 from tuning.targets import import_from_launch_directory
+from tuning.tracking import wandb_mode
 from tuning.trial import run_trial
 from tuning.tune_state import TuneStateBackup, restore_whole_state
 from tuning.warm_start import past_trials
@@ -184,16 +186,18 @@ def _connect(spec: SweepSpec, address: str | None, path: Location) -> int:
 
 def _trainable(spec: SweepSpec, path: Location) -> Any:
     trainable = tune.with_parameters(
-        run_trial, spec_data=spec.model_dump(), experiment_path=path.uri
+        run_trial, spec_data=spec.model_dump(), experiment_path=path.uri,
+        # Decided here, where the user's W&B key is (trials may run on other machines).
+        wandb_mode=wandb_mode(),
     )
     return tune.with_resources(trainable, TRIAL_DRIVER_RESOURCES)
 
 
 def build_searcher(
-    spec: SweepSpec, warm_start: list[FrozenTrial] | None = None,
+    spec: SweepSpec, warm_start: list[FrozenTrial] | None = None, path: Location | None = None,
 ) -> TruthfulOptunaSearch:
     """Optuna's sampler of ``spec`` for its searched space, its study starting with
-    ``warm_start``."""
+    ``warm_start``, copied into the experiment ``path`` for optuna-dashboard."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep reports its own progress
@@ -204,8 +208,10 @@ def build_searcher(
     sampler: optuna.samplers.BaseSampler = (
         optuna.samplers.TPESampler(seed=sampler_seed) if spec.search.sampler == "tpe"
         else optuna.samplers.RandomSampler(seed=sampler_seed))
+    direction: Literal["maximize", "minimize"] = "maximize" if spec.mode == "max" else "minimize"
     return TruthfulOptunaSearch(
         max_epochs=spec.scheduler.max_epochs, seed=seed, warm_start=warm_start, sampler=sampler,
+        study_file=StudyFile(path.uri, direction) if path is not None else None,
     )
 
 
@@ -217,7 +223,7 @@ def build_tuner(
     space = spec.search_space
     searcher = None
     if space.searched:  # OptunaSearch cannot sample an empty space
-        searcher = build_searcher(spec, warm_start)
+        searcher = build_searcher(spec, warm_start, path)
         param_space, num_samples = space.to_tune(), spec.search.num_samples
     else:
         # Nothing searched: the trials are repeats that differ in their seed alone.
@@ -251,7 +257,8 @@ def build_tuner(
                 # Tune writes its state to cloud storage as whole objects, uploaded from a
                 # local copy: only a local experiment's state can be cut short by a full disk.
                 *([TuneStateBackup(Path(path.uri))] if path.is_local else []),
-                ProgressCallback(spec.metric, spec.mode, spec.scheduler.max_epochs),
+                progress_callback(spec.metric, spec.mode, spec.scheduler.max_epochs,
+                                  spec.search.num_samples),
             ],
             # Trials retry dead workers themselves (see tuning.trial.run_trial); Tune retrying
             # a trial would also re-run the user's deterministic exceptions.
@@ -282,6 +289,15 @@ def _outcome(path: Location) -> SweepOutcome:
                         max(0, ledger.spec.search.num_samples - finished - errored))
 
 
+# `launch --smoke`: every part of a sweep runs (trials on Ray Train, reports, checkpoints, ASHA,
+# Optuna), on a few batches.
+SMOKE: dict[str, Any] = {
+    "search.num_samples": 2, "scheduler.max_epochs": 2, "scheduler.grace_period": 1,
+    "trainer_args.limit_train_batches": 4, "trainer_args.limit_val_batches": 2,
+    "wandb.enabled": False,
+}
+
+
 def launch(
     sweep: str | Path | SweepSpec,
     *,
@@ -296,6 +312,9 @@ def launch(
     name: str | None = None,
     address: str | None = None,
     warm_start: str | Path | None = None,
+    wandb: bool | None = None,
+    wandb_project: str | None = None,
+    smoke: bool = False,
 ) -> SweepOutcome:
     """Runs a new sweep to its end (or its interruption).
 
@@ -313,6 +332,10 @@ def launch(
         address: A Ray cluster to run on (else ``RAY_ADDRESS``, else an embedded local Ray).
         warm_start: An earlier experiment (directory or URI) of the same space, metric and
             mode, whose ended trials the new Optuna study starts from.
+        wandb: Overrides ``wandb.enabled`` (a W&B run per trial).
+        wandb_project: Overrides ``wandb.project``, and turns W&B on.
+        smoke: A quick end-to-end check of the sweep file before a long run (like Lightning's
+            ``fast_dev_run``, through Ray Train and Tune): :data:`SMOKE` overrides the rest.
 
     Raises:
         SweepError: For any invalid input, before a Ray process starts.
@@ -323,11 +346,15 @@ def launch(
         "resources.workers_per_trial": workers_per_trial,
         "resources.max_concurrent": max_concurrent, "failures.max_retries": max_retries,
         "failures.fail_fast": fail_fast, "search.seed": seed, "storage": storage,
+        "wandb.enabled": True if wandb_project else wandb, "wandb.project": wandb_project,
+        **(SMOKE if smoke else {}),
     }
     if isinstance(sweep, SweepSpec):
         spec, stem = sweep.with_overrides(overrides), sweep.name or "sweep"
     else:
         spec, stem = load_spec(sweep, overrides), Path(sweep).stem
+    if smoke:
+        stem = f"smoke-{stem}"
     address = address or os.environ.get("RAY_ADDRESS")
     _check(spec, address)
     past = past_trials(warm_start, spec) if warm_start is not None else None

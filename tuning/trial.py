@@ -30,6 +30,7 @@ from tuning.layout import trial_dirname as trial_dirname  # where older experime
 from tuning.ledger import finished_trial, recorded_epochs
 from tuning.location import Location
 from tuning.spec import SweepSpec
+from tuning.tracking import wandb_run
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ def _wait_for_reports(report_callback: TuneReportCallback, timeout_s: float = 30
         time.sleep(0.05)
 
 
-def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path: str) -> None:
+def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path: str,
+              wandb_mode: str = "offline") -> None:
     """The Tune function trainable: runs one configuration as a Ray Train run.
 
     A worker that dies (process killed, node lost) costs at most the epoch in progress: the run
@@ -105,6 +107,7 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
         config: The searched values for this trial, by full key (``"module.lr"``).
         spec_data: The sweep (``SweepSpec.model_dump()``).
         experiment_path: The sweep's experiment directory (local path or URI).
+        wandb_mode: The W&B mode of the trial's run (:func:`tuning.tracking.wandb_mode`).
     """
     spec = SweepSpec.model_validate(spec_data)
     res = spec.resources
@@ -129,7 +132,10 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
         trainer = LeanTorchTrainer(
             train_worker,
             train_loop_config={"spec": spec_data, "config": config,
-                               "known_epoch": recorded_epochs(experiment, trial_id)},
+                               "known_epoch": recorded_epochs(experiment, trial_id),
+                               "wandb": wandb_run(spec, experiment, trial_id, wandb_mode),
+                               "trial_dir": trial_path(experiment, trial_id).uri
+                               if experiment.is_local else None},
             scaling_config=ray.train.ScalingConfig(
                 num_workers=res.workers_per_trial,
                 use_gpu=res.gpus_per_worker > 0,

@@ -70,8 +70,15 @@ def past_trials(experiment: str | Path | Location, spec: SweepSpec) -> list[Froz
             f"--warm-start: {experiment} cannot warm-start this sweep: {problem}. Fix: warm-start "
             "from a sweep of the same space, metric and mode, or launch without --warm-start"
         )
+    return optuna_trials(past, spec)
+
+
+def optuna_trials(ledger: Ledger, spec: SweepSpec | None = None) -> list[FrozenTrial]:
+    """The ended trials of ``ledger`` as lightsweep's searcher tells them to Optuna, judged
+    by ``spec`` (default: the ledger's own sweep)."""
+    spec = spec or ledger.spec
     if not spec.search_space.searched:
-        return []  # nothing to learn: no study
+        return []  # nothing searched: no study
     distributions = OptunaSearch.convert_search_space(spec.search_space.to_tune())
-    ended = [r for r in past.trials.values() if r.status in (*FINISHED, "errored")]
+    ended = [r for r in ledger.trials.values() if r.status in (*FINISHED, "errored")]
     return [_frozen(record, spec, distributions) for record in ended]

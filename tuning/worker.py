@@ -17,12 +17,14 @@ import ray.train
 import ray.train.torch
 import ray.train.v2._internal.execution.context as ray_train_context
 
+from tuning.callbacks import build_callbacks
 from tuning.checks import normalize_precision
 from tuning.layout import CHECKPOINT_NAME
 from tuning.lightning_compat import prepare, ray_lightning
 from tuning.seeding import SEED_KEY
 from tuning.spec import SweepSpec
 from tuning.targets import lightning_namespace, resolve_class
+from tuning.tracking import finish_wandb, wandb_logger
 
 # Defaults for the Lightning Trainer inside a trial; the sweep file's trainer_args win.
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -62,12 +64,24 @@ def _strategy_args(pl: Any, world_size: int) -> dict[str, Any]:
     return {"strategy": strategy_cls(), "plugins": [environment_cls()], "devices": "auto"}
 
 
+def _profiler(pl: Any, name: str, trial_dir: str) -> Any:
+    classes = {"simple": "SimpleProfiler", "advanced": "AdvancedProfiler",
+               "pytorch": "PyTorchProfiler"}
+    if name not in classes:
+        return name  # Lightning's own error names what it accepts
+    rank = ray.train.get_context().get_world_rank()
+    return getattr(pl.profilers, classes[name])(dirpath=f"{trial_dir}/profiler",
+                                                filename=f"rank{rank}")
+
+
 def train_worker(loop_config: dict[str, Any]) -> None:
     """One Ray Train worker: builds the user's DataModule, LightningModule and Trainer, and fits.
 
     Args:
         loop_config: ``{"spec": SweepSpec.model_dump(), "config": the trial's searched values,
-            "known_epoch": the trial's last epoch the sweep recorded}``.
+            "known_epoch": the trial's last epoch the sweep recorded, "wandb": the trial's W&B
+            run (:func:`tuning.tracking.wandb_run`) or None, "trial_dir": the trial's directory
+            when the experiment is local, else None}``.
     """
     spec = SweepSpec.model_validate(loop_config["spec"])
     args = spec.trial_args(loop_config["config"])
@@ -84,6 +98,16 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     trainer_args = {**TRAINER_DEFAULTS, **args["trainer"]}
     if "precision" in trainer_args:
         trainer_args["precision"] = normalize_precision(trainer_args["precision"])
+    wandb = loop_config.get("wandb")
+    if wandb and "logger" not in args["trainer"]:  # a logger the sweep file names wins
+        trainer_args["logger"] = wandb_logger(pl, wandb, loop_config["config"])
+    trial_dir = loop_config.get("trial_dir")  # a local experiment's trial directory, else None
+    callbacks = build_callbacks(spec, pl, trial_dir)
+    if any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks):
+        trainer_args["enable_checkpointing"] = True  # the user asked for Lightning's own
+    if isinstance(trainer_args.get("profiler"), str) and trial_dir:
+        # A profiler named in the sweep file reports into the trial's directory, not the console.
+        trainer_args["profiler"] = _profiler(pl, trainer_args["profiler"], trial_dir)
 
     # The trial's own seed (tuning.seeding); the sweep's for trials of an older lightsweep.
     seed = loop_config["config"].get(SEED_KEY, spec.search.seed)
@@ -93,8 +117,8 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     trainer = pl.Trainer(
         max_epochs=spec.scheduler.max_epochs,
         accelerator=spec.accelerator,
-        callbacks=[report_cls(known_epoch=loop_config.get("known_epoch", 0)),
-                   *trainer_args.pop("callbacks", [])],
+        # The report last: it sends what the user's callbacks logged at the epoch's end too.
+        callbacks=[*callbacks, report_cls(known_epoch=loop_config.get("known_epoch", 0))],
         **_strategy_args(pl, world_size),
         **trainer_args,
     )
@@ -105,4 +129,8 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     checkpoint = ray.train.get_checkpoint()
     with checkpoint.as_directory() if checkpoint else nullcontext(None) as ckpt_dir:
         ckpt_path = Path(ckpt_dir, CHECKPOINT_NAME).as_posix() if ckpt_dir else None
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        finally:
+            if wandb:
+                finish_wandb()

@@ -1,0 +1,70 @@
+"""Lightning callbacks named in the sweep file, built inside every trial.
+
+A sweep file lists them under ``callbacks``, each a one-key mapping from the class to its
+keyword arguments::
+
+    callbacks:
+      - EarlyStopping: {monitor: val/loss, patience: 3}
+      - LearningRateMonitor: {logging_interval: epoch}
+      - ModelCheckpoint: {monitor: val/acc, mode: max, save_top_k: 1}
+      - my_package.callbacks:PrintEpoch: {}
+
+A bare name is a class of the user's Lightning namespace (``lightning.pytorch.callbacks`` or
+``pytorch_lightning.callbacks``); ``package.module:Class`` is any other.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from tuning.errors import SweepError
+from tuning.spec import SweepSpec
+from tuning.targets import resolve_class
+
+CHECKPOINT_DIR = "lightning_checkpoints"  # a ModelCheckpoint's files, under the trial's directory
+
+
+def _entries(spec: SweepSpec) -> list[tuple[str, str, dict[str, Any]]]:
+    """(field, class name, arguments) of each callback the sweep names."""
+    return [(f"callbacks[{i}].{name}", name, args or {})
+            for i, entry in enumerate(spec.callbacks) for name, args in entry.items()]
+
+
+def callback_class(pl: Any, name: str, field: str) -> type:
+    """The class ``name`` stands for: ``package.module:Class``, or one of ``pl.callbacks``."""
+    if ":" in name:
+        return resolve_class(name, field)
+    cls = getattr(pl.callbacks, name, None)
+    if not inspect.isclass(cls):
+        known = sorted(n for n in dir(pl.callbacks) if inspect.isclass(getattr(pl.callbacks, n)))
+        raise SweepError(f"{field}: {pl.__name__}.callbacks has no {name!r}. Fix: use one of "
+                         f"{', '.join(known)}, or write package.module:ClassName")
+    return cls
+
+
+def check_callbacks(spec: SweepSpec, pl: Any) -> None:
+    """Checks that every named callback exists and takes its arguments.
+
+    Raises:
+        SweepError: Naming the callback's entry and the fix.
+    """
+    for field, name, args in _entries(spec):
+        cls = callback_class(pl, name, field)
+        try:
+            inspect.signature(cls).bind(**args)
+        except TypeError as exc:
+            raise SweepError(f"{field}: {exc}. Fix: use the arguments of {cls.__qualname__}"
+                             ) from None
+
+
+def build_callbacks(spec: SweepSpec, pl: Any, trial_dir: str | None) -> list[Any]:
+    """The sweep's callbacks for one trial; a ModelCheckpoint without a ``dirpath`` saves under
+    ``trial_dir`` (a local experiment's trial directory), else where Lightning would."""
+    callbacks = []
+    for field, name, args in _entries(spec):
+        cls = callback_class(pl, name, field)
+        if issubclass(cls, pl.callbacks.ModelCheckpoint) and trial_dir and "dirpath" not in args:
+            args = {**args, "dirpath": f"{trial_dir}/{CHECKPOINT_DIR}"}
+        callbacks.append(cls(**args))
+    return callbacks
