@@ -52,7 +52,7 @@ def _random_search_sweep(sweep: Path, out: Path) -> Path:
     data = yaml.safe_load(sweep.read_text())
     data.setdefault("search", {})["sampler"] = "random"
     data.setdefault("scheduler", {})["name"] = "fifo"
-    out.write_text(yaml.safe_dump(data))
+    out.write_text(yaml.safe_dump(data, sort_keys=False))  # TPE starts with the same draws
     return out
 
 

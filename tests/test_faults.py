@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 
 from tests.conftest import REPO, LocalCluster, SweepWriter
@@ -26,6 +27,7 @@ from tests.processes import end_session, finish, start_driver, wait_for
 from tuning import fetch_best, launch, leaderboard
 from tuning.ledger import LEDGER_FILE, Ledger
 from tuning.location import Location
+from tuning.study_file import STUDY_FILE, STUDY_NAME
 
 pytestmark = [pytest.mark.ray]
 
@@ -163,6 +165,11 @@ def test_resume_after_driver_killed_finishes_without_rerunning(
     lrs = [t.config["module.lr"] for t in after.trials.values()]
     assert len(set(lrs)) == samples
     assert not (tmp_path / "runs").exists(), "nothing of the experiment on local disk"
+    # optuna-dashboard's copy of the study, in the bucket too, went on after the resume.
+    (tmp_path / "optuna.db").write_bytes((path / STUDY_FILE).read_bytes())
+    study = optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{tmp_path}/optuna.db")
+    assert sorted(t.params["module.lr"] for t in study.trials if t.state.name == "COMPLETE") == (
+        sorted(lrs))
 
     # The best trial, fetched from the bucket: its checkpoint downloaded, its model loaded.
     best = subprocess.run(
