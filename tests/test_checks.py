@@ -168,6 +168,9 @@ def test_callbacks_are_listed_apart_from_trainer_args(write_sweep: SweepWriter) 
     with pytest.raises(SweepError, match=r"trainer_args\.callbacks: .*Fix: list them under "
                                          r"callbacks:"):
         _check(write_sweep(trainer_args={"callbacks": []}))
+    with pytest.raises(SweepError, match=r"callbacks\[0\]\.LearningRateMonitor: logs to a logger, "
+                                         r"and this sweep has none"):
+        _check(write_sweep(callbacks=[{"LearningRateMonitor": None}], wandb={"enabled": False}))
     with pytest.raises(SweepError, match=r"callbacks: .* names 2 classes; fix: write each "
                                          r"callback as its own entry"):
         load_spec(write_sweep(callbacks=[{"EarlyStopping": {}, "LearningRateMonitor": {}}]))

@@ -371,7 +371,9 @@ def test_smoke_runs_the_sweep_file_end_to_end_on_a_few_batches(
     ray_session, write_sweep: SweepWriter, tmp_path: Path
 ) -> None:
     sweep = write_sweep(search={"num_samples": 20, "seed": 0},
-                        scheduler={"max_epochs": 30, "grace_period": 5})
+                        scheduler={"max_epochs": 30, "grace_period": 5},
+                        # needs a logger: --smoke keeps a do-nothing W&B one
+                        callbacks=[{"LearningRateMonitor": None}])
     outcome = launch(sweep, storage=str(tmp_path), smoke=True)
     assert outcome.path.name.startswith("smoke-sweep-")
     assert (outcome.finished, outcome.errored) == (2, 0)

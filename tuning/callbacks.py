@@ -49,6 +49,7 @@ def check_callbacks(spec: SweepSpec, pl: Any) -> None:
     Raises:
         SweepError: Naming the callback's entry and the fix.
     """
+    has_logger = spec.wandb.enabled or spec.trainer_args.get("logger") not in (None, False)
     for field, name, args in _entries(spec):
         cls = callback_class(pl, name, field)
         try:
@@ -56,6 +57,9 @@ def check_callbacks(spec: SweepSpec, pl: Any) -> None:
         except TypeError as exc:
             raise SweepError(f"{field}: {exc}. Fix: use the arguments of {cls.__qualname__}"
                              ) from None
+        if issubclass(cls, pl.callbacks.LearningRateMonitor) and not has_logger:
+            raise SweepError(f"{field}: logs to a logger, and this sweep has none (W&B is off). "
+                             "Fix: turn W&B on (wandb.enabled: true) or remove it")
 
 
 def build_callbacks(spec: SweepSpec, pl: Any, trial_dir: str | None) -> list[Any]:

@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
                    "sweep of the same space, metric and mode: its ended trials seed Optuna's "
                    "study (" + EXPERIMENT_HELP + ")")
     p.add_argument("--smoke", action="store_true", help="a quick check of the sweep file before a "
-                   "long run: 2 trials of 2 epochs on 4 batches each, end to end, W&B off")
+                   "long run: 2 trials of 2 epochs on 4 batches each, end to end, W&B disabled")
     wandb = p.add_mutually_exclusive_group()
     wandb.add_argument("--wandb-project", metavar="PROJECT", help="log each trial as a W&B run "
                        "in PROJECT (wandb.project; offline unless an API key is configured)")

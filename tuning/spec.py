@@ -124,6 +124,9 @@ class WandbConfig(_Section):
     project: str = Field("lightsweep", min_length=1)
     entity: str | None = None
     tags: list[str] = []
+    # None: decided on the launching machine (see above); "disabled" keeps a do-nothing logger
+    # (what --smoke uses: callbacks that need a logger still work, and nothing is written).
+    mode: Literal["online", "offline", "disabled"] | None = None
 
 
 class SweepSpec(BaseModel):

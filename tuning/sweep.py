@@ -188,7 +188,7 @@ def _trainable(spec: SweepSpec, path: Location) -> Any:
     trainable = tune.with_parameters(
         run_trial, spec_data=spec.model_dump(), experiment_path=path.uri,
         # Decided here, where the user's W&B key is (trials may run on other machines).
-        wandb_mode=wandb_mode(),
+        wandb_mode=spec.wandb.mode or wandb_mode(),
     )
     return tune.with_resources(trainable, TRIAL_DRIVER_RESOURCES)
 
@@ -294,7 +294,8 @@ def _outcome(path: Location) -> SweepOutcome:
 SMOKE: dict[str, Any] = {
     "search.num_samples": 2, "scheduler.max_epochs": 2, "scheduler.grace_period": 1,
     "trainer_args.limit_train_batches": 4, "trainer_args.limit_val_batches": 2,
-    "wandb.enabled": False,
+    "trainer_args.log_every_n_steps": 1,  # else Lightning warns that 4 batches are too few
+    "wandb.mode": "disabled",
 }
 
 

@@ -74,6 +74,9 @@ def wandb_logger(pl: Any, run: dict[str, Any], config: dict[str, Any]) -> Any:
 
     if run["save_dir"]:
         os.makedirs(run["save_dir"], exist_ok=True)
+    # Silent from the start: Lightning passes W&B a deprecated setting, and W&B would warn
+    # about it on the sweep's console once per trial.
+    wandb.setup(settings=wandb.Settings(silent=True))
     return pl.loggers.WandbLogger(
         **run, config=config, resume="allow", log_model=False,
         settings=wandb.Settings(
