@@ -107,7 +107,8 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
         config: The searched values for this trial, by full key (``"module.lr"``).
         spec_data: The sweep (``SweepSpec.model_dump()``).
         experiment_path: The sweep's experiment directory (local path or URI).
-        wandb_mode: The W&B mode of the trial's run (:func:`tuning.tracking.wandb_mode`).
+        wandb_mode: The W&B mode of the trial's run (:func:`tuning.tracking.wandb_mode`); the
+            default serves experiments of an older lightsweep, whose saved trainable lacks it.
     """
     spec = SweepSpec.model_validate(spec_data)
     res = spec.resources
