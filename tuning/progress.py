@@ -21,6 +21,11 @@ from tuning.ledger import describe_error, end_status, trial_error
 logger = logging.getLogger("lightsweep.progress")
 
 
+def _better(value: float, best: float | None, mode: str) -> bool:
+    """Whether ``value`` beats ``best`` (None: nothing yet) for a metric optimized by ``mode``."""
+    return best is None or (value > best if mode == "max" else value < best)
+
+
 def _fmt_config(config: dict[str, Any]) -> str:
     return " ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in config.items()
@@ -42,12 +47,9 @@ class ProgressCallback(Callback):
     ) -> None:
         value = result.get(self.metric)
         epoch = int(result.get("epoch", 0))
-        if isinstance(value, int | float):
-            better = self.best is None or (
-                value > self.best[0] if self.mode == "max" else value < self.best[0]
-            )
-            if better:
-                self.best = (float(value), trial.trial_id)
+        if isinstance(value, int | float) and _better(
+                value, self.best[0] if self.best else None, self.mode):
+            self.best = (float(value), trial.trial_id)
         best = f"{self.best[0]:.4f} ({self.best[1]})" if self.best else "-"
         shown = f"{value:.4f}" if isinstance(value, int | float) else "n/a"
         logger.info(
@@ -104,9 +106,6 @@ class LiveProgress(Callback):
         self._drawn = 0  # lines of the last frame, which the next one overwrites
         self._last_draw = 0.0
 
-    def _better(self, a: float, b: float | None) -> bool:
-        return b is None or (a > b if self.mode == "max" else a < b)
-
     def _row(self, trial: Trial) -> _Row:
         if trial.trial_id not in self.rows:
             self.rows[trial.trial_id] = _Row(trial.trial_id, _fmt_config(trial.config))
@@ -124,7 +123,7 @@ class LiveProgress(Callback):
         value = result.get(self.metric)
         if isinstance(value, int | float):
             row.value = float(value)
-            if self._better(row.value, row.best):
+            if _better(row.value, row.best, self.mode):
                 row.best = row.value
         self.draw()
 
@@ -171,7 +170,7 @@ class LiveProgress(Callback):
                  for s in ("running", "completed", "stopped", "errored")}
         best = None
         for r in rows:
-            if r.best is not None and self._better(r.best, None if best is None else best.best):
+            if r.best is not None and _better(r.best, None if best is None else best.best, self.mode):
                 best = r
         best_text = f"{best.best:.4f} ({best.trial_id})" if best and best.best is not None else "-"
         lines = [

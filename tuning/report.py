@@ -206,7 +206,7 @@ def parameter_importances(ledger: Ledger) -> tuple[dict[str, float], str] | None
         basis = f"{metric} at epoch {epoch} of {len(trials)} trials (too few completed)"
     if len(trials) < 2:
         return None
-    study = optuna.create_study(direction="maximize" if spec.mode == "max" else "minimize")
+    study = optuna.create_study(direction=spec.direction)
     study.add_trials(trials)
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
     return dict(optuna.importance.get_param_importances(study, evaluator=evaluator)), basis

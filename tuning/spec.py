@@ -204,6 +204,11 @@ class SweepSpec(BaseModel):
         return SearchSpace.parse(self.space)
 
     @property
+    def direction(self) -> Literal["maximize", "minimize"]:
+        """Optuna's name for ``mode``."""
+        return "maximize" if self.mode == "max" else "minimize"
+
+    @property
     def accelerator(self) -> str:
         """The Lightning accelerator every trial's workers run on."""
         return "gpu" if self.resources.gpus_per_worker > 0 else "cpu"

@@ -13,7 +13,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import ray
 from optuna.trial import FrozenTrial
@@ -208,10 +208,9 @@ def build_searcher(
     sampler: optuna.samplers.BaseSampler = (
         optuna.samplers.TPESampler(seed=sampler_seed) if spec.search.sampler == "tpe"
         else optuna.samplers.RandomSampler(seed=sampler_seed))
-    direction: Literal["maximize", "minimize"] = "maximize" if spec.mode == "max" else "minimize"
     return TruthfulOptunaSearch(
         max_epochs=spec.scheduler.max_epochs, seed=seed, warm_start=warm_start, sampler=sampler,
-        study_file=StudyFile(path.uri, direction) if path is not None else None,
+        study_file=StudyFile(path.uri, spec.direction) if path is not None else None,
     )
 
 
