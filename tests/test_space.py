@@ -43,7 +43,7 @@ def test_choice_keeps_order_and_values() -> None:
     assert Choice((3, "a")).finite_values() == [3, "a"]
 
 
-@pytest.mark.parametrize("key", ["lr", "model.lr", "module.", "module.not-an-arg"])
+@pytest.mark.parametrize("key", ["lr", "modle.lr", "module.", "module.not-an-arg"])
 def test_split_key_rejects_unroutable_keys(key: str) -> None:
     with pytest.raises(SweepError, match="unknown prefix"):
         split_key(key)

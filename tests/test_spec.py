@@ -92,8 +92,16 @@ def test_bad_distributions_are_rejected(
 
 
 def test_unknown_prefix_is_rejected(write_sweep: SweepWriter) -> None:
-    with pytest.raises(SweepError, match=r"space\.model\.lr: unknown prefix.*module\."):
-        load_spec(write_sweep(space={"model.lr": {"uniform": [0, 1]}}))
+    with pytest.raises(SweepError, match=r"space\.modle\.lr: unknown prefix.*module\."):
+        load_spec(write_sweep(space={"modle.lr": {"uniform": [0, 1]}}))
+
+
+def test_lightning_cli_route_names_are_read_as_lightsweeps(write_sweep: SweepWriter) -> None:
+    spec = load_spec(write_sweep(space={"model.lr": {"uniform": [0.1, 1]},
+                                        "data.batch_size": {"choice": [8, 16]}}))
+    assert set(spec.space) == {"module.lr", "datamodule.batch_size"}
+    args = spec.trial_args({"module.lr": 0.5, "datamodule.batch_size": 16})
+    assert args["module"]["lr"] == 0.5 and args["datamodule"]["batch_size"] == 16
 
 
 def test_argument_set_twice_is_rejected(write_sweep: SweepWriter) -> None:

@@ -32,8 +32,9 @@ def _entries(spec: SweepSpec) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def callback_class(pl: Any, name: str, field: str) -> type:
-    """The class ``name`` stands for: ``package.module:Class``, or one of ``pl.callbacks``."""
-    if ":" in name:
+    """The class ``name`` stands for: ``package.module:Class`` (or ``package.module.Class``, as
+    a LightningCLI config names it), or one of ``pl.callbacks``."""
+    if ":" in name or "." in name:
         return resolve_class(name, field)
     cls = getattr(pl.callbacks, name, None)
     if not inspect.isclass(cls):

@@ -13,8 +13,13 @@ from typing import Any
 
 from tuning.callbacks import check_callbacks
 from tuning.errors import SweepError
+from tuning.objects import check_object, check_path, validate
+from tuning.space import Choice, Distribution, IntRange, LogUniform, ObjectChoice, Uniform
 from tuning.spec import SweepSpec
 from tuning.targets import init_parameters, lightning_namespace, resolve_class
+
+LIGHTNING_SECTIONS = {"module": "model", "datamodule": "data", "trainer": "trainer",
+                      "optimizer": "optimizer", "lr_scheduler": "lr_scheduler"}
 
 # Lightning's precision names, and the short aliases it accepts for them.
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
@@ -69,12 +74,79 @@ def normalize_precision(value: Any) -> str:
 
 def _where(spec: SweepSpec, route: str, arg: str) -> str:
     key = f"{route}.{arg}"
-    return f"space.{key}" if key in spec.space else f"{route}_args.{arg}"
+    if key in spec.space:
+        return f"space.{key}"
+    if arg in spec.args_section(route) and arg not in spec._own_args(route):
+        return f"config {LIGHTNING_SECTIONS[route]}.{arg}"
+    return f"{route}_args.{arg}"
+
+
+def _representative(dist: Distribution) -> Any:
+    if isinstance(dist, LogUniform | Uniform | IntRange):
+        return dist.low
+    if isinstance(dist, Choice):
+        return dist.values[0]
+    raise AssertionError(dist)
+
+
+def representative_configs(spec: SweepSpec) -> list[tuple[str, dict[str, Any]]]:
+    """Trial configs that between them take every branch of every conditional choice, each
+    with a label saying which (for messages); the other values at a bound or first choice."""
+    space = spec.search_space
+    base = {key: _representative(dist) for key, dist in space.searched.items()}
+    configs = [("", base)]
+    for key, dist in space.distributions.items():
+        if isinstance(dist, ObjectChoice):
+            configs += [(f"space.{key} ({label}): ", {**base, key: label})
+                        for label in dist.labels[1:]]
+    return configs
+
+
+def _check_paths(spec: SweepSpec, route: str, cls: type, args: dict[str, Any]) -> None:
+    """Every searched path into ``route``'s objects runs through arguments their classes take."""
+    space = spec.search_space
+    for path, key in space.keys_for(route).items():
+        if "." in path:
+            check_path(cls, args, path, f"space.{key}")
+        dist = space.distributions.get(key)
+        if isinstance(dist, ObjectChoice):
+            for branch in dist.branches:
+                for inner, _ in branch.searched:
+                    check_path(cls, {path: branch.template}, f"{path}.{inner}",
+                               f"space.{branch.key(key, inner)}")
+
+
+def _check_objects(spec: SweepSpec, route: str, cls: type, pl: Any) -> None:
+    """Type-checks ``route``'s arguments, objects in them included, for every branch of the
+    space, as LightningCLI would."""
+    for label, config in representative_configs(spec):
+        args = spec.trial_args(config)[route]
+        if label == "":
+            _check_paths(spec, route, cls, args)
+        where = label or (f"{route}_args" if not spec.lightning_config
+                          else f"config {LIGHTNING_SECTIONS[route]} / {route}_args")
+        validate(cls, args, pl, where)
+
+
+def _check_top_level_objects(spec: SweepSpec) -> None:
+    """LightningCLI's top-level optimizer and lr_scheduler: classes that import and take their
+    arguments (searched ones included)."""
+    for route in ("optimizer", "lr_scheduler"):
+        keys = spec.search_space.keys_for(route)
+        for label, config in representative_configs(spec):
+            obj = spec.trial_args(config)[route]
+            if not obj and keys:
+                raise SweepError(
+                    f"space.{next(iter(keys.values()))}: there is no {route} to search in. Fix: "
+                    f"give one in the config or the sweep file ({route}: {{class_path: ..., "
+                    "init_args: {...}})")
+            if obj:
+                check_object(obj, f"{label}{route}")
 
 
 def _check_arguments(spec: SweepSpec, route: str, cls: type, reserved: dict[str, str]) -> None:
     params, var_kw = init_parameters(cls)
-    given = {*spec.args_section(route), *spec.search_space.keys_for(route)}
+    given = spec.given(route)
     for arg in sorted(given):
         if arg in reserved:
             raise SweepError(
@@ -97,7 +169,7 @@ def _check_arguments(spec: SweepSpec, route: str, cls: type, reserved: dict[str,
 
 def _check_batch_size(spec: SweepSpec) -> None:
     field = _where(spec, "datamodule", "batch_size")
-    if "batch_size" not in spec.datamodule_args and "datamodule.batch_size" not in spec.space:
+    if "batch_size" not in spec.given("datamodule"):
         return
     values = spec.possible_values("datamodule", "batch_size")
     if values is None:
@@ -118,7 +190,7 @@ def _check_batch_size(spec: SweepSpec) -> None:
 
 
 def _check_precision(spec: SweepSpec) -> None:
-    if "precision" not in spec.trainer_args and "trainer.precision" not in spec.space:
+    if "precision" not in spec.given("trainer"):
         return
     field = _where(spec, "trainer", "precision")
     values = spec.possible_values("trainer", "precision")
@@ -195,6 +267,9 @@ def check_spec(spec: SweepSpec, hardware: Hardware | None) -> None:
     _check_arguments(spec, "module", module_cls, {})
     _check_arguments(spec, "datamodule", datamodule_cls, {})
     _check_arguments(spec, "trainer", pl.Trainer, RESERVED_TRAINER_ARGS)
+    _check_objects(spec, "module", module_cls, pl)
+    _check_objects(spec, "datamodule", datamodule_cls, pl)
+    _check_top_level_objects(spec)
     check_callbacks(spec, pl)
     _check_batch_size(spec)
     _check_precision(spec)

@@ -28,6 +28,8 @@ from tuning.targets import import_from_launch_directory
 logger = logging.getLogger("lightsweep")
 
 COMMANDS = ("launch", "resume", "leaderboard", "best", "report", "validate")
+CONFIG_HELP = ("a LightningCLI config file as the base of the sweep's arguments, after the sweep "
+               "file's config: (repeatable; later files win, as in LightningCLI)")
 EXPERIMENT_HELP = "experiment directory (runs/<name>), or its cloud URI (s3://bucket/runs/<name>)"
 DEFAULT_SWEEP = str(resources.files("search_spaces") / "mnist1d_cnn.yaml")
 
@@ -73,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
                    "study (" + EXPERIMENT_HELP + ")")
     p.add_argument("--smoke", action="store_true", help="a quick check of the sweep file before a "
                    "long run: 2 trials of 2 epochs on 4 batches each, end to end, W&B disabled")
+    p.add_argument("--config", action="append", metavar="FILE", help=CONFIG_HELP)
     wandb = p.add_mutually_exclusive_group()
     wandb.add_argument("--wandb-project", metavar="PROJECT", help="log each trial as a W&B run "
                        "in PROJECT (wandb.project; offline unless an API key is configured)")
@@ -98,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON: one object")
     p.add_argument("--download", metavar="DIR", help="copy the checkpoint into DIR when it is in "
                    "cloud storage, and print its local path too")
+    p.add_argument("--config-out", metavar="FILE", help="write the best trial as a LightningCLI "
+                   "config (the sweep's base config with the trial's values; ckpt_path as a "
+                   "comment) that the project's own LightningCLI script runs as is")
 
     p = sub.add_parser("report", help="write an HTML report with pictures of an experiment",
                        description="Write a self-contained report (index.html and PNGs): the "
@@ -111,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
                        description="Check a sweep file, its classes and arguments, and this "
                        "machine's hardware; starts no Ray process.")
     p.add_argument("sweep", help="sweep file")
+    p.add_argument("--config", action="append", metavar="FILE", help=CONFIG_HELP)
     return parser
 
 
@@ -158,9 +165,12 @@ def _show_leaderboard(experiment: str, as_json: bool) -> None:
         sys.stdout.write(_cost_line(ledger) + "\n")
 
 
-def _show_best(experiment: str, as_json: bool, download: str | None = None) -> None:
+def _show_best(experiment: str, as_json: bool, download: str | None = None,
+               config_out: str | None = None) -> None:
     found = fetch_best(experiment)
     best = found.to_dict()
+    if config_out:
+        best["config_out"] = str(found.write_lightning_config(config_out))
     if download:
         best["local_checkpoint"] = str(found.download_checkpoint(download))
     if as_json:
@@ -172,6 +182,8 @@ def _show_best(experiment: str, as_json: bool, download: str | None = None) -> N
     lines.append(f"  checkpoint: {best['checkpoint']}")
     if download:
         lines.append(f"  downloaded: {best['local_checkpoint']}")
+    if config_out:
+        lines.append(f"  LightningCLI config: {best['config_out']}")
     sys.stdout.write("\n".join(lines) + "\n")
 
 
@@ -219,21 +231,21 @@ def _run(args: argparse.Namespace) -> int:
             max_retries=args.max_retries, fail_fast=args.fail_fast, seed=args.seed,
             storage=args.storage, name=args.name, address=args.address,
             warm_start=args.warm_start, wandb=args.wandb, wandb_project=args.wandb_project,
-            smoke=args.smoke,
+            smoke=args.smoke, config=args.config,
         ))
     if args.command == "resume":
         return _summarize(resume(args.experiment, address=args.address))
     if args.command == "leaderboard":
         _show_leaderboard(args.experiment, args.json)
     elif args.command == "best":
-        _show_best(args.experiment, args.json, args.download)
+        _show_best(args.experiment, args.json, args.download, args.config_out)
     elif args.command == "report":
         from tuning.report import write_report  # matplotlib: only for this command
 
         sys.stdout.write(f"{write_report(args.experiment, args.out)}\n")
     elif args.command == "validate":
         import_from_launch_directory()
-        spec = load_spec(args.sweep)
+        spec = load_spec(args.sweep, {"config": args.config})
         check_spec(spec, Hardware.local())
         space = spec.search_space
         sys.stdout.write(

@@ -7,11 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tuning.errors import SweepError
+from tuning.files import atomic_write_text
 from tuning.ledger import EpochRecord, Ledger, TrialRecord
+from tuning.lightning_config import best_config
 from tuning.location import Location
+from tuning.objects import apply_optimizer, build, build_arguments
+from tuning.seeding import SEED_KEY
 from tuning.spec import SweepSpec
-from tuning.targets import resolve_class
+from tuning.targets import lightning_namespace, resolve_class
 
 
 def leaderboard(experiment: str | Location) -> list[dict[str, Any]]:
@@ -61,16 +67,53 @@ class BestTrial:
 
     def load_model(self, map_location: str = "cpu") -> Any:
         """The trained LightningModule, loaded with ``Class.load_from_checkpoint`` (a checkpoint
-        in cloud storage is downloaded to a temporary directory first)."""
+        in cloud storage is downloaded to a temporary directory first).
+
+        What ``save_hyperparameters`` left out of the checkpoint (an ignored ``net``) is
+        rebuilt from the trial's own configuration, as are the objects it kept.
+        """
         module_cls: Any = resolve_class(self.spec.module, "module")
+        pl = lightning_namespace(module_cls, "LightningModule")
+        args = self.spec.trial_args(self.config)
+        init = build_arguments(module_cls, args["module"], pl)
         with tempfile.TemporaryDirectory(prefix="lightsweep-") as tmp:
             path = self.download_checkpoint(tmp)
-            return module_cls.load_from_checkpoint(path, map_location=map_location)
+            model = module_cls.load_from_checkpoint(path, map_location=map_location, **init)
+        apply_optimizer(model, args["optimizer"], args["lr_scheduler"], pl)
+        return model
 
     def load_datamodule(self, **overrides: Any) -> Any:
         """The trial's DataModule, with its batch size per single process (global batch)."""
         datamodule_cls = resolve_class(self.spec.datamodule, "datamodule")
-        return datamodule_cls(**{**self.spec.trial_args(self.config)["datamodule"], **overrides})
+        pl = lightning_namespace(datamodule_cls, "LightningDataModule")
+        args = {**self.spec.trial_args(self.config)["datamodule"], **overrides}
+        return build(datamodule_cls, args, pl)
+
+    def lightning_config(self) -> dict[str, Any]:
+        """The trial as a LightningCLI config: the sweep's base config (if it had one) with the
+        trial's values in place, which the project's own ``LightningCLI`` runs as is."""
+        return best_config(
+            self.spec.lightning_config, self.spec.module, self.spec.datamodule,
+            self.spec.trial_args(self.config), self.spec.scheduler.max_epochs,
+            self.config.get(SEED_KEY, self.spec.search.seed),
+        )
+
+    def write_lightning_config(self, path: str | Path) -> Path:
+        """Writes :meth:`lightning_config` to ``path`` (YAML, the checkpoint's path as a
+        comment); never over an existing file.
+
+        Raises:
+            SweepError: If ``path`` exists.
+        """
+        path = Path(path)
+        if path.exists():
+            raise SweepError(f"--config-out: {path} exists and is not overwritten. Fix: name "
+                             "another file, or remove it first")
+        header = (f"# lightsweep: best trial {self.trial_id}, {self.metric}={self.value:.4f} at "
+                  f"epoch {self.epoch}\n# ckpt_path: {self.checkpoint}\n")
+        body = yaml.safe_dump(self.lightning_config(), sort_keys=False)
+        atomic_write_text(path, header + body)
+        return path
 
 
 def _kept_checkpoint(record: TrialRecord, metric: str, mode: str) -> EpochRecord | None:

@@ -46,13 +46,14 @@ class TruthfulOptunaSearch(OptunaSearch):
     def __init__(self, max_epochs: int, seed: int | None = None,
                  warm_start: list[FrozenTrial] | None = None, epoch_attr: str = "epoch",
                  study_file: StudyFile | None = None, **kwargs: Any) -> None:
+        # Set before OptunaSearch's __init__, which sets the study up when given a space.
         self._warm_start = list(warm_start or [])
-        super().__init__(**kwargs)
         self._max_epochs = max_epochs
-        self._seed = seed
         self._epoch_attr = epoch_attr
         self._study_file = study_file
         self._last_epoch: dict[str, int] = {}
+        super().__init__(**kwargs)
+        self._seed = seed  # after: OptunaSearch's own (unused, its sampler is given) has this name
 
     def _setup_study(self, mode: str | list[str]) -> None:
         super()._setup_study(mode)

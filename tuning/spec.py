@@ -25,19 +25,23 @@ in :mod:`tuning.checks`.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tuning.errors import SweepError
+from tuning.lightning_config import merge, resolve_lightning_config, section
 from tuning.location import Location
-from tuning.space import ROUTES, SearchSpace
+from tuning.objects import set_path
+from tuning.space import ROUTES, SearchSpace, canonical_key
+from tuning.yaml_files import read_yaml
 
-IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+# package.module:ClassName, or LightningCLI's package.module.ClassName
+IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*|\.[A-Za-z_]\w*)$")
 
 
 class _Section(BaseModel):
@@ -136,9 +140,17 @@ class SweepSpec(BaseModel):
 
     module: str
     datamodule: str
+    # LightningCLI config files read as the base of the arguments (tuning.lightning_config),
+    # and what they held, merged: the sweep keeps it, the files need not stay.
+    config: list[str] = []
+    lightning_config: dict[str, Any] = {}
     module_args: dict[str, Any] = {}
     datamodule_args: dict[str, Any] = {}
     trainer_args: dict[str, Any] = {}
+    # LightningCLI's top-level optimizer and lr_scheduler ({class_path, init_args}), which
+    # replace the module's configure_optimizers as LightningCLI does.
+    optimizer: dict[str, Any] = {}
+    lr_scheduler: dict[str, Any] = {}
     # Lightning callbacks built in every trial: [{ClassName: {argument: value}}] (tuning.callbacks)
     callbacks: list[dict[str, dict[str, Any] | None]] = []
     space: dict[str, Any] = {}
@@ -158,7 +170,8 @@ class SweepSpec(BaseModel):
     def _import_path(cls, value: str) -> str:
         if not IMPORT_PATH.match(value):
             raise ValueError(
-                f"{value!r} is not an import path; fix: write it as package.module:ClassName"
+                f"{value!r} is not an import path; fix: write it as package.module:ClassName "
+                "(or package.module.ClassName)"
             )
         return value
 
@@ -185,12 +198,13 @@ class SweepSpec(BaseModel):
     @classmethod
     def _parse_space(cls, value: dict[str, Any]) -> dict[str, Any]:
         SearchSpace.parse(value)  # raises SweepError naming the key
-        return value
+        return {canonical_key(k): v for k, v in value.items()}  # model.lr -> module.lr
 
     @model_validator(mode="after")
     def _no_key_set_twice(self) -> SweepSpec:
+        # The sweep file's own arguments against its space; a config's are a base to search over.
         for route in ROUTES:
-            fixed = self.args_section(route)
+            fixed = self._own_args(route)
             for arg, key in self.search_space.keys_for(route).items():
                 if arg in fixed:
                     raise SweepError(
@@ -213,42 +227,50 @@ class SweepSpec(BaseModel):
         """The Lightning accelerator every trial's workers run on."""
         return "gpu" if self.resources.gpus_per_worker > 0 else "cpu"
 
-    def args_section(self, route: str) -> dict[str, Any]:
+    def _own_args(self, route: str) -> dict[str, Any]:
         return {"module": self.module_args, "datamodule": self.datamodule_args,
-                "trainer": self.trainer_args}[route]
+                "trainer": self.trainer_args, "optimizer": self.optimizer,
+                "lr_scheduler": self.lr_scheduler}[route]
+
+    def args_section(self, route: str) -> dict[str, Any]:
+        """The fixed arguments of ``route``: the LightningCLI config's, under the sweep file's."""
+        if not self.lightning_config:
+            return self._own_args(route)
+        merged: dict[str, Any] = merge(section(self.lightning_config, route), self._own_args(route))
+        return merged
 
     def trial_args(self, config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-        """Keyword arguments per route for one trial: fixed arguments plus the trial's config."""
+        """Keyword arguments per route for one trial: fixed arguments, with the trial's values
+        set at their paths (inside objects too)."""
         space = self.search_space
-        values = {**space.fixed, **config}
-        return {
-            route: {**self.args_section(route),
-                    **{arg: values[key] for arg, key in space.keys_for(route).items()}}
-            for route in ROUTES
-        }
+        values = space.values(config)
+        args = {}
+        for route in ROUTES:
+            route_args = copy.deepcopy(self.args_section(route))
+            # Shallow paths first: a chosen object, then the values searched inside it.
+            keys = sorted(space.keys_for(route).items(), key=lambda item: item[0].count("."))
+            for path, key in keys:
+                set_path(route_args, path, values[key], f"space.{key}")
+            args[route] = route_args
+        return args
 
     def possible_values(self, route: str, arg: str) -> list[Any] | None:
         """Every value ``route``'s argument ``arg`` can take in this sweep (None: continuous)."""
+        key = f"{route}.{arg}"
+        if key in self.search_space.distributions or key in self.search_space.fixed:
+            return self.search_space.possible_values(key)
         fixed = self.args_section(route)
-        if arg in fixed:
-            return [fixed[arg]]
-        return self.search_space.possible_values(f"{route}.{arg}")
+        return [fixed[arg]] if arg in fixed else None
+
+    def given(self, route: str) -> set[str]:
+        """The top-level arguments of ``route`` this sweep sets (fixed or searched)."""
+        searched = {path.split(".")[0] for path in self.search_space.keys_for(route)}
+        return {*self.args_section(route), *searched}
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> SweepSpec:
         """Returns a copy with dotted-path overrides (``"search.num_samples"``) applied."""
         data = self.model_dump()
         return _validate(_apply(data, overrides), source="sweep")
-
-
-class _YamlLoader(yaml.SafeLoader):
-    """YAML that reads ``1e-4`` as a float, as YAML 1.2 and every user does (1.1 says string)."""
-
-
-_YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"),
-    list("-+0123456789."),
-)
 
 
 def _apply(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -311,14 +333,11 @@ def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> S
         SweepError: For a missing file, broken YAML, or any invalid field.
     """
     path = Path(path)
-    if not path.is_file():
-        raise SweepError(
-            f"{path}: sweep file not found. Fix: pass a YAML file, e.g. search_spaces/mnist1d_cnn.yaml"
-        )
-    try:
-        data = yaml.load(path.read_text(), Loader=_YamlLoader)
-    except yaml.YAMLError as exc:
-        raise SweepError(f"{path}: broken YAML: {exc}") from None
-    if isinstance(data, dict) and overrides:
+    data = read_yaml(path, "sweep file",
+                     "pass a YAML file, e.g. search_spaces/mnist1d_cnn.yaml")
+    if isinstance(data, dict):
+        overrides = dict(overrides or {})
+        extra_configs = overrides.pop("config", None) or []
         data = _apply(data, overrides)
+        data = resolve_lightning_config(data, path.parent, list(extra_configs))
     return _validate(data, source=str(path))

@@ -6,6 +6,7 @@ interrupted.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -30,6 +31,7 @@ from tuning.progress import progress_callback
 from tuning.ray_logs import drop_expected_messages
 from tuning.searcher import TruthfulOptunaSearch
 from tuning.seeding import SEED_KEY, trial_seed
+from tuning.space import sample
 from tuning.spec import SweepSpec, load_spec
 from tuning.storage import check_shared_storage, check_writable
 from tuning.study_file import StudyFile
@@ -211,6 +213,8 @@ def build_searcher(
     return TruthfulOptunaSearch(
         max_epochs=spec.scheduler.max_epochs, seed=seed, warm_start=warm_start, sampler=sampler,
         study_file=StudyFile(path.uri, spec.direction) if path is not None else None,
+        # Define-by-run: a conditional choice's branch arguments exist only in its trials.
+        space=functools.partial(sample, spec.search_space), metric=spec.metric, mode=spec.mode,
     )
 
 
@@ -221,9 +225,10 @@ def build_tuner(
     starts with the ``warm_start`` trials."""
     space = spec.search_space
     searcher = None
+    param_space: dict[str, Any]
     if space.searched:  # OptunaSearch cannot sample an empty space
         searcher = build_searcher(spec, warm_start, path)
-        param_space, num_samples = space.to_tune(), spec.search.num_samples
+        param_space, num_samples = {}, spec.search.num_samples
     else:
         # Nothing searched: the trials are repeats that differ in their seed alone.
         seeds = [trial_seed(spec.search.seed, n) for n in range(spec.search.num_samples)]
@@ -315,6 +320,7 @@ def launch(
     wandb: bool | None = None,
     wandb_project: str | None = None,
     smoke: bool = False,
+    config: list[str] | None = None,
 ) -> SweepOutcome:
     """Runs a new sweep to its end (or its interruption).
 
@@ -336,6 +342,8 @@ def launch(
         wandb_project: Overrides ``wandb.project``, and turns W&B on.
         smoke: A quick end-to-end check of the sweep file before a long run (like Lightning's
             ``fast_dev_run``, through Ray Train and Tune): :data:`SMOKE` overrides the rest.
+        config: LightningCLI config files laid over the sweep file's ``config:`` (later files
+            win), relative to the working directory.
 
     Raises:
         SweepError: For any invalid input, before a Ray process starts.
@@ -350,9 +358,12 @@ def launch(
         **(SMOKE if smoke else {}),
     }
     if isinstance(sweep, SweepSpec):
+        if config:
+            raise SweepError("--config: LightningCLI configs are read with a sweep file. Fix: "
+                             "pass the sweep file's path, or put config: in the SweepSpec")
         spec, stem = sweep.with_overrides(overrides), sweep.name or "sweep"
     else:
-        spec, stem = load_spec(sweep, overrides), Path(sweep).stem
+        spec, stem = load_spec(sweep, {**overrides, "config": config}), Path(sweep).stem
     if smoke:
         stem = f"smoke-{stem}"
     address = address or os.environ.get("RAY_ADDRESS")

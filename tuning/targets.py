@@ -32,12 +32,42 @@ def import_from_launch_directory() -> None:
         sys.path.insert(0, os.getcwd())
 
 
+def import_dotted(path: str, where: str) -> Any:
+    """Imports a dotted ``package.module.Name`` (LightningCLI's and Hydra's form), trying the
+    longest importable module first (``package.module.Outer.Inner`` works too).
+
+    Raises:
+        SweepError: If nothing of that name imports, naming ``where``.
+    """
+    parts = path.split(".")
+    error: Exception | None = None
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError as exc:
+            error = error or exc
+            continue
+        for part in parts[split:]:
+            obj = getattr(obj, part, None)
+        if obj is not None:
+            return obj
+    raise SweepError(
+        f"{where}: cannot import {path!r}{f' ({error})' if error else ''}. Fix: write the full "
+        "dotted path of an importable class, e.g. torch.optim.AdamW"
+    )
+
+
 def resolve_class(path: str, field: str) -> type:
-    """Imports ``package.module:ClassName``.
+    """Imports ``package.module:ClassName`` (or LightningCLI's ``package.module.ClassName``).
 
     Raises:
         SweepError: If the module does not import or has no such class, naming ``field``.
     """
+    if ":" not in path:
+        found = import_dotted(path, field)
+        if not inspect.isclass(found):
+            raise SweepError(f"{field}: {path!r} is not a class")
+        return found
     module_name, _, attr = path.partition(":")
     try:
         module = importlib.import_module(module_name)

@@ -15,7 +15,6 @@ from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
-from ray.tune.search.optuna import OptunaSearch
 
 from tuning.errors import SweepError
 from tuning.ledger import FINISHED, Ledger, TrialRecord, is_finite_number
@@ -77,8 +76,9 @@ def optuna_trials(ledger: Ledger, spec: SweepSpec | None = None) -> list[FrozenT
     """The ended trials of ``ledger`` as lightsweep's searcher tells them to Optuna, judged
     by ``spec`` (default: the ledger's own sweep)."""
     spec = spec or ledger.spec
-    if not spec.search_space.searched:
+    space = spec.search_space
+    if not space.searched:
         return []  # nothing searched: no study
-    distributions = OptunaSearch.convert_search_space(spec.search_space.to_tune())
     ended = [r for r in ledger.trials.values() if r.status in (*FINISHED, "errored")]
-    return [_frozen(record, spec, distributions) for record in ended]
+    # Each trial has the parameters of the branches it took (conditional choices).
+    return [_frozen(record, spec, space.optuna_distributions(record.config)) for record in ended]

@@ -21,6 +21,7 @@ from tuning.callbacks import build_callbacks
 from tuning.checks import normalize_precision
 from tuning.layout import CHECKPOINT_NAME
 from tuning.lightning_compat import prepare, ray_lightning
+from tuning.objects import apply_optimizer, build
 from tuning.seeding import SEED_KEY
 from tuning.spec import SweepSpec
 from tuning.targets import lightning_namespace, resolve_class
@@ -112,8 +113,10 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     # The trial's own seed (tuning.seeding); the sweep's for trials of an older lightsweep.
     seed = loop_config["config"].get(SEED_KEY, spec.search.seed)
     pl.seed_everything(seed, workers=True, verbose=False)
-    datamodule = datamodule_cls(**datamodule_args)
-    model = module_cls(**args["module"])
+    # Objects in the arguments (a net, an optimizer callable) are built here, in every worker.
+    datamodule = build(datamodule_cls, datamodule_args, pl)
+    model = build(module_cls, args["module"], pl)
+    apply_optimizer(model, args["optimizer"], args["lr_scheduler"], pl)
     trainer = pl.Trainer(
         max_epochs=spec.scheduler.max_epochs,
         accelerator=spec.accelerator,
