@@ -105,8 +105,20 @@ def plot_learning_curves(ledger: Ledger, out: Path) -> list[str]:
     return drawn
 
 
+# Where a trial that does not have a parameter (another branch of a conditional choice) crosses
+# its axis: below the axis's range, labelled.
+ABSENT = -0.12
+
+
 def _axis(values: list[Any], dist: Any) -> tuple[list[float], list[tuple[float, str]]]:
-    """Positions in [0, 1] of ``values`` on a parameter's axis, and its tick labels."""
+    """Positions in [0, 1] of ``values`` on a parameter's axis, and its tick labels; a trial
+    without the parameter (None) at :data:`ABSENT`."""
+    if any(v is None for v in values):
+        present = [v for v in values if v is not None]
+        positions, ticks = _axis(present, dist) if present else ([], [])
+        found = iter(positions)
+        return ([ABSENT if v is None else next(found) for v in values],
+                [*ticks, (ABSENT, "n/a (other branch)")])
     if isinstance(dist, Choice) or not all(isinstance(v, int | float) for v in values):
         choices = list(dist.values) if isinstance(dist, Choice) else sorted(set(map(str, values)))
         where = {str(c): i / max(1, len(choices) - 1) for i, c in enumerate(choices)}
@@ -120,6 +132,18 @@ def _axis(values: list[Any], dist: Any) -> tuple[list[float], list[tuple[float, 
              for i in range(5)]
     fmt = (lambda t: f"{t:.0f}") if isinstance(dist, IntRange) else (lambda t: f"{t:.2g}")
     return positions, [((scale(t) - scale(low)) / span, fmt(t)) for t in ticks]
+
+
+def _axis_label(name: str, width: int = 18) -> str:
+    """``name`` wrapped at its dots, so that long nested keys do not run into each other."""
+    lines = [""]
+    for part in name.split("."):
+        piece = f".{part}" if lines[-1] else part
+        if lines[-1] and len(lines[-1]) + len(piece) > width:
+            lines.append(piece)
+        else:
+            lines[-1] += piece
+    return "\n".join(lines)
 
 
 def plot_parallel_coordinates(ledger: Ledger, out: Path) -> list[str]:
@@ -167,9 +191,10 @@ def plot_parallel_coordinates(ledger: Ledger, out: Path) -> list[str]:
             ax.axvline(x, color="#444444", linewidth=1)
             for y, label in labels:
                 ax.text(x + 0.03, y, label, fontsize=8, va="center", color="#333333")
-        ax.set_xticks(xs, [*names, f"{metric}\n(best epoch)"], fontsize=9)
+        ax.set_xticks(xs, [*map(_axis_label, names), f"{metric}\n(best epoch)"], fontsize=9)
         ax.set_yticks([])
-        ax.set_ylim(-0.05, 1.05)
+        ax.set_ylim(ABSENT - 0.05 if any(t == ABSENT for c in columns for t in c) else -0.05,
+                    1.05)
         ax.set_xlim(-0.2, len(columns) - 0.6)
         for side in ("left", "right", "top"):
             ax.spines[side].set_visible(False)
@@ -206,6 +231,9 @@ def parameter_importances(ledger: Ledger) -> tuple[dict[str, float], str] | None
         basis = f"{metric} at epoch {epoch} of {len(trials)} trials (too few completed)"
     if len(trials) < 2:
         return None
+    if spec.search_space.is_conditional:
+        # fANOVA takes the parameters every trial has: a branch's own arguments drop out.
+        basis += "; the parameters every trial has"
     study = optuna.create_study(direction=spec.direction)
     study.add_trials(trials)
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)

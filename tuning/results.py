@@ -14,7 +14,7 @@ from tuning.files import atomic_write_text
 from tuning.ledger import EpochRecord, Ledger, TrialRecord
 from tuning.lightning_config import best_config
 from tuning.location import Location
-from tuning.objects import apply_optimizer, build, build_arguments
+from tuning.objects import apply_optimizer, build, build_arguments, object_form
 from tuning.seeding import SEED_KEY
 from tuning.spec import SweepSpec
 from tuning.targets import lightning_namespace, resolve_class
@@ -76,9 +76,14 @@ class BestTrial:
         pl = lightning_namespace(module_cls, "LightningModule")
         args = self.spec.trial_args(self.config)
         init = build_arguments(module_cls, args["module"], pl)
+        init_holds_objects = object_form(args["module"]) is not None
         with tempfile.TemporaryDirectory(prefix="lightsweep-") as tmp:
             path = self.download_checkpoint(tmp)
-            model = module_cls.load_from_checkpoint(path, map_location=map_location, **init)
+            # Hyperparameters saved by a LightningCLI-style module hold objects (an optimizer
+            # callable is a functools.partial), which torch's weights-only loading refuses; the
+            # checkpoint is one this sweep's own trial wrote.
+            model = module_cls.load_from_checkpoint(
+                path, map_location=map_location, weights_only=False if init_holds_objects else None, **init)
         apply_optimizer(model, args["optimizer"], args["lr_scheduler"], pl)
         return model
 
