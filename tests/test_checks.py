@@ -36,7 +36,8 @@ def test_base_sweep_passes(write_sweep: SweepWriter) -> None:
         ({"datamodule_args": {"shuffle": True}},
          r"datamodule_args.shuffle: DigitsDataModule.__init__ takes no argument"),
         ({"trainer_args": {"max_epochz": 3}}, r"trainer_args.max_epochz: Trainer.__init__"),
-        ({"trainer_args": {"max_epochs": 3}}, r"trainer_args.max_epochs \(3\) differs from scheduler.max_epochs \(4\)"),
+        ({"trainer_args": {"max_epochs": 3}},
+         r"trainer_args.max_epochs \(3\) differs from scheduler.max_epochs \(4\)"),
         ({"trainer_args": {"devices": 2}}, r"Fix: set resources.workers_per_trial"),
     ],
 )

@@ -96,3 +96,64 @@ def test_leaderboard_and_best_of_a_uri_without_an_experiment_exit_2(
     assert main(["leaderboard", f"{s3_bucket}/runs/none"]) == 2
     assert main(["best", f"{s3_bucket}/runs/none"]) == 2
     assert f"{s3_bucket}/runs/none: not a lightsweep experiment" in caplog.text
+
+
+INJECTED: dict = {
+    "module": "lightning_modules.injected.InjectedClassifier",
+    "datamodule": "lightning_modules.datamodules.MNIST1DDataModule",
+    "module_args": {
+        "net": {"class_path": "lightning_modules.nets.CNN1d",
+                "init_args": {"in_channels": 1, "length": 40, "num_classes": 10}},
+        "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.001}},
+    },
+    "space": {"model.net.init_args.width": {"int": [16, 32], "step": 16}},
+    "metric": "val/acc", "mode": "max",
+}
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"module_args": {**INJECTED["module_args"], "net": {"class_path": "nowhere.Net"}}},
+     r"space\.module\.net\.init_args\.width: cannot import 'nowhere\.Net' \(No module named "
+     r"'nowhere'\)"),
+    ({"space": {"model.net.init_args.widht": {"int": [16, 32]}}},
+     r"space\.module\.net\.init_args\.widht: CNN1d\.__init__ takes no argument 'widht'\. Fix: use "
+     r"one of in_channels, length, num_classes, width, depth, dropout"),
+    ({"module_args": {**INJECTED["module_args"], "optimizer": 0.01}},
+     r"module_args\.optimizer: InjectedClassifier\.__init__ takes a callable here, got 0\.01"),
+    ({"space": {"model.optimizer": {"choice": [{"class_path": "torch.optim.SGD"}, "adam"]}}},
+     r"space\.module\.optimizer: choice branch 1 \('adam'\) is not an object"),
+    ({"module_args": {"net": INJECTED["module_args"]["net"]}, "space": {"model.optimizer": {
+        "choice": [{"class_path": "torch.optim.SGD", "init_args": {"lr": {"uniform": [0.01, 0.1]}}},
+                   {"class_path": "torch.optim.Adam", "init_args": {"betaz": {"uniform": [0, 1]}}}]}}},
+     r"space\.module\.optimizer\[Adam\]\.init_args\.betaz: Adam\.__init__ takes no argument "
+     r"'betaz'\. Fix: use one of params, lr, betas"),
+    ({"space": {"model.net.init_args.width.x": {"int": [16, 32]}}},
+     r"space\.module\.net\.init_args\.width\.x: net\.init_args\.width is None, not an object"),
+    ({"config": "missing.yaml"}, r"missing\.yaml: LightningCLI config not found"),
+])
+def test_mistakes_in_an_injected_project_exit_2_naming_the_key(
+        tmp_path: Path, changes: dict, message: str, caplog) -> None:
+    import re
+
+    import yaml
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({**INJECTED, **changes}, sort_keys=False))
+    assert main(["validate", str(path)]) == 2
+    [error] = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert re.search(message, error), error
+
+
+def test_a_config_value_lightning_cli_would_refuse_exits_2_with_its_message(tmp_path: Path) -> None:
+    import yaml
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"model": {"net": {
+        "class_path": "lightning_modules.nets.CNN1d",
+        "init_args": {"in_channels": 1, "length": 40, "num_classes": 10, "width": "wide"}}}}))
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({**INJECTED, "module_args": {}, "space": {},
+                                    "config": "config.yaml"}, sort_keys=False))
+    result = _run("validate", str(path))
+    assert result.returncode == 2
+    assert "config model / module_args: " in result.stderr and "width" in result.stderr
+    assert "Traceback" not in result.stderr
