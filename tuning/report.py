@@ -115,10 +115,10 @@ def _axis(values: list[Any], dist: Any) -> tuple[list[float], list[tuple[float, 
     without the parameter (None) at :data:`ABSENT`."""
     if any(v is None for v in values):
         present = [v for v in values if v is not None]
-        positions, ticks = _axis(present, dist) if present else ([], [])
-        found = iter(positions)
+        placed, labels = _axis(present, dist) if present else ([], [])
+        found = iter(placed)
         return ([ABSENT if v is None else next(found) for v in values],
-                [*ticks, (ABSENT, "n/a (other branch)")])
+                [*labels, (ABSENT, "n/a (other branch)")])
     if isinstance(dist, Choice) or not all(isinstance(v, int | float) for v in values):
         choices = list(dist.values) if isinstance(dist, Choice) else sorted(set(map(str, values)))
         where = {str(c): i / max(1, len(choices) - 1) for i, c in enumerate(choices)}
