@@ -126,3 +126,30 @@ def test_the_best_trial_keeps_the_base_configs_form() -> None:
     assert plain["data"] == {"class_path": "pkg.mod.Data", "init_args": {"batch_size": 8}}
     assert plain["trainer"] == {"devices": 1, "precision": "bf16-mixed", "max_epochs": 9}
     assert plain["seed_everything"] == 5 and "optimizer" not in plain
+
+
+def test_a_top_level_optimizer_replaces_configure_optimizers_as_lightning_cli_does(
+        tmp_path: Path) -> None:
+    import lightning.pytorch as pl
+    import torch
+
+    from lightning_modules import Classifier
+    from tuning.objects import apply_optimizer, build
+
+    _write(tmp_path, "config.yaml", {
+        "model": {"arch": "mlp", "input_shape": [8, 8], "width": 8, "depth": 1},
+        "optimizer": {"class_path": "SGD", "init_args": {"lr": 0.5, "momentum": 0.5}},
+        "lr_scheduler": {"class_path": "torch.optim.lr_scheduler.StepLR",
+                         "init_args": {"step_size": 3}}})
+    spec = load_spec(_write(tmp_path, "sweep.yaml", {
+        "config": "config.yaml", "module": "lightning_modules.classifier:Classifier",
+        "datamodule": "lightning_modules.datamodules:DigitsDataModule", "metric": "val/acc",
+        "mode": "max", "space": {"optimizer.init_args.lr": {"loguniform": [1e-3, 1e-1]}}}))
+    args = spec.trial_args({"optimizer.init_args.lr": 0.02})
+    model = build(Classifier, args["module"], pl)
+    apply_optimizer(model, args["optimizer"], args["lr_scheduler"], pl)
+    optimizers, schedulers = model.configure_optimizers()
+    [optimizer], [scheduler] = optimizers, schedulers
+    assert isinstance(optimizer, torch.optim.SGD)  # a bare name is torch.optim's, as in LightningCLI
+    assert optimizer.param_groups[0]["lr"] == 0.02 and optimizer.param_groups[0]["momentum"] == 0.5
+    assert isinstance(scheduler, torch.optim.lr_scheduler.StepLR)

@@ -98,3 +98,19 @@ def test_objects_lightning_cli_or_hydra_would_refuse_are_refused_before_ray(
         args: dict[str, Any], message: str) -> None:
     with pytest.raises(SweepError, match=message):
         validate(InjectedClassifier, args, pl, "module_args")
+
+
+def test_a_trainer_logger_given_as_an_object_is_built_and_checked() -> None:
+    logger = {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "x"}}
+    built = build_arguments(pl.Trainer, {"precision": "bf16-mixed", "logger": logger}, pl)
+    assert built["precision"] == "bf16-mixed"  # only what was given: the rest stay defaults
+    assert isinstance(built["logger"], pl.loggers.CSVLogger) and set(built) == {"precision", "logger"}
+    with pytest.raises(SweepError, match=r"trainer_args: .*'save_dirr' is not accepted"):
+        validate(pl.Trainer, {"logger": {**logger, "init_args": {"save_dirr": "x"}}}, pl,
+                 "trainer_args")
+
+
+def test_both_forms_in_one_class_are_refused_naming_the_field() -> None:
+    with pytest.raises(SweepError, match=r"module_args: objects are written both as class_path"):
+        validate(InjectedClassifier, {"net": NET, "optimizer": {"_target_": "torch.optim.Adam"}},
+                 pl, "module_args")

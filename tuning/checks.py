@@ -269,6 +269,7 @@ def check_spec(spec: SweepSpec, hardware: Hardware | None) -> None:
     _check_arguments(spec, "trainer", pl.Trainer, RESERVED_TRAINER_ARGS)
     _check_objects(spec, "module", module_cls, pl)
     _check_objects(spec, "datamodule", datamodule_cls, pl)
+    _check_objects(spec, "trainer", pl.Trainer, pl)  # a logger or profiler given as an object
     _check_top_level_objects(spec)
     check_callbacks(spec, pl)
     _check_batch_size(spec)

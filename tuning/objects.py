@@ -226,7 +226,10 @@ def validate(cls: type, args: Mapping[str, Any], pl: Any, where: str) -> None:
     Raises:
         SweepError: With jsonargparse's (or Hydra's) own message, prefixed by ``where``.
     """
-    form = object_form(args)
+    try:
+        form = object_form(args)
+    except SweepError as exc:
+        raise SweepError(f"{where}: {exc}") from None
     if form == "hydra":
         check_hydra_objects(dict(args), where)
         return
@@ -261,7 +264,8 @@ def build_arguments(cls: type, args: Mapping[str, Any], pl: Any) -> dict[str, An
         return {k: _hydra_instantiate(v) if object_form(v) else v for k, v in args.items()}
     parser = _parser(cls, pl)
     config = parser.instantiate_classes(parser.parse_object({"obj": dict(args)}))
-    return {k: v for k, v in vars(config.obj).items() if k in args or not k.startswith("__")}
+    # The arguments given, built; the others keep the class's defaults, as if not passed.
+    return {k: v for k, v in vars(config.obj).items() if k in args}
 
 
 def build(cls: type, args: Mapping[str, Any], pl: Any) -> Any:

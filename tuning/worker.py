@@ -21,7 +21,7 @@ from tuning.callbacks import build_callbacks
 from tuning.checks import normalize_precision
 from tuning.layout import CHECKPOINT_NAME
 from tuning.lightning_compat import prepare, ray_lightning
-from tuning.objects import apply_optimizer, build
+from tuning.objects import apply_optimizer, build, build_arguments
 from tuning.seeding import SEED_KEY
 from tuning.spec import SweepSpec
 from tuning.targets import lightning_namespace, resolve_class
@@ -96,7 +96,8 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     datamodule_args = args["datamodule"]
     if "batch_size" in datamodule_args:  # the sweep's batch size is global across workers
         datamodule_args["batch_size"] //= world_size
-    trainer_args = {**TRAINER_DEFAULTS, **args["trainer"]}
+    # A logger or profiler given as an object is built as LightningCLI builds the Trainer's.
+    trainer_args = {**TRAINER_DEFAULTS, **build_arguments(pl.Trainer, args["trainer"], pl)}
     if "precision" in trainer_args:
         trainer_args["precision"] = normalize_precision(trainer_args["precision"])
     wandb = loop_config.get("wandb")
