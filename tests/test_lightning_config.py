@@ -153,3 +153,36 @@ def test_a_top_level_optimizer_replaces_configure_optimizers_as_lightning_cli_do
     assert isinstance(optimizer, torch.optim.SGD)  # a bare name is torch.optim's, as in LightningCLI
     assert optimizer.param_groups[0]["lr"] == 0.02 and optimizer.param_groups[0]["momentum"] == 0.5
     assert isinstance(scheduler, torch.optim.lr_scheduler.StepLR)
+
+
+def test_a_config_lightning_cli_printed_itself_is_read_as_is(tmp_path: Path) -> None:
+    """``--print_config`` writes every key, defaults and nulls included: the config of a project
+    no one wrote by hand."""
+    import subprocess
+    import sys
+
+    import lightning.pytorch as pl
+
+    from lightning_modules.injected import InjectedClassifier
+    from tests.conftest import REPO
+    from tuning.checks import check_spec
+    from tuning.objects import build
+
+    printed = subprocess.run(
+        [sys.executable, "-m", "lightning_modules.injected", "fit", "--config",
+         str(REPO / "lightning_modules" / "injected" / "config.yaml"), "--print_config"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=True).stdout
+    (tmp_path / "config.yaml").write_text(printed)
+    spec = load_spec(_write(tmp_path, "sweep.yaml", {
+        **SWEEP, "module": "lightning_modules.injected.InjectedClassifier",
+        "datamodule": "lightning_modules.datamodules.MNIST1DDataModule"}))
+    check_spec(spec, None)
+    trainer = spec.args_section("trainer")
+    assert "enable_progress_bar" not in trainer  # null: the trial's own default (no bar) holds
+    assert trainer["inference_mode"] is True and "devices" not in trainer
+    assert (spec.scheduler.max_epochs, spec.search.seed) == (12, 7)
+    args = spec.trial_args({"module.net.init_args.width": 48,
+                            "module.optimizer.init_args.lr": 0.005})
+    model = build(InjectedClassifier, args["module"], pl)
+    assert model.net.layers[0].out_channels == 48
+    assert model.configure_optimizers().param_groups[0]["lr"] == 0.005

@@ -31,8 +31,9 @@ from tuning.yaml_files import read_yaml
 
 logger = logging.getLogger(__name__)
 
+# LightningCLI's fit: its sections, and Trainer.fit's own arguments.
 CONFIG_KEYS = ("seed_everything", "trainer", "model", "data", "optimizer", "lr_scheduler",
-               "ckpt_path")
+               "ckpt_path", "weights_only")
 # Trainer settings that each trial gets from lightsweep, and from where.
 OWNED_TRAINER_KEYS = {
     "accelerator": "resources.gpus_per_worker",
@@ -111,8 +112,10 @@ def section(config: Mapping[str, Any], route: str) -> dict[str, Any]:
         return _object(value, route)
     value = dict(value or {})
     if route == "trainer":
-        return {k: v for k, v in value.items()
-                if k not in OWNED_TRAINER_KEYS and k not in MOVED_TRAINER_KEYS}
+        # None is LightningCLI's "the Trainer's default" (a printed config lists every key so):
+        # left out, so that lightsweep's own defaults for trials (no progress bar) hold.
+        return {k: v for k, v in value.items() if v is not None
+                and k not in OWNED_TRAINER_KEYS and k not in MOVED_TRAINER_KEYS}
     if CLASS_PATH in value:
         return dict(value.get(INIT_ARGS) or {})
     return value
@@ -203,7 +206,10 @@ def resolve_lightning_config(data: dict[str, Any], sweep_dir: Path,
     callbacks = _callbacks(trainer)
     if callbacks:
         data["callbacks"] = [*callbacks, *(data.get("callbacks") or [])]
-    replaced = [k for k in OWNED_TRAINER_KEYS if k in trainer]
+    if config.get("ckpt_path") is not None:
+        logger.info("config: ckpt_path not used: each trial trains from its own start (and "
+                    "resumes from its own checkpoints)")
+    replaced = [k for k in OWNED_TRAINER_KEYS if trainer.get(k) is not None]
     if replaced:
         logger.info("config: trainer %s set by lightsweep for each trial (%s)",
                     ", ".join(replaced),

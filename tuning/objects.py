@@ -201,7 +201,7 @@ def check_callable_arguments(cls: type, args: Mapping[str, Any], where: str) -> 
         return
     for name, value in args.items():
         if name in hints and _is_callable_type(hints[name]) and not (
-            is_object(value) or _looks_like_class_path(value) or callable(value)
+            value is None or is_object(value) or _looks_like_class_path(value) or callable(value)
         ):
             raise SweepError(
                 f"{where}.{name}: {cls.__qualname__}.__init__ takes a callable here, got "
