@@ -13,13 +13,11 @@ from typing import Any
 
 from tuning.callbacks import check_callbacks
 from tuning.errors import SweepError
+from tuning.lightning_config import ROUTE_SECTIONS
 from tuning.objects import check_object, check_path, validate
 from tuning.space import Choice, Distribution, IntRange, LogUniform, ObjectChoice, Uniform
 from tuning.spec import SweepSpec
 from tuning.targets import init_parameters, lightning_namespace, resolve_class
-
-LIGHTNING_SECTIONS = {"module": "model", "datamodule": "data", "trainer": "trainer",
-                      "optimizer": "optimizer", "lr_scheduler": "lr_scheduler"}
 
 # Lightning's precision names, and the short aliases it accepts for them.
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
@@ -76,8 +74,8 @@ def _where(spec: SweepSpec, route: str, arg: str) -> str:
     key = f"{route}.{arg}"
     if key in spec.space:
         return f"space.{key}"
-    if arg in spec.args_section(route) and arg not in spec._own_args(route):
-        return f"config {LIGHTNING_SECTIONS[route]}.{arg}"
+    if arg in spec.args_section(route) and arg not in spec.own_args(route):
+        return f"config {ROUTE_SECTIONS[route]}.{arg}"
     return f"{route}_args.{arg}"
 
 
@@ -124,7 +122,7 @@ def _check_objects(spec: SweepSpec, route: str, cls: type, pl: Any) -> None:
         if label == "":
             _check_paths(spec, route, cls, args)
         where = label or (f"{route}_args" if not spec.lightning_config
-                          else f"config {LIGHTNING_SECTIONS[route]} / {route}_args")
+                          else f"config {ROUTE_SECTIONS[route]} / {route}_args")
         validate(cls, args, pl, where)
 
 

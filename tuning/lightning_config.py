@@ -47,7 +47,8 @@ OWNED_TRAINER_KEYS = {
 MOVED_TRAINER_KEYS = ("max_epochs", "callbacks")
 # Where LightningCLI finds a bare optimizer or scheduler name.
 _SHORT_NAMES = {"optimizer": "torch.optim", "lr_scheduler": "torch.optim.lr_scheduler"}
-_ROUTE_SECTIONS = {"module": "model", "datamodule": "data", "trainer": "trainer",
+# The config's section for each of lightsweep's routes.
+ROUTE_SECTIONS = {"module": "model", "datamodule": "data", "trainer": "trainer",
                    "optimizer": "optimizer", "lr_scheduler": "lr_scheduler"}
 
 
@@ -107,7 +108,7 @@ def _object(value: Any, route: str) -> dict[str, Any]:
 def section(config: Mapping[str, Any], route: str) -> dict[str, Any]:
     """The arguments the config gives to ``route`` (module, datamodule, trainer, optimizer,
     lr_scheduler)."""
-    value = config.get(_ROUTE_SECTIONS[route])
+    value = config.get(ROUTE_SECTIONS[route])
     if route in ("optimizer", "lr_scheduler"):
         return _object(value, route)
     value = dict(value or {})

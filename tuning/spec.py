@@ -10,6 +10,8 @@ A sweep file is YAML::
     space:
       module.lr: {loguniform: [1e-4, 1e-1]}
       datamodule.batch_size: {choice: [32, 64, 128]}
+      module.net.init_args.width: {int: [16, 64]}   # inside an object (tuning.space)
+    config: path/to/lightning_cli_config.yaml      # a base (tuning.lightning_config)
     metric: val/acc
     mode: max
     search: {num_samples: 16, seed: 0}
@@ -204,7 +206,7 @@ class SweepSpec(BaseModel):
     def _no_key_set_twice(self) -> SweepSpec:
         # The sweep file's own arguments against its space; a config's are a base to search over.
         for route in ROUTES:
-            fixed = self._own_args(route)
+            fixed = self.own_args(route)
             for arg, key in self.search_space.keys_for(route).items():
                 if arg in fixed:
                     raise SweepError(
@@ -227,7 +229,8 @@ class SweepSpec(BaseModel):
         """The Lightning accelerator every trial's workers run on."""
         return "gpu" if self.resources.gpus_per_worker > 0 else "cpu"
 
-    def _own_args(self, route: str) -> dict[str, Any]:
+    def own_args(self, route: str) -> dict[str, Any]:
+        """The fixed arguments of ``route`` that the sweep file itself gives."""
         return {"module": self.module_args, "datamodule": self.datamodule_args,
                 "trainer": self.trainer_args, "optimizer": self.optimizer,
                 "lr_scheduler": self.lr_scheduler}[route]
@@ -235,8 +238,8 @@ class SweepSpec(BaseModel):
     def args_section(self, route: str) -> dict[str, Any]:
         """The fixed arguments of ``route``: the LightningCLI config's, under the sweep file's."""
         if not self.lightning_config:
-            return self._own_args(route)
-        merged: dict[str, Any] = merge(section(self.lightning_config, route), self._own_args(route))
+            return self.own_args(route)
+        merged: dict[str, Any] = merge(section(self.lightning_config, route), self.own_args(route))
         return merged
 
     def trial_args(self, config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
