@@ -128,3 +128,40 @@ def test_a_warm_started_sweep_does_not_replay_the_earlier_sweeps_proposals(
     warm = proposals(build_searcher(spec, past), 3)
     assert not set(earlier) & set(warm)
     assert warm == proposals(build_searcher(spec, past), 3), "not reproducible"
+
+
+def test_a_conditional_sweep_warm_starts_with_each_trials_own_branch(
+    write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    import functools
+
+    from tuning.space import sample
+
+    choice = {"choice": [
+        {"class_path": "torch.optim.SGD", "init_args": {"lr": {"loguniform": [1e-3, 1e-1]},
+                                                        "momentum": {"uniform": [0.8, 0.99]}}},
+        {"class_path": "torch.optim.Adam", "init_args": {"lr": {"loguniform": [1e-4, 1e-2]}}},
+    ]}
+    spec = load_spec(write_sweep(space={"module.optimizer": choice}))
+    sgd = {"module.optimizer": "SGD", "module.optimizer[SGD].init_args.lr": 0.01,
+           "module.optimizer[SGD].init_args.momentum": 0.9}
+    adam = {"module.optimizer": "Adam", "module.optimizer[Adam].init_args.lr": 0.001}
+    earlier = tmp_path / "earlier"
+    Ledger(spec, {
+        "a": TrialRecord("a", status="completed", config=sgd, history=[
+            EpochRecord(e, {"val/acc": 0.9}) for e in range(1, 5)]),
+        "b": TrialRecord("b", status="stopped", config=adam,
+                         history=[EpochRecord(1, {"val/acc": 0.2})]),
+    }).save(Location.parse(str(earlier)))
+    trials = sorted(past_trials(earlier, spec), key=lambda t: t.params["module.optimizer"])
+    assert [t.params for t in trials] == [adam, sgd]
+    assert [t.state for t in trials] == [TrialState.PRUNED, TrialState.COMPLETE]
+    # The new study takes them, and proposes the branches' own parameters after them.
+    search = TruthfulOptunaSearch(max_epochs=4, seed=0, warm_start=trials, metric="val/acc",
+                                  mode="max", space=functools.partial(sample, spec.search_space),
+                                  sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=1))
+    config = search.suggest("new")
+    assert config is not None
+    branch = config["module.optimizer"]
+    assert {k for k in config if "[" in k} == {k for k in (sgd if branch == "SGD" else adam)
+                                                if "[" in k}
