@@ -132,3 +132,25 @@ def test_ledgers_written_before_timing_still_load(write_sweep: SweepWriter, tmp_
     (tmp_path / LEDGER_FILE).write_text(json.dumps(data))
     loaded = Ledger.load(str(tmp_path))
     assert loaded.trials["a"].seconds == 0.0 and loaded.cost().epochs == 2
+
+
+def test_an_experiment_of_a_lightsweep_before_objects_and_configs_still_loads(
+        tmp_path: Path) -> None:
+    """Its sweep has no config, lightning_config, optimizer or lr_scheduler keys."""
+    from tests.conftest import BASE_SWEEP
+    from tuning.spec import SweepSpec
+
+    spec = SweepSpec.model_validate(BASE_SWEEP)
+    config = {"module.lr": 0.01, "datamodule.batch_size": 32, "seed": 3}
+    Ledger(spec, {"t": TrialRecord("t", status="completed", config=config, history=[
+        EpochRecord(1, {"val/acc": 0.5})])}).save(Location.parse(str(tmp_path)))
+    path = tmp_path / LEDGER_FILE
+    data = json.loads(path.read_text())
+    for key in ("config", "lightning_config", "optimizer", "lr_scheduler"):
+        del data["sweep"][key]
+    path.write_text(json.dumps(data))
+    loaded = Ledger.load(str(tmp_path))
+    assert loaded.trials["t"].config == config
+    assert loaded.spec.trial_args(config)["module"] == {
+        "arch": "mlp", "input_shape": [8, 8], "width": 32, "depth": 1, "lr": 0.01}
+    assert loaded.spec.trial_args(config)["datamodule"] == {"batch_size": 32}
