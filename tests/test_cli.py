@@ -157,3 +157,13 @@ def test_a_config_value_lightning_cli_would_refuse_exits_2_with_its_message(tmp_
     assert result.returncode == 2
     assert "config model / module_args: " in result.stderr and "width" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_mistyped_command_is_named_with_the_nearest_one(capsys) -> None:
+    assert main(["leaderbord", "runs/x"]) == 2
+    assert "unknown command 'leaderbord'. Fix: did you mean 'leaderboard'?" in capsys.readouterr().err
+
+
+def test_a_sweep_file_is_still_launchs_default_argument(tmp_path: Path, capsys) -> None:
+    assert main([str(tmp_path / "missing.yaml")]) == 2  # launched, and refused as not found
+    assert "unknown command" not in capsys.readouterr().err

@@ -154,3 +154,14 @@ def test_an_experiment_of_a_lightsweep_before_objects_and_configs_still_loads(
     assert loaded.spec.trial_args(config)["module"] == {
         "arch": "mlp", "input_shape": [8, 8], "width": 32, "depth": 1, "lr": 0.01}
     assert loaded.spec.trial_args(config)["datamodule"] == {"batch_size": 32}
+
+
+def test_a_leaderboard_of_a_newer_format_is_refused_not_misread(tmp_path: Path) -> None:
+    from tests.conftest import BASE_SWEEP
+    from tuning.spec import SweepSpec
+
+    Ledger(SweepSpec.model_validate(BASE_SWEEP)).save(Location.parse(str(tmp_path)))
+    path = tmp_path / LEDGER_FILE
+    path.write_text(path.read_text().replace('"format": 1', '"format": 2'))
+    with pytest.raises(SweepError, match=r"format 2, newer than this lightsweep reads \(1\)"):
+        Ledger.load(str(tmp_path))

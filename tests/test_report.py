@@ -95,3 +95,11 @@ def test_report_command_prints_where_it_wrote(experiment: Path, tmp_path: Path, 
     assert main(["report", str(experiment), "--out", str(tmp_path / "out")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "out" / "index.html")
     assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+def test_report_command_prints_nothing_but_where_it_wrote(experiment: Path, tmp_path: Path,
+                                                         capfd) -> None:
+    assert main(["report", str(experiment), "--out", str(tmp_path / "r")]) == 0
+    out, err = capfd.readouterr()
+    assert out.strip() == str(tmp_path / "r" / "index.html")
+    assert "new study created" not in err  # Optuna's INFO line for the importances' study

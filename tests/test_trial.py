@@ -45,3 +45,18 @@ def test_the_log_filter_every_ray_process_runs_imports_nothing_heavy() -> None:
             "'pandas', 'pydantic') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_workers_keep_lightnings_per_trial_logging_interval_warning_off_the_console() -> None:
+    import warnings
+
+    from tuning.worker import _quiet_worker_logs
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _quiet_worker_logs(world_size=1)
+        warnings.warn("The number of training batches (4) is smaller than the logging interval "
+                      "Trainer(log_every_n_steps=50). Set a lower value for log_every_n_steps if "
+                      "you want to see logs for the training epoch.", UserWarning, stacklevel=1)
+        warnings.warn("a warning of the user's own", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["a warning of the user's own"]

@@ -8,11 +8,13 @@ a message naming the field and the fix, and exit code 2.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -255,9 +257,26 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mistyped_command(argv: list[str]) -> str | None:
+    """The command ``argv[0]`` was probably meant to be, when it is no command, no option and
+    no sweep file (``launch``'s default position), but close to a command's name."""
+    if not argv or argv[0] in COMMANDS or argv[0].startswith("-"):
+        return None
+    word = argv[0]
+    if Path(word).exists() or Path(word).suffix or "/" in word:
+        return None  # a sweep file for launch, the default command
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code (2 for bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    mistyped = _mistyped_command(argv)
+    if mistyped:
+        sys.stderr.write(f"run_tune.py: error: unknown command {argv[0]!r}. Fix: did you mean "
+                         f"{mistyped!r}? Commands: {', '.join(COMMANDS)}\n")
+        return 2
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
         argv = ["launch", *argv]  # launch is the default command
     args = _parser().parse_args(argv)

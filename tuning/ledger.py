@@ -249,6 +249,13 @@ class Ledger:
                 f"{experiment}: not a lightsweep experiment (no {LEDGER_FILE}). Fix: pass the "
                 "directory or URI that launch printed, e.g. runs/<name>"
             )
+        written = data.get("format", FORMAT_VERSION)
+        if not isinstance(written, int) or written > FORMAT_VERSION:
+            raise SweepError(
+                f"{experiment}: its {LEDGER_FILE} is of format {written!r}, newer than this "
+                f"lightsweep reads ({FORMAT_VERSION}). Fix: read it with the lightsweep that "
+                "wrote it (pip install --upgrade lightsweep)"
+            )
         trials = {}
         for raw in data["trials"]:
             history = [EpochRecord(**e) for e in raw.pop("history")]

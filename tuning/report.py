@@ -234,6 +234,7 @@ def parameter_importances(ledger: Ledger) -> tuple[dict[str, float], str] | None
     if spec.search_space.is_conditional:
         # fANOVA takes the parameters every trial has: a branch's own arguments drop out.
         basis += "; the parameters every trial has"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # its "new study created" line
     study = optuna.create_study(direction=spec.direction)
     study.add_trials(trials)
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)

@@ -45,6 +45,10 @@ def _quiet_worker_logs(world_size: int) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # Lightning 2.6 on torch 2.14 warns about its own use of a torch internal, once per worker.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # A trial of few batches (launch --smoke, limit_train_batches) would say once per trial
+    # that its epoch is shorter than Lightning's logging interval: epoch-level metrics are
+    # what a sweep reports, so that interval does not matter here.
+    warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval")
     if world_size == 1:
         # Train sets up a process group even for one worker, so Lightning's single-device run
         # asks for sync_dist=True, which would have nothing to sync.
