@@ -84,3 +84,22 @@ def test_storage_one_node_cannot_see_is_refused_before_any_trial(
     assert "Fix: pass --storage a path that every node mounts" in output
     assert not (storage / "local-only").exists(), "no trial may start"
     assert list(storage.iterdir()) == [], "the marker is removed"
+
+
+@pytest.mark.timeout(240)
+def test_joining_a_token_cluster_without_the_token_exits_2_saying_where_it_goes(
+    two_node_cluster: LocalCluster, write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in two_node_cluster.env.items() if not k.startswith("RAY_AUTH")}
+    env["RAY_gcs_server_port_wait_time_s"] = "1"  # Ray's own ~20 s of retries, cut for the test
+    env["HOME"] = str(tmp_path)  # no ~/.ray/auth_token either
+    run = subprocess.run(
+        [sys.executable, str(REPO / "run_tune.py"), "launch", str(write_sweep()), "--storage",
+         str(tmp_path / "runs"), "--address", two_node_cluster.address],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=200,
+    )
+    assert run.returncode == 2, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert "refused this driver: it uses token authentication" in last
+    assert "export RAY_AUTH_MODE=token" in last and "RAY_AUTH_TOKEN" in last
+    assert "Traceback" not in run.stderr

@@ -63,3 +63,10 @@ def is_storage_full(error: BaseException) -> bool:
         or "No space left on device" in str(e)
         for e in _causes(error)
     )
+
+
+def is_unauthenticated(error: BaseException) -> bool:
+    """Whether joining a Ray cluster failed for want of its authentication token. Ray reports
+    it as a ConnectionError whose cause holds the AuthenticationError as text alone."""
+    return any(type(e).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(e)
+               for e in _causes(error))

@@ -23,7 +23,7 @@ from ray.tune.error import TuneError
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from tuning.checks import Hardware, check_hardware, check_spec, max_concurrent_trials
-from tuning.errors import StorageFullError, SweepError, is_storage_full
+from tuning.errors import StorageFullError, SweepError, is_storage_full, is_unauthenticated
 from tuning.layout import trial_dirname
 from tuning.ledger import FINISHED, Ledger, LedgerCallback
 from tuning.location import Location
@@ -166,7 +166,18 @@ def init_ray(address: str | None, **init_kwargs: Any) -> None:
         env["env_vars"]["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
         # This process's own State API calls too: its Ray is this one.
         os.environ["RAY_API_SERVER_ADDRESS"] = env["env_vars"]["RAY_API_SERVER_ADDRESS"]
-    ray.init(address=address, runtime_env=env, logging_level=logging.WARNING, **init_kwargs)
+    try:
+        ray.init(address=address, runtime_env=env, logging_level=logging.WARNING, **init_kwargs)
+    except (ConnectionError, RuntimeError) as error:
+        if not is_unauthenticated(error):
+            raise
+        raise SweepError(
+            f"--address: the Ray cluster at {address} refused this driver: it uses token "
+            "authentication (what `ray start` turns on in Ray 2.59+) and no token was given. "
+            "Fix: export RAY_AUTH_MODE=token and the cluster's token, as RAY_AUTH_TOKEN=... or in "
+            "~/.ray/auth_token (or a file named by RAY_AUTH_TOKEN_PATH); `ray get-auth-token` on "
+            "the head node prints it"
+        ) from None
 
 
 def _check(spec: SweepSpec, address: str | None) -> None:
