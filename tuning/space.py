@@ -226,7 +226,7 @@ def _contains_distribution(value: Any) -> bool:
     return False
 
 
-def _labels(key: str, objects: list[Mapping[str, Any]]) -> list[str]:
+def _labels(objects: list[Mapping[str, Any]]) -> list[str]:
     short = [class_name(o).rsplit(".", 1)[-1] for o in objects]
     if len(set(short)) == len(short):
         return short
@@ -268,7 +268,7 @@ def _parse_choice(key: str, values: list[Any]) -> Distribution:
             "others are. Fix: write every branch as {class_path: pkg.Class, init_args: {...}} "
             "(or {_target_: pkg.Class, ...})"
         )
-    labels = _labels(key, values)
+    labels = _labels(values)
     branches = []
     for label, obj in zip(labels, values, strict=True):
         template, searched = _split_template(f"{key}[{label}]", obj)
