@@ -39,6 +39,7 @@ from tuning.targets import import_from_launch_directory
 from tuning.tracking import wandb_mode
 from tuning.trial import run_trial
 from tuning.tune_state import TuneStateBackup, restore_whole_state
+from tuning.versions import untested_versions
 from tuning.warm_start import past_trials
 
 logger = logging.getLogger(__name__)
@@ -379,6 +380,10 @@ def launch(
         stem = f"smoke-{stem}"
     address = address or os.environ.get("RAY_ADDRESS")
     _check(spec, address)
+    untested = untested_versions()
+    if untested:
+        logger.warning("untested versions: %s; lightsweep uses private parts of these. Fix: "
+                       "pip install -c constraints.txt -e . (the tested stack)", ", ".join(untested))
     past = past_trials(warm_start, spec) if warm_start is not None else None
     path = experiment_dir(spec, name, stem)
     check_writable(path.parent)
