@@ -87,9 +87,14 @@ def _representative(dist: Distribution) -> Any:
     raise AssertionError(dist)
 
 
-def representative_configs(spec: SweepSpec) -> list[tuple[str, dict[str, Any]]]:
-    """Trial configs that between them take every branch of every conditional choice, each
-    with a label saying which (for messages); the other values at a bound or first choice."""
+# One trial's arguments by route, with a label naming the branches it takes ("" for the first).
+RepresentativeTrial = tuple[str, dict[str, dict[str, Any]]]
+
+
+def representative_trials(spec: SweepSpec) -> list[RepresentativeTrial]:
+    """The arguments of trials that between them take every branch of every conditional
+    choice, each with a label saying which (for messages); the other values at a bound or
+    first choice."""
     space = spec.search_space
     base = {key: _representative(dist) for key, dist in space.searched.items()}
     configs = [("", base)]
@@ -97,7 +102,7 @@ def representative_configs(spec: SweepSpec) -> list[tuple[str, dict[str, Any]]]:
         if isinstance(dist, ObjectChoice):
             configs += [(f"space.{key} ({label}): ", {**base, key: label})
                         for label in dist.labels[1:]]
-    return configs
+    return [(label, spec.trial_args(config)) for label, config in configs]
 
 
 def _check_paths(spec: SweepSpec, route: str, cls: type, args: dict[str, Any]) -> None:
@@ -114,11 +119,12 @@ def _check_paths(spec: SweepSpec, route: str, cls: type, args: dict[str, Any]) -
                                f"space.{branch.key(key, inner)}")
 
 
-def _check_objects(spec: SweepSpec, route: str, cls: type, pl: Any) -> None:
+def _check_objects(spec: SweepSpec, trials: list[RepresentativeTrial], route: str, cls: type,
+                   pl: Any) -> None:
     """Type-checks ``route``'s arguments, objects in them included, for every branch of the
     space, as LightningCLI would."""
-    for label, config in representative_configs(spec):
-        args = spec.trial_args(config)[route]
+    for label, trial_args in trials:
+        args = trial_args[route]
         if label == "":
             _check_paths(spec, route, cls, args)
         where = label or (f"{route}_args" if not spec.lightning_config
@@ -126,13 +132,13 @@ def _check_objects(spec: SweepSpec, route: str, cls: type, pl: Any) -> None:
         validate(cls, args, pl, where)
 
 
-def _check_top_level_objects(spec: SweepSpec) -> None:
+def _check_top_level_objects(spec: SweepSpec, trials: list[RepresentativeTrial]) -> None:
     """LightningCLI's top-level optimizer and lr_scheduler: classes that import and take their
     arguments (searched ones included)."""
     for route in ("optimizer", "lr_scheduler"):
         keys = spec.search_space.keys_for(route)
-        for label, config in representative_configs(spec):
-            obj = spec.trial_args(config)[route]
+        for label, trial_args in trials:
+            obj = trial_args[route]
             if not obj and keys:
                 raise SweepError(
                     f"space.{next(iter(keys.values()))}: there is no {route} to search in. Fix: "
@@ -265,10 +271,11 @@ def check_spec(spec: SweepSpec, hardware: Hardware | None) -> None:
     _check_arguments(spec, "module", module_cls, {})
     _check_arguments(spec, "datamodule", datamodule_cls, {})
     _check_arguments(spec, "trainer", pl.Trainer, RESERVED_TRAINER_ARGS)
-    _check_objects(spec, "module", module_cls, pl)
-    _check_objects(spec, "datamodule", datamodule_cls, pl)
-    _check_objects(spec, "trainer", pl.Trainer, pl)  # a logger or profiler given as an object
-    _check_top_level_objects(spec)
+    trials = representative_trials(spec)
+    _check_objects(spec, trials, "module", module_cls, pl)
+    _check_objects(spec, trials, "datamodule", datamodule_cls, pl)
+    _check_objects(spec, trials, "trainer", pl.Trainer, pl)  # a logger or profiler as an object
+    _check_top_level_objects(spec, trials)
     check_callbacks(spec, pl)
     _check_batch_size(spec)
     _check_precision(spec)

@@ -68,5 +68,7 @@ def is_storage_full(error: BaseException) -> bool:
 def is_unauthenticated(error: BaseException) -> bool:
     """Whether joining a Ray cluster failed for want of its authentication token. Ray reports
     it as a ConnectionError whose cause holds the AuthenticationError as text alone."""
-    return any(type(e).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(e)
+    from ray.exceptions import AuthenticationError  # here: this module is imported everywhere
+
+    return any(isinstance(e, AuthenticationError) or "InvalidAuthToken" in str(e)
                for e in _causes(error))

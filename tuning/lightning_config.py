@@ -97,7 +97,7 @@ def _object(value: Any, route: str) -> dict[str, Any]:
     if value is None:
         return {}
     if isinstance(value, str):
-        value = {CLASS_PATH: value}
+        value = {CLASS_PATH: value}  # a bare name too (SGD), unlike objects.as_object
     value = dict(value)
     name = value.get(CLASS_PATH)
     if isinstance(name, str) and "." not in name and route in _SHORT_NAMES:

@@ -23,11 +23,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from tuning.errors import SweepError
-from tuning.targets import import_dotted as import_class
-from tuning.targets import init_parameters
+from tuning.targets import import_dotted, init_parameters
 
 CLASS_PATH, INIT_ARGS = "class_path", "init_args"
-TARGET, PARTIAL = "_target_", "_partial_"
+TARGET = "_target_"
 Form = Literal["lightning", "hydra"]
 
 
@@ -73,6 +72,20 @@ def _looks_like_class_path(value: Any) -> bool:
         part.isidentifier() for part in value.split("."))
 
 
+def as_object(value: Any) -> Any:
+    """``value``, with a class given by its bare path (``torch.optim.Adam``, as LightningCLI
+    accepts it) written as the object ``{class_path: torch.optim.Adam}``."""
+    return {CLASS_PATH: value} if _looks_like_class_path(value) else value
+
+
+def _not_an_object(where: str, through: str, value: Any) -> SweepError:
+    return SweepError(
+        f"{where}: {through} is {value!r}, not an object to search inside. Fix: give {through} "
+        "as an object ({class_path: ..., init_args: {...}} or {_target_: ...}) in the sweep "
+        "file's arguments or the config"
+    )
+
+
 def set_path(args: dict[str, Any], path: str, value: Any, where: str) -> None:
     """Sets ``value`` at the dotted ``path`` inside ``args``, through nested objects.
 
@@ -94,17 +107,12 @@ def set_path(args: dict[str, Any], path: str, value: Any, where: str) -> None:
             node[part] = value
             return
         child = node.get(part)
-        if _looks_like_class_path(child) and parts[depth + 1] == INIT_ARGS:
-            child = node[part] = {CLASS_PATH: child}
+        if parts[depth + 1] == INIT_ARGS and _looks_like_class_path(child):
+            child = node[part] = as_object(child)
         if child is None and part == INIT_ARGS:
             child = node[part] = {}
         if not isinstance(child, dict):
-            through = ".".join(parts[:depth + 1])
-            raise SweepError(
-                f"{where}: {through} is {child!r}, not an object to search inside. Fix: give "
-                f"{through} as an object ({{class_path: ..., init_args: {{...}}}} or "
-                "{_target_: ...}) in the sweep file's arguments or the config"
-            )
+            raise _not_an_object(where, ".".join(parts[:depth + 1]), child)
         node = child
 
 
@@ -138,16 +146,10 @@ def check_path(cls: type, args: Mapping[str, Any], path: str, where: str) -> Non
     _takes(cls, parts[:1], where, f"{cls.__qualname__}.__init__")
     if len(parts) == 1:
         return
-    value: Any = args.get(parts[0])
-    if _looks_like_class_path(value):
-        value = {CLASS_PATH: value}
+    value = as_object(args.get(parts[0]))
     if not is_object(value):
-        raise SweepError(
-            f"{where}: {parts[0]} is {value!r}, not an object to search inside. Fix: give "
-            f"{parts[0]} as an object ({{class_path: ..., init_args: {{...}}}} or {{_target_: "
-            "...}) in the sweep file's arguments or the config"
-        )
-    target = import_class(class_name(value), where)
+        raise _not_an_object(where, parts[0], value)
+    target = import_dotted(class_name(value), where)
     rest = parts[1:]
     if CLASS_PATH in value and rest[0] in (CLASS_PATH, INIT_ARGS):
         if rest[0] == CLASS_PATH or len(rest) == 1:
@@ -166,7 +168,7 @@ def check_object(obj: Mapping[str, Any], where: str) -> None:
     if not is_object(obj):
         raise SweepError(f"{where}: {dict(obj)!r} is not an object. Fix: write it as "
                          "{class_path: pkg.Class, init_args: {...}}")
-    target = import_class(class_name(obj), where)
+    target = import_dotted(class_name(obj), where)
     _takes(target, list(_object_arguments(obj)), where, class_name(obj))
 
 
@@ -210,11 +212,15 @@ def check_callable_arguments(cls: type, args: Mapping[str, Any], where: str) -> 
             )
 
 
+def _lightning_cli(pl: Any) -> Any:
+    """``lightning.pytorch.cli`` (or ``pytorch_lightning.cli``): the user's namespace's."""
+    return importlib.import_module(f"{pl.__name__}.cli")
+
+
 def _parser(cls: type, pl: Any) -> Any:
     """Lightning's LightningCLI parser with ``cls``'s arguments under ``obj``, as LightningCLI
     adds a model or datamodule class it was given."""
-    cli = importlib.import_module(f"{pl.__name__}.cli")
-    parser = cli.LightningArgumentParser(exit_on_error=False)
+    parser = _lightning_cli(pl).LightningArgumentParser(exit_on_error=False)
     parser.add_class_arguments(cls, "obj", fail_untyped=False, sub_configs=True,
                                instantiate=False)
     return parser
@@ -280,7 +286,7 @@ def apply_optimizer(model: Any, optimizer: Mapping[str, Any], lr_scheduler: Mapp
     ``configure_optimizers``."""
     if not optimizer:
         return
-    cli = importlib.import_module(f"{pl.__name__}.cli")
+    cli = _lightning_cli(pl)
     built = cli.instantiate_class(model.parameters(), dict(optimizer))
     scheduler = cli.instantiate_class(built, dict(lr_scheduler)) if lr_scheduler else None
     configure = functools.partial(cli.LightningCLI.configure_optimizers, optimizer=built,
