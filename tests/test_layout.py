@@ -77,3 +77,16 @@ def test_a_snapshot_cut_short_by_a_full_disk_removes_only_unreported_checkpoints
         (run / name / "checkpoint.ckpt").write_bytes(b"x")
     (run / CHECKPOINT_SNAPSHOT).write_bytes(b"")  # Train's write, cut short
     assert remove_stray_checkpoints(experiment, "t", {"checkpoint_a"}) == ["checkpoint_b"]
+
+
+def test_a_trial_whose_reported_checkpoints_train_dropped_keeps_its_latest(tmp_path: Path) -> None:
+    # ASHA stopped the trial at epoch 1, Train ran epochs 2 and 3 before it ended, and its
+    # num_to_keep=2 then dropped epoch 1's, the one checkpoint a result named.
+    experiment = Location.parse(tmp_path)
+    run = experiment / "trial_abc/train"
+    names = [f"checkpoint_2026-01-01_00-00-0{i}.0" for i in range(1, 4)]
+    for name in names[1:]:
+        (run / name / "checkpoint.ckpt").write_bytes(b"x")
+    _snapshot(run, tracked=names[1:], latest=names[2])
+    assert remove_stray_checkpoints(experiment, "abc", reported={names[0]}) == [names[1]]
+    assert checkpoint_usage(experiment, "abc") == (1, 1)

@@ -79,6 +79,11 @@ def remove_stray_checkpoints(
         if state.get("latest_checkpoint_result"):
             tracked.add(state["latest_checkpoint_result"]["checkpoint_dir_name"])
         kept &= tracked
+        latest = (state.get("latest_checkpoint_result") or {}).get("checkpoint_dir_name")
+        if reported and not kept and latest in present:
+            # Train ran epochs past the one Tune stopped the trial at, and its num_to_keep
+            # removed every checkpoint a result named: keep its latest, never none.
+            kept = {latest}
     removed = sorted(d for d in present if d.startswith(CHECKPOINT_DIR_PREFIX) and d not in kept)
     for name in removed:
         (run / name).remove()
