@@ -25,6 +25,7 @@ import pytest
 from tests.conftest import REPO, LocalCluster, SweepWriter
 from tests.processes import end_session, finish, start_driver, wait_for
 from tuning import fetch_best, launch, leaderboard
+from tuning.layout import CHECKPOINT_SNAPSHOT, TRAIN_RUN_NAME
 from tuning.ledger import LEDGER_FILE, Ledger
 from tuning.location import Location
 from tuning.study_file import STUDY_FILE, STUDY_NAME
@@ -312,13 +313,19 @@ def test_full_disk_stops_the_sweep_and_resume_finishes_it(tmp_path: Path) -> Non
         assert any(t.status == "running" and t.epochs < epochs for t in before.trials.values())
 
         filler.unlink()  # the user frees space
+        # In some runs the full disk cuts short Ray Train's checkpoint list of the running trial
+        # (Train rewrites it in place); make that certain, as resume must survive it.
+        for trial_id, trial in before.trials.items():
+            if trial.status == "running":
+                snapshot = path / f"trial_{trial_id}" / TRAIN_RUN_NAME / CHECKPOINT_SNAPSHOT
+                snapshot.write_bytes(snapshot.read_bytes()[:20])
         second = start_driver(["resume", str(path)], cwd=tmp_path, log=tmp_path / "resume.log")
         output = finish(second, tmp_path / "resume.log", timeout_s=300)
         assert second.returncode == 0, output[-3000:]
         after = Ledger.load(path)
         assert len(after.trials) == samples
         for trial_id, trial in after.trials.items():
-            assert trial.status == "completed"
+            assert trial.status == "completed", (trial_id, trial.error, output[-3000:])
             assert [e.epoch for e in trial.history] == list(range(1, epochs + 1))
             if trial_id in before.trials and before.trials[trial_id].epochs:
                 # Continued from its last checkpoint: Tune's results never went back.

@@ -5,7 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from tuning.layout import checkpoint_usage, remove_stray_checkpoints
+from tuning.layout import (
+    CHECKPOINT_SNAPSHOT,
+    checkpoint_usage,
+    keep_whole_snapshot,
+    remove_stray_checkpoints,
+    repair_train_snapshot,
+)
 from tuning.location import Location
 
 
@@ -69,10 +75,8 @@ def test_without_a_snapshot_only_unreported_checkpoints_are_stray(experiment: Lo
 def test_a_snapshot_cut_short_by_a_full_disk_removes_only_unreported_checkpoints(
     tmp_path: Path,
 ) -> None:
-    from tuning.layout import CHECKPOINT_SNAPSHOT, TRAIN_RUN_NAME, remove_stray_checkpoints, trial_path
-
     experiment = Location.parse(str(tmp_path))
-    run = trial_path(experiment, "t") / TRAIN_RUN_NAME
+    run = experiment / "trial_t/train"
     for name in ("checkpoint_a", "checkpoint_b"):
         (run / name / "checkpoint.ckpt").write_bytes(b"x")
     (run / CHECKPOINT_SNAPSHOT).write_bytes(b"")  # Train's write, cut short
@@ -90,3 +94,37 @@ def test_a_trial_whose_reported_checkpoints_train_dropped_keeps_its_latest(tmp_p
     _snapshot(run, tracked=names[1:], latest=names[2])
     assert remove_stray_checkpoints(experiment, "abc", reported={names[0]}) == [names[1]]
     assert checkpoint_usage(experiment, "abc") == (1, 1)
+
+
+def test_a_snapshot_cut_short_gets_back_its_last_whole_copy(tmp_path: Path) -> None:
+    experiment = Location.parse(tmp_path)
+    run = experiment / "trial_abc/train"
+    for name in ("checkpoint_a", "checkpoint_b"):
+        (run / name / "checkpoint.ckpt").write_bytes(b"x")
+    _snapshot(run, tracked=["checkpoint_a"], latest="checkpoint_a")
+    keep_whole_snapshot(experiment, "abc")
+    whole = (run / CHECKPOINT_SNAPSHOT).read_bytes()
+    assert repair_train_snapshot(experiment, "abc") is None, "a whole snapshot is left alone"
+
+    # Train registered checkpoint_b, and the disk filled as it rewrote its list.
+    (run / CHECKPOINT_SNAPSHOT).write_bytes(whole[:15])
+    keep_whole_snapshot(experiment, "abc")  # never copies a cut one over the whole copy
+    assert "restored" in (repair_train_snapshot(experiment, "abc") or "")
+    assert (run / CHECKPOINT_SNAPSHOT).read_bytes() == whole
+
+
+def test_a_cut_snapshot_whose_copy_names_deleted_checkpoints_is_removed(tmp_path: Path) -> None:
+    experiment = Location.parse(tmp_path)
+    run = experiment / "trial_abc/train"
+    (run / "checkpoint_b/checkpoint.ckpt").write_bytes(b"x")
+    _snapshot(run, tracked=["checkpoint_a"], latest="checkpoint_a")
+    keep_whole_snapshot(experiment, "abc")
+    # Train evicted checkpoint_a after a snapshot this copy never saw, then the disk filled.
+    (run / CHECKPOINT_SNAPSHOT).write_bytes(b"{")
+    # Ray Train would refuse a list naming a missing checkpoint: the run starts over instead.
+    assert "starts over" in (repair_train_snapshot(experiment, "abc") or "")
+    assert not (run / CHECKPOINT_SNAPSHOT).exists()
+
+
+def test_a_missing_snapshot_needs_no_repair(experiment: Location) -> None:
+    assert repair_train_snapshot(experiment, "abc") is None

@@ -7,9 +7,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from tuning.location import Location
+
+logger = logging.getLogger(__name__)
 
 # Under a subdirectory because Ray Tune, on restore, copies every top-level ``.json`` of the
 # experiment to a staging directory and later syncs those copies back, over newer files.
@@ -18,6 +22,10 @@ TRIAL_DIR_PREFIX = "trial_"
 TRAIN_RUN_NAME = "train"
 CHECKPOINT_DIR_PREFIX = "checkpoint_"  # Ray Train's name for each checkpoint it persists
 CHECKPOINT_SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's list of those it tracks
+# Ray Train rewrites its snapshot in place after each checkpoint; a disk that fills meanwhile
+# leaves it cut short, and Train then refuses to start the run again. lightsweep keeps the last
+# whole copy beside it.
+WHOLE_SNAPSHOT = "checkpoint_manager_snapshot.whole.json"
 CHECKPOINT_NAME = "checkpoint.ckpt"  # the Lightning checkpoint file in each checkpoint_* dir
 
 
@@ -69,16 +77,10 @@ def remove_stray_checkpoints(
     run = _train_run(experiment, trial_id)
     present = {relative.split("/", 1)[0] for relative, _ in run.files() if "/" in relative}
     kept = present & reported
-    snapshot = run / CHECKPOINT_SNAPSHOT
-    try:
-        state = snapshot.read_json() if snapshot.is_file() else None
-    except ValueError:  # Ray Train wrote it as the disk filled: cut short, so trust no list
-        state = None
+    # A snapshot Ray Train wrote as the disk filled is cut short: trust no list then.
+    state = _whole_snapshot(run / CHECKPOINT_SNAPSHOT)
     if state is not None:
-        tracked = {r["checkpoint_dir_name"] for r in state.get("checkpoint_results", [])}
-        if state.get("latest_checkpoint_result"):
-            tracked.add(state["latest_checkpoint_result"]["checkpoint_dir_name"])
-        kept &= tracked
+        kept &= _named_checkpoints(state)
         latest = (state.get("latest_checkpoint_result") or {}).get("checkpoint_dir_name")
         if reported and not kept and latest in present:
             # Train ran epochs past the one Tune stopped the trial at, and its num_to_keep
@@ -88,3 +90,63 @@ def remove_stray_checkpoints(
     for name in removed:
         (run / name).remove()
     return removed
+
+
+def _whole_snapshot(file: Location) -> dict[str, Any] | None:
+    """The snapshot in ``file`` if it is there and whole, else None."""
+    try:
+        state = json.loads(file.read_bytes())
+    except (FileNotFoundError, ValueError):  # absent, or cut short
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _named_checkpoints(state: dict[str, Any]) -> set[str]:
+    named = {r["checkpoint_dir_name"] for r in state.get("checkpoint_results", [])}
+    if state.get("latest_checkpoint_result"):
+        named.add(state["latest_checkpoint_result"]["checkpoint_dir_name"])
+    return named
+
+
+def keep_whole_snapshot(experiment: Location, trial_id: str) -> None:
+    """Copies a trial's Ray Train snapshot aside while it is whole (call after each report).
+
+    Only local experiments need it: a cloud object is there whole once its upload completes, or
+    not at all. A copy that cannot be written (the disk is full) is removed rather than left
+    stale: Train deletes the checkpoints it evicts after each snapshot, and a stale copy could
+    name them.
+    """
+    run = _train_run(experiment, trial_id)
+    snapshot = run / CHECKPOINT_SNAPSHOT
+    if not experiment.is_local or _whole_snapshot(snapshot) is None:
+        return
+    copy = run / WHOLE_SNAPSHOT
+    try:
+        copy.write_bytes(snapshot.read_bytes())
+    except OSError as error:  # the sweep hears of a full disk from its own writes
+        logger.debug("trial %s: no whole copy of Train's snapshot (%s)", trial_id, error)
+        copy.remove()
+
+
+def repair_train_snapshot(experiment: Location, trial_id: str) -> str | None:
+    """Makes a trial's Ray Train snapshot whole again before its run restarts.
+
+    A snapshot cut short by a full disk is replaced by the last whole copy
+    (:func:`keep_whole_snapshot`), if every checkpoint that copy names is still there; failing
+    that it is removed, and Train starts the run afresh rather than not at all.
+
+    Returns:
+        What was done, for the log; None when the snapshot was whole or absent.
+    """
+    run = _train_run(experiment, trial_id)
+    snapshot = run / CHECKPOINT_SNAPSHOT
+    if not snapshot.is_file() or _whole_snapshot(snapshot) is not None:
+        return None
+    copy = run / WHOLE_SNAPSHOT
+    state = _whole_snapshot(copy)
+    present = {relative.split("/", 1)[0] for relative, _ in run.files() if "/" in relative}
+    if state is not None and _named_checkpoints(state) <= present:
+        snapshot.write_bytes(copy.read_bytes())
+        return "restored Ray Train's checkpoint list, cut short by a full disk, from its last whole copy"
+    snapshot.remove()
+    return "removed Ray Train's checkpoint list, cut short by a full disk: the trial starts over"

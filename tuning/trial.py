@@ -23,9 +23,10 @@ from ray.train.v2._internal.exceptions import (
 )
 from ray.train.v2.api.exceptions import TrainingFailedError
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY, TuneReportCallback
+from typing_extensions import override
 
 from tuning.errors import StorageFullError, is_storage_full
-from tuning.layout import TRAIN_RUN_NAME, trial_path
+from tuning.layout import TRAIN_RUN_NAME, keep_whole_snapshot, repair_train_snapshot, trial_path
 from tuning.layout import trial_dirname as trial_dirname  # where older experiments' tuner.pkl finds it
 from tuning.ledger import finished_trial, recorded_epochs
 from tuning.location import Location
@@ -55,6 +56,22 @@ class LeanTorchTrainer(TorchTrainer):
         if self.datasets:
             return callbacks
         return [c for c in callbacks if not isinstance(c, DatasetsCallback)]
+
+
+class SnapshotKeeper(ray.train.UserCallback):
+    """Keeps a whole copy of the run's checkpoint list after each report, on the Train
+    controller, where Ray Train has just rewritten it (:func:`tuning.layout.keep_whole_snapshot`).
+    """
+
+    def __init__(self, experiment: Location, trial_id: str) -> None:
+        self.experiment = experiment
+        self.trial_id = trial_id
+
+    @override
+    def after_report(self, run_context: Any, metrics: list[dict[str, Any]],
+                     checkpoint: ray.train.Checkpoint | None) -> None:
+        if checkpoint is not None:
+            keep_whole_snapshot(self.experiment, self.trial_id)
 
 
 def _worker_deaths(error: TrainingFailedError) -> list[BaseException]:
@@ -125,6 +142,9 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
             result[CHECKPOINT_PATH_KEY] = Location.parse(last.checkpoint).parent.uri
         tune.report(result)
         return
+    repaired = repair_train_snapshot(experiment, trial_id)
+    if repaired:
+        logger.warning("trial %s: %s", trial_id, repaired)
     per_worker = {"CPU": res.cpus_per_worker}
     if res.gpus_per_worker:
         per_worker["GPU"] = res.gpus_per_worker
@@ -149,7 +169,8 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
                 # finds its checkpoints there through ray.train.get_checkpoint().
                 name=TRAIN_RUN_NAME,
                 storage_path=trial_path(experiment, trial_id).uri,
-                callbacks=[cast(Any, report_callback)],  # a Train V2 UserCallback
+                # Train V2 UserCallbacks; type checkers see V1's callback type.
+                callbacks=cast(Any, [report_callback, SnapshotKeeper(experiment, trial_id)]),
                 # Retries are decided here, where a user's exception is told from a death.
                 failure_config=ray.train.FailureConfig(max_failures=0),
                 # Per-report INFO lines from every worker would drown the sweep's own progress;
