@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from tuning.files import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 
@@ -14,7 +15,4 @@ def merge_results(path: Path, figures: dict[str, Any]) -> None:
     """Updates the JSON object in ``path`` with ``figures`` (a new file if there is none),
     replacing it whole so that an interrupted write never leaves half a file."""
     current = json.loads(path.read_text()) if path.exists() else {}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({**current, **figures}, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps({**current, **figures}, indent=1) + "\n")

@@ -6,9 +6,9 @@ plain Lightning fitting (a)'s trials one after another. Each sweep runs in a pro
 whose whole tree's memory (PSS) is sampled. Prints a table and writes
 ``bench/results/latest.json``; every ratio compares figures taken in this same run.
 
-``--bookkeeping`` measures the driver's own cost instead: 200 trivial trials (a sleep and one
-report) through Ray Tune with and without lightsweep's driver callbacks, against the theoretical
-time (trials x sleep / concurrency) that Ray's release tests hold Tune to (<= 1.28x).
+``--bookkeeping`` measures the driver's own cost instead (:mod:`bench.bookkeeping`): trivial
+trials through Ray Tune with and without lightsweep's driver callbacks, against the theoretical
+time (trials x trial seconds / concurrency) that Ray's release tests hold Tune to (<= 1.28x).
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from bench import workload as w
+from bench.bookkeeping import bookkeeping
 from bench.memory import PeakPss
 from bench.results_file import RESULTS, merge_results
 
@@ -148,76 +148,20 @@ def sweeps() -> dict[str, Any]:
         "seed": w.SEED}, **figures, "variants": summary, "raw": raw}
 
 
-def _trivial(config: dict[str, Any]) -> None:
-    from ray import tune
-
-    time.sleep(BOOKKEEPING_SLEEP_S)
-    tune.report({w.METRIC: config["x"], "epoch": 1})
-
-
-BOOKKEEPING_TRIALS = 200
-BOOKKEEPING_SLEEP_S = 1.0
-BOOKKEEPING_CONCURRENCY = 8
-
-
-def _bookkeeping_run(with_lightsweep: bool, storage: Path) -> float:
-    import ray
-    from ray import tune
-
-    from tuning.ledger import LedgerCallback
-    from tuning.location import Location
-    from tuning.progress import ProgressCallback
-    from tuning.spec import SweepSpec
-    from tuning.tune_state import TuneStateBackup
-
-    name = "lightsweep" if with_lightsweep else "tune"
-    callbacks: list[Any] = []
-    if with_lightsweep:
-        spec = SweepSpec.model_validate(w.sweep_spec_data(str(storage)))
-        experiment = Location.parse(storage / name)
-        callbacks = [LedgerCallback(experiment, spec), TuneStateBackup(storage / name),
-                     ProgressCallback(w.METRIC, w.MODE, 1)]
-    ray.init(num_cpus=BOOKKEEPING_CONCURRENCY, include_dashboard=False)
-    start = time.perf_counter()
-    tune.Tuner(
-        _trivial, param_space={"x": tune.uniform(0, 1)},
-        # Reused actors, as in Ray's release test: this measures the driver's loop, not the
-        # start-up of a process per trial (about 4 s each here).
-        tune_config=tune.TuneConfig(metric=w.METRIC, mode=w.MODE, num_samples=BOOKKEEPING_TRIALS,
-                                    max_concurrent_trials=BOOKKEEPING_CONCURRENCY,
-                                    reuse_actors=True),
-        run_config=tune.RunConfig(name=name, storage_path=str(storage), callbacks=callbacks,
-                                  verbose=0),
-    ).fit()
-    wall = time.perf_counter() - start
-    ray.shutdown()
-    return wall
-
-
-def bookkeeping() -> dict[str, Any]:
-    theoretical = BOOKKEEPING_TRIALS * BOOKKEEPING_SLEEP_S / BOOKKEEPING_CONCURRENCY
-    with tempfile.TemporaryDirectory(prefix="lightsweep-bench-") as tmp:
-        stock = _bookkeeping_run(False, Path(tmp))
-        ours = _bookkeeping_run(True, Path(tmp))
-    figures = {
-        "theoretical_s": theoretical, "tune_s": stock, "lightsweep_s": ours,
-        "tune_ratio_vs_theoretical": stock / theoretical,
-        "lightsweep_ratio_vs_theoretical": ours / theoretical,
-        "driver_s_per_trial_added": (ours - stock) / BOOKKEEPING_TRIALS,
-    }
-    for key, value in figures.items():
-        print(f"{key}: {_fmt(value)}")
-    return {"mode": "bookkeeping", "machine": _machine(), "trials": BOOKKEEPING_TRIALS,
-            "sleep_s": BOOKKEEPING_SLEEP_S, "concurrency": BOOKKEEPING_CONCURRENCY, **figures}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bookkeeping", action="store_true",
-                        help="measure the driver's per-trial cost on trivial trials instead")
+                        help="measure the driver's per-report cost on trivial trials instead")
+    parser.add_argument("--trials", type=int, default=10_000, help="with --bookkeeping")
+    parser.add_argument("--epochs", type=int, default=1,
+                        help="with --bookkeeping: reports per trial")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON file (default {RESULTS})")
     args = parser.parse_args()
-    result = bookkeeping() if args.bookkeeping else sweeps()
+    if args.bookkeeping:
+        result = {"mode": "bookkeeping", "machine": _machine(),
+                  **bookkeeping(args.trials, args.epochs)}
+    else:
+        result = sweeps()
     merge_results(args.out, result)
     print(f"\nwritten: {args.out}")
 

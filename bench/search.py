@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from bench.results_file import RESULTS, merge_results
-from tuning.ledger import Ledger
+from tuning.record import Ledger
 
 REPO = Path(__file__).parents[1]
 DEFAULT_SWEEP = REPO / "search_spaces" / "mnist1d_cnn.yaml"

@@ -15,7 +15,7 @@ from bench.regret import final_regret
 from bench.results_file import merge_results
 from bench.run import _summary
 from bench.search import epochs_to_reach, reports_in_order
-from tuning.ledger import EpochRecord, Ledger, TrialRecord
+from tuning.record import EpochRecord, Ledger, TrialRecord
 from tuning.spec import SweepSpec
 
 

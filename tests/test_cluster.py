@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import BASE_SWEEP, REPO, LocalCluster, SweepWriter
-from tuning.ledger import Ledger
+from tuning.record import Ledger
 
 pytestmark = [pytest.mark.ray]
 

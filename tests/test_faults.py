@@ -25,9 +25,9 @@ import pytest
 from tests.conftest import REPO, LocalCluster, SweepWriter
 from tests.processes import end_session, finish, start_driver, wait_for
 from tuning import fetch_best, launch, leaderboard
-from tuning.layout import CHECKPOINT_SNAPSHOT, TRAIN_RUN_NAME
-from tuning.ledger import LEDGER_FILE, Ledger
+from tuning.layout import CHECKPOINT_SNAPSHOT, LEDGER_FILE, TRAIN_RUN_NAME
 from tuning.location import Location
+from tuning.record import Ledger
 from tuning.study_file import STUDY_FILE, STUDY_NAME
 
 pytestmark = [pytest.mark.ray]
@@ -206,7 +206,7 @@ def test_interrupt_leaves_a_resumable_experiment(tmp_path: Path) -> None:
     assert f"Resume with: python run_tune.py resume {path}" in output
     statuses = {t.status for t in Ledger.load(path).trials.values()}
     assert statuses - {"completed", "stopped"}, "trials were left to resume"
-    assert json.loads((path / LEDGER_FILE).read_text())["format"] == 1
+    assert json.loads((path / LEDGER_FILE).read_text())["format"] == 2
 
 
 def _memory_fraction_in_use(extra_bytes: int) -> float:

@@ -10,9 +10,10 @@ from ray.exceptions import RayTaskError
 from ray.train import WorkerGroupError
 
 from tests.conftest import SweepWriter
-from tuning.errors import SweepError
-from tuning.ledger import LEDGER_FILE, EpochRecord, Ledger, TrialRecord, describe_error
+from tuning.errors import SweepError, describe_error
+from tuning.layout import LEDGER_FILE
 from tuning.location import Location
+from tuning.record import EpochRecord, Ledger, TrialRecord
 from tuning.spec import load_spec
 
 
@@ -54,7 +55,23 @@ def test_save_load_round_trip_leaves_no_temp_file(write_sweep: SweepWriter, tmp_
     loaded = Ledger.load(experiment)
     assert loaded.spec == spec
     assert loaded.trials["a"] == ledger.trials["a"]
-    assert json.loads((experiment / LEDGER_FILE).read_text())["format"] == 1
+    assert json.loads((experiment / LEDGER_FILE).read_text())["format"] == 2
+
+
+def test_a_leaderboard_written_by_the_previous_format_still_loads(
+    write_sweep: SweepWriter, tmp_path: Path,
+) -> None:
+    spec = load_spec(write_sweep())
+    (tmp_path / LEDGER_FILE).parent.mkdir(parents=True)
+    (tmp_path / LEDGER_FILE).write_text(json.dumps({  # as lightsweep wrote it before events
+        "format": 1, "sweep": spec.model_dump(mode="json"),
+        "trials": [{"trial_id": "a", "status": "completed", "config": {"module.lr": 0.1},
+                    "history": [{"epoch": 1, "metrics": {"val/acc": 0.5}, "checkpoint": None,
+                                 "seconds": 2.0, "reported_at": 1.0}],
+                    "error": None, "checkpoints": 1, "checkpoint_bytes": 10, "orphan": False}],
+    }, indent=1))
+    ledger = Ledger.load(tmp_path)
+    assert ledger.trials["a"].epochs == 1 and ledger.trials["a"].checkpoint_bytes == 10
 
 
 def test_loading_a_directory_that_is_no_experiment(tmp_path: Path) -> None:
@@ -77,7 +94,8 @@ def test_reconcile_keeps_unknown_finished_trials_as_orphans_and_drops_unknown_ru
     ledger = Ledger(load_spec(write_sweep()), {t.trial_id: t for t in [
         _trial("known", [0.5], "running"), _trial("done", [0.9]), _trial("lost", [0.4], "running"),
     ]})
-    ledger.reconcile({"known"})
+    for event in ledger.reconcile({"known"}):
+        ledger.apply(event)
     assert sorted(ledger.trials) == ["done", "known"]
     assert ledger.trials["done"].orphan and not ledger.trials["known"].orphan
 
@@ -87,12 +105,16 @@ def test_a_new_trial_of_an_orphans_configuration_adopts_its_result(
 ) -> None:
     orphan = _trial("old", [0.5, 0.9])
     ledger = Ledger(load_spec(write_sweep()), {"old": orphan})
-    ledger.reconcile(set())
-    assert ledger.adopt("new", {"module.lr": 0.2}) is None, "another configuration"
-    adopted = ledger.adopt("new", {"module.lr": 0.1})
+    for event in ledger.reconcile(set()):
+        ledger.apply(event)
+    assert ledger.adoption("new", {"module.lr": 0.2}) is None, "another configuration"
+    adoption = ledger.adoption("new", {"module.lr": 0.1})
+    assert adoption is not None
+    ledger.apply(adoption)
+    adopted = ledger.trials["new"]
     assert adopted is orphan and list(ledger.trials) == ["new"]
     assert (adopted.trial_id, adopted.orphan, adopted.epochs) == ("new", False, 2)
-    assert ledger.adopt("newer", {"module.lr": 0.1}) is None, "adopted once"
+    assert ledger.adoption("newer", {"module.lr": 0.1}) is None, "adopted once"
 
 
 def _timed(trial_id: str, seconds: list[float], status: str, world_size: float = 1.0) -> TrialRecord:
@@ -162,6 +184,6 @@ def test_a_leaderboard_of_a_newer_format_is_refused_not_misread(tmp_path: Path) 
 
     Ledger(SweepSpec.model_validate(BASE_SWEEP)).save(Location.parse(str(tmp_path)))
     path = tmp_path / LEDGER_FILE
-    path.write_text(path.read_text().replace('"format": 1', '"format": 2'))
-    with pytest.raises(SweepError, match=r"format 2, newer than this lightsweep reads \(1\)"):
+    path.write_text(path.read_text().replace('"format":2', '"format":3'))
+    with pytest.raises(SweepError, match=r"format 3, newer than this lightsweep reads \(2\)"):
         Ledger.load(str(tmp_path))

@@ -8,8 +8,8 @@ import pytest
 
 from tests.conftest import BASE_SWEEP
 from tuning.cli import main
-from tuning.ledger import EpochRecord, Ledger, TrialRecord
 from tuning.location import Location
+from tuning.record import EpochRecord, Ledger, TrialRecord
 from tuning.report import (
     asha_rungs,
     parameter_importances,

@@ -10,8 +10,8 @@ import pytest
 from lightning_modules import Classifier, DigitsDataModule
 from tests.conftest import SweepWriter
 from tuning.errors import SweepError
-from tuning.ledger import EpochRecord, Ledger, TrialRecord
 from tuning.location import Location
+from tuning.record import EpochRecord, Ledger, TrialRecord
 from tuning.results import fetch_best, leaderboard
 from tuning.spec import load_spec
 

@@ -20,7 +20,7 @@ from tests.conftest import REPO, SweepWriter
 from tests.wandb_files import offline_runs
 from tuning import fetch_best, launch, leaderboard
 from tuning.cli import main
-from tuning.ledger import Ledger
+from tuning.record import Ledger
 from tuning.seeding import trial_seed
 
 pytestmark = [pytest.mark.ray]

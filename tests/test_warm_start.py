@@ -12,8 +12,8 @@ from optuna.trial import TrialState
 
 from tests.conftest import REPO, SweepWriter
 from tuning.errors import SweepError
-from tuning.ledger import EpochRecord, Ledger, TrialRecord
 from tuning.location import Location
+from tuning.record import EpochRecord, Ledger, TrialRecord
 from tuning.searcher import TruthfulOptunaSearch
 from tuning.seeding import SEED_KEY, trial_seed
 from tuning.spec import SweepSpec, load_spec

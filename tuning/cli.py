@@ -21,7 +21,7 @@ import ray
 
 from tuning.checks import Hardware, check_spec
 from tuning.errors import StorageFullError, SweepError
-from tuning.ledger import Ledger
+from tuning.record import Ledger
 from tuning.results import fetch_best
 from tuning.spec import load_spec
 from tuning.sweep import SweepOutcome, launch, resume

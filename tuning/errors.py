@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import cloudpickle
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
 
 
 class SweepError(Exception):
@@ -72,3 +79,35 @@ def is_unauthenticated(error: BaseException) -> bool:
 
     return any(isinstance(e, AuthenticationError) or "InvalidAuthToken" in str(e)
                for e in _causes(error))
+
+
+def trial_error(trial: Trial) -> BaseException | None:
+    """The exception a trial failed with.
+
+    When Tune's error callbacks run, the pickled error is in the trial's local directory and not
+    yet synced to storage (where ``Trial.get_pickled_error`` looks), so look there first.
+    """
+    local = trial.pickled_error_file
+    if local and os.path.isfile(local):
+        with open(local, "rb") as f:
+            return cloudpickle.load(f)
+    return trial.get_pickled_error()
+
+
+def describe_error(error: BaseException | None) -> str:
+    """``"ClassName: message"`` of the root cause of a trial's failure.
+
+    Unwraps Ray's wrappers (task errors, Train's worker-group errors) down to the exception the
+    user's code raised.
+    """
+    seen = 0
+    while error is not None and seen < 10:
+        seen += 1
+        wrapped = ray_wrapped(error)
+        if not wrapped:
+            break
+        error = wrapped[0]
+    if error is None:
+        return "unknown error"
+    message = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {message[0] if message else ''}".rstrip(": ")

@@ -16,7 +16,8 @@ from typing import IO, Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from tuning.ledger import describe_error, end_status, trial_error
+from tuning.errors import describe_error, trial_error
+from tuning.record import end_status
 
 logger = logging.getLogger("lightsweep.progress")
 

@@ -20,8 +20,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tuning.ledger import Ledger, TrialRecord, is_finite_number
 from tuning.location import Location
+from tuning.record import Ledger, TrialRecord, is_finite_number
 from tuning.space import Choice, IntRange, LogUniform
 from tuning.spec import SweepSpec
 

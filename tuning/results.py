@@ -11,10 +11,10 @@ import yaml
 
 from tuning.errors import SweepError
 from tuning.files import atomic_write_text
-from tuning.ledger import EpochRecord, Ledger, TrialRecord
 from tuning.lightning_config import best_config
 from tuning.location import Location
 from tuning.objects import apply_optimizer, build, build_arguments, object_form
+from tuning.record import EpochRecord, Ledger, TrialRecord
 from tuning.seeding import SEED_KEY
 from tuning.spec import SweepSpec
 from tuning.targets import lightning_namespace, resolve_class

@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search.optuna import OptunaSearch
 from sqlalchemy.exc import SQLAlchemyError
 
-from tuning.ledger import is_finite_number
+from tuning.record import is_finite_number
 from tuning.seeding import SEED_KEY, trial_seed
 from tuning.study_file import StudyFile
 

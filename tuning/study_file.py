@@ -16,7 +16,7 @@ import logging
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from optuna.trial import FrozenTrial
 
@@ -42,6 +42,16 @@ class StudyFile:
     def __init__(self, experiment: str, direction: Literal["maximize", "minimize"]) -> None:
         self.location = Location.parse(experiment) / STUDY_FILE
         self.direction = direction
+        self._open: tuple[Path, Any] | None = None  # the local file's study, and its path
+        self._held: set[int] = set()  # numbers of the trials it holds: read once, then kept
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled with the searcher into Tune's state: a restored driver reads the file again.
+        return {"location": self.location, "direction": self.direction}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._open, self._held = None, set()
 
     def add(self, trials: Iterable[FrozenTrial], trial_ids: Mapping[int, str]) -> None:
         """Copies the ended ones of ``trials`` that the file does not hold yet.
@@ -50,7 +60,8 @@ class StudyFile:
             trials: The sweep's study's trials.
             trial_ids: Ray Tune's trial id of each trial number that has one.
         """
-        ended = [t for t in trials if t.state.is_finished()]
+        held = self._held
+        ended = [t for t in trials if t.number not in held and t.state.is_finished()]
         if not ended:
             return
         if self.location.is_local:
@@ -66,11 +77,18 @@ class StudyFile:
     def _add(self, path: Path, ended: list[FrozenTrial], trial_ids: Mapping[int, str]) -> bool:
         import optuna
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        study = optuna.create_study(storage=f"sqlite:///{path}", study_name=STUDY_NAME,
-                                    direction=self.direction, load_if_exists=True)
-        held = {t.user_attrs.get(NUMBER_ATTR) for t in study.get_trials(deepcopy=False)}
-        new = [t for t in ended if t.number not in held]
+        if self._open is None or self._open[0] != path:
+            # Opened, and its trials read, once: the driver alone adds to it (a cloud file's
+            # local copy is new each time, and read each time).
+            path.parent.mkdir(parents=True, exist_ok=True)
+            study = optuna.create_study(storage=f"sqlite:///{path}", study_name=STUDY_NAME,
+                                        direction=self.direction, load_if_exists=True)
+            self._held = {int(t.user_attrs[NUMBER_ATTR]) for t in study.get_trials(deepcopy=False)
+                          if NUMBER_ATTR in t.user_attrs}
+            self._open = (path, study) if self.location.is_local else None
+        else:
+            study = self._open[1]
+        new = [t for t in ended if t.number not in self._held]
         for trial in new:
             attrs = {**trial.user_attrs, NUMBER_ATTR: trial.number}
             if trial.number in trial_ids:
@@ -84,4 +102,5 @@ class StudyFile:
             copy.datetime_start, copy.datetime_complete = (trial.datetime_start,
                                                            trial.datetime_complete)
             study.add_trial(copy)
+            self._held.add(trial.number)
         return bool(new)

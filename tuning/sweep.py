@@ -25,10 +25,10 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from tuning.checks import Hardware, check_hardware, check_spec, max_concurrent_trials
 from tuning.errors import StorageFullError, SweepError, is_storage_full, is_unauthenticated
 from tuning.layout import trial_dirname
-from tuning.ledger import FINISHED, Ledger, LedgerCallback
 from tuning.location import Location
 from tuning.progress import progress_callback
 from tuning.ray_logs import drop_expected_messages
+from tuning.record import FINISHED, Ledger, LedgerCallback
 from tuning.searcher import TruthfulOptunaSearch
 from tuning.seeding import SEED_KEY, trial_seed
 from tuning.space import sample

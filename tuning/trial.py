@@ -28,8 +28,8 @@ from typing_extensions import override
 from tuning.errors import StorageFullError, is_storage_full
 from tuning.layout import TRAIN_RUN_NAME, keep_whole_snapshot, repair_train_snapshot, trial_path
 from tuning.layout import trial_dirname as trial_dirname  # where older experiments' tuner.pkl finds it
-from tuning.ledger import finished_trial, recorded_epochs
 from tuning.location import Location
+from tuning.record import finished_trial, recorded_epochs
 from tuning.spec import SweepSpec
 from tuning.tracking import wandb_run
 

@@ -17,8 +17,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuning.errors import SweepError
-from tuning.ledger import FINISHED, Ledger, TrialRecord, is_finite_number
 from tuning.location import Location
+from tuning.record import FINISHED, Ledger, TrialRecord, is_finite_number
 from tuning.spec import SweepSpec
 
 

@@ -1,0 +1,145 @@
+"""What lightsweep's driver adds to Ray Tune's: ``python -m bench.run --bookkeeping``.
+
+Trivial trials (a sleep and ``epochs`` reports, 1 s in all, as Ray's release test of 10,000
+trials) run through Ray Tune twice in one invocation, each run in a process of its own: stock,
+then with lightsweep's driver callbacks (the record, Tune's state backup, progress). Prints the
+wall times against the theoretical time (trials x trial seconds / concurrency), the time the
+callbacks took per report for each thousand reports (flat: a report costs the same at the end of
+a sweep as at its start), and each driver's peak memory.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import workload as w
+
+TRIAL_S = 1.0
+CONCURRENCY = 8
+BLOCK = 1000  # reports per line of the per-report timing
+HOOKS = ("setup", "on_step_begin", "on_step_end", "on_trial_start", "on_trial_complete",
+         "on_trial_error", "on_checkpoint", "on_experiment_end")
+
+
+def _trivial(config: dict[str, Any]) -> None:
+    from ray import tune
+
+    epochs = config["epochs"]
+    for epoch in range(1, epochs + 1):
+        time.sleep(TRIAL_S / epochs)
+        tune.report({w.METRIC: config["x"] * epoch, "epoch": epoch})
+
+
+def _timed(callbacks: list[Any]) -> Any:
+    """One Tune callback that runs ``callbacks`` and times them, per block of reports."""
+    from ray.tune import Callback
+
+    class Timed(Callback):
+        def __init__(self) -> None:
+            self.spent = 0.0
+            self.reports = 0
+            self.blocks: list[float] = []  # callback seconds per report, each block of reports
+            self._block_start = 0.0
+
+        def _call(self, hook: str, **info: Any) -> None:
+            started = time.perf_counter()
+            for callback in callbacks:
+                getattr(callback, hook)(**info)
+            self.spent += time.perf_counter() - started
+
+        def result(self, **info: Any) -> None:
+            self._call("on_trial_result", **info)
+            self.reports += 1
+            if self.reports % BLOCK == 0:
+                self.blocks.append((self.spent - self._block_start) / BLOCK)
+                self._block_start = self.spent
+
+    def forward(hook: str) -> Any:
+        return lambda self, **info: self._call(hook, **info)
+
+    # Set after the class: Tune calls hooks by keyword alone, whatever their signatures say.
+    for hook in HOOKS:
+        setattr(Timed, hook, forward(hook))
+    Timed.on_trial_result = Timed.result  # type: ignore[method-assign,assignment]
+    return Timed()
+
+
+def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[str, Any]:
+    """One Tune run, in a process of its own (its peak memory is its own)."""
+    import ray
+    from ray import tune
+
+    from tuning.location import Location
+    from tuning.progress import ProgressCallback
+    from tuning.record import LedgerCallback
+    from tuning.spec import SweepSpec
+    from tuning.tune_state import TuneStateBackup
+
+    name = "lightsweep" if with_lightsweep else "tune"
+    callbacks: list[Any] = []
+    timed = None
+    if with_lightsweep:
+        data = w.sweep_spec_data(storage)
+        spec = SweepSpec.model_validate(
+            {**data, "scheduler": {**data["scheduler"], "max_epochs": epochs, "grace_period": 1}})
+        experiment = Location.parse(Path(storage) / name)
+        timed = _timed([LedgerCallback(experiment, spec), TuneStateBackup(Path(storage) / name),
+                        ProgressCallback(w.METRIC, w.MODE, trials)])
+        callbacks = [timed]
+    ray.init(num_cpus=CONCURRENCY, include_dashboard=False)
+    start = time.perf_counter()
+    tune.Tuner(
+        _trivial, param_space={"x": tune.uniform(0, 1), "epochs": epochs},
+        # Reused actors, as in Ray's release test: this measures the driver's loop, not the
+        # start-up of a process per trial (about 4 s each here).
+        tune_config=tune.TuneConfig(metric=w.METRIC, mode=w.MODE, num_samples=trials,
+                                    max_concurrent_trials=CONCURRENCY, reuse_actors=True),
+        run_config=tune.RunConfig(name=name, storage_path=storage, callbacks=callbacks, verbose=0),
+    ).fit()
+    wall = time.perf_counter() - start
+    ray.shutdown()
+    return {
+        "wall_s": wall,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "callback_s_per_report": timed.blocks if timed else [],
+        "callback_s": timed.spent if timed else 0.0,
+    }
+
+
+def _in_own_process(*args: Any) -> dict[str, Any]:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        result: dict[str, Any] = pool.apply(_run, args)
+    return result
+
+
+def bookkeeping(trials: int, epochs: int) -> dict[str, Any]:
+    """Runs both, prints the figures, and returns them."""
+    theoretical = trials * TRIAL_S / CONCURRENCY
+    with tempfile.TemporaryDirectory(prefix="lightsweep-bench-") as storage:
+        stock = _in_own_process(False, storage, trials, epochs)
+        ours = _in_own_process(True, storage, trials, epochs)
+    reports = trials * epochs
+    print(f"{trials} trials x {epochs} reports, {CONCURRENCY} at a time, {TRIAL_S:g} s each")
+    ratio = ours["wall_s"] / stock["wall_s"]
+    print(f"theoretical {theoretical:.0f} s; stock Tune {stock['wall_s']:.0f} s "
+          f"({stock['wall_s'] / theoretical:.2f}x); with lightsweep {ours['wall_s']:.0f} s "
+          f"({ours['wall_s'] / theoretical:.2f}x); lightsweep / stock {ratio:.2f}x")
+    print(f"lightsweep's callbacks: {ours['callback_s']:.1f} s in all, "
+          f"{1000 * ours['callback_s'] / reports:.2f} ms per report")
+    for i, per_report in enumerate(ours["callback_s_per_report"]):
+        print(f"  reports {i * BLOCK + 1:>6}-{(i + 1) * BLOCK:<6} {1000 * per_report:.2f} ms per report")
+    print(f"driver peak RSS: stock {stock['peak_rss_mb']:.0f} MB, "
+          f"with lightsweep {ours['peak_rss_mb']:.0f} MB")
+    return {
+        "trials": trials, "epochs": epochs, "trial_s": TRIAL_S, "concurrency": CONCURRENCY,
+        "theoretical_s": theoretical, "tune_s": stock["wall_s"], "lightsweep_s": ours["wall_s"],
+        "lightsweep_vs_tune": ratio,
+        "callback_s": ours["callback_s"],
+        "callback_ms_per_report_per_block": [1000 * s for s in ours["callback_s_per_report"]],
+        "driver_peak_rss_mb": {"tune": stock["peak_rss_mb"], "lightsweep": ours["peak_rss_mb"]},
+    }

@@ -1,0 +1,197 @@
+"""The driver's record keeping, driven by fake Tune trials (as Ray's own Train V2 tests fake
+their worker groups): what each trial event leaves in storage, without starting Ray."""
+
+from __future__ import annotations
+
+import errno
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
+
+from tests.conftest import BASE_SWEEP
+from tuning.errors import StorageFullError
+from tuning.layout import LEDGER_FILE
+from tuning.location import Location
+from tuning.record import EventLog, Ledger, LedgerCallback, callback
+from tuning.spec import SweepSpec
+
+
+@dataclass
+class FakeTrial:
+    """What the callback reads of a Tune trial."""
+
+    trial_id: str
+    config: dict[str, Any] = field(default_factory=lambda: {"module.lr": 0.1})
+    error: BaseException | None = None
+    pickled_error_file: str | None = None
+
+    def get_pickled_error(self) -> BaseException | None:
+        return self.error
+
+
+@pytest.fixture
+def experiment(tmp_path: Path) -> Location:
+    return Location.parse(tmp_path / "exp")
+
+
+@pytest.fixture(autouse=True)
+def _no_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(callback, "LAST_TIDY_WAIT_S", 0.0)
+
+
+def _spec(max_epochs: int = 3) -> SweepSpec:
+    return SweepSpec.model_validate({**BASE_SWEEP, "scheduler": {
+        **BASE_SWEEP.get("scheduler", {}), "max_epochs": max_epochs, "grace_period": 1}})
+
+
+def _started(experiment: Location, spec: SweepSpec | None = None) -> LedgerCallback:
+    keeper = LedgerCallback(experiment, spec or _spec())
+    keeper.setup()
+    return keeper
+
+
+def _report(keeper: LedgerCallback, trial: FakeTrial, epoch: int, value: float,
+            checkpoint: str | None = None, seconds: float = 1.0) -> None:
+    result: dict[str, Any] = {"epoch": epoch, "val/acc": value, "time_this_iter_s": seconds}
+    if checkpoint:
+        result[CHECKPOINT_PATH_KEY] = str(Path(keeper.experiment.uri) / trial.trial_id / checkpoint)
+    keeper.on_trial_result(0, [], trial, result)  # type: ignore[arg-type]
+
+
+def _resumed(keeper: LedgerCallback, known: list[FakeTrial]) -> LedgerCallback:
+    """The callback as a resumed Tune has it: unpickled from its saved state, set up again."""
+    again: LedgerCallback = pickle.loads(pickle.dumps(keeper))
+    again.setup()
+    again.on_step_begin(0, known)  # type: ignore[arg-type]
+    return again
+
+
+def test_reports_are_logged_as_events_not_a_rewritten_snapshot(
+    experiment: Location, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    keeper = _started(experiment)
+    snapshot = Path(experiment.uri) / LEDGER_FILE
+    written = snapshot.stat().st_mtime_ns
+    trial = FakeTrial("a")
+    keeper.on_trial_start(0, [], trial)  # type: ignore[arg-type]
+    for epoch in range(1, 4):
+        _report(keeper, trial, epoch, epoch / 10)
+    assert snapshot.stat().st_mtime_ns == written, "no snapshot per report"
+    assert Ledger.load(experiment).trials == {}, "buffered: flushed every few seconds"
+    monkeypatch.setattr(callback, "FLUSH_S", 0.0)
+    keeper.on_step_end(0, [trial])  # type: ignore[arg-type]
+    assert Ledger.load(experiment).trials["a"].epochs == 3
+    assert snapshot.stat().st_mtime_ns == written
+
+
+def test_an_ended_trial_is_in_storage_at_once_with_its_checkpoint_use(experiment: Location) -> None:
+    keeper = _started(experiment)
+    trial = FakeTrial("a")
+    keeper.on_trial_start(0, [], trial)  # type: ignore[arg-type]
+    (Path(experiment.uri) / "trial_a/train/checkpoint_1/checkpoint.ckpt").parent.mkdir(parents=True)
+    (Path(experiment.uri) / "trial_a/train/checkpoint_1/checkpoint.ckpt").write_bytes(b"x" * 10)
+    for epoch in range(1, 4):
+        _report(keeper, trial, epoch, epoch / 10)
+    keeper.on_trial_complete(0, [], trial)  # type: ignore[arg-type]
+    record = Ledger.load(experiment).trials["a"]
+    assert (record.status, record.epochs, record.checkpoints, record.checkpoint_bytes) == (
+        "completed", 3, 1, 10)
+
+
+def test_an_epoch_sent_again_by_a_restarted_run_keeps_its_checkpoint_and_adds_its_time(
+    experiment: Location,
+) -> None:
+    keeper = _started(experiment)
+    trial = FakeTrial("a")
+    _report(keeper, trial, 1, 0.5, checkpoint="checkpoint_1", seconds=4.0)
+    _report(keeper, trial, 1, 0.5, seconds=3.0)  # the restart's report, without a checkpoint
+    keeper.on_experiment_end([])
+    [epoch] = Ledger.load(experiment).trials["a"].history
+    assert epoch.checkpoint is not None and epoch.checkpoint.endswith("checkpoint_1/checkpoint.ckpt")
+    assert epoch.seconds == 7.0
+
+
+def test_a_finished_trial_handing_a_resumed_tune_its_result_changes_nothing(
+    experiment: Location,
+) -> None:
+    keeper = _started(experiment, _spec(max_epochs=2))
+    trial = FakeTrial("a")
+    for epoch in (1, 2):
+        _report(keeper, trial, epoch, epoch / 10, seconds=5.0)
+    keeper.on_trial_complete(0, [], trial)  # type: ignore[arg-type]
+    again = _resumed(keeper, [trial])
+    again.on_trial_start(0, [trial], trial)  # type: ignore[arg-type]
+    _report(again, trial, 2, 0.2, seconds=1.0)
+    again.on_trial_complete(0, [trial], trial)  # type: ignore[arg-type]
+    again.on_experiment_end([trial])  # type: ignore[list-item]
+    record = Ledger.load(experiment).trials["a"]
+    assert record.status == "completed" and [e.seconds for e in record.history] == [5.0, 5.0]
+
+
+def test_on_resume_a_finished_trial_tune_lost_is_adopted_and_a_running_one_dropped(
+    experiment: Location,
+) -> None:
+    keeper = _started(experiment, _spec(max_epochs=1))
+    done, lost = FakeTrial("done", {"module.lr": 0.3}), FakeTrial("lost", {"module.lr": 0.4})
+    for trial in (done, lost):
+        keeper.on_trial_start(0, [], trial)  # type: ignore[arg-type]
+    _report(keeper, done, 1, 0.9)
+    keeper.on_trial_complete(0, [], done)  # type: ignore[arg-type]
+    again = _resumed(keeper, known=[])  # Tune saved its state before either trial
+    assert sorted(Ledger.load(experiment).trials) == ["done"], "the record trials read is settled"
+    proposed = FakeTrial("new", {"module.lr": 0.3})  # the searcher proposes done's config again
+    again.on_trial_start(0, [proposed], proposed)  # type: ignore[arg-type]
+    again.on_experiment_end([proposed])  # type: ignore[list-item]
+    record = Ledger.load(experiment).trials
+    assert list(record) == ["new"] and record["new"].status == "completed"
+    assert record["new"].best_epoch("val/acc", "max").metrics["val/acc"] == 0.9  # type: ignore[union-attr]
+
+
+def test_a_stopped_trials_unreported_checkpoints_are_tidied_at_the_end(
+    experiment: Location,
+) -> None:
+    keeper = _started(experiment, _spec(max_epochs=5))
+    trial = FakeTrial("a")
+    run = Path(experiment.uri) / "trial_a/train"
+    for name in ("checkpoint_1", "checkpoint_2"):
+        (run / name).mkdir(parents=True)
+        (run / name / "checkpoint.ckpt").write_bytes(b"x")
+    _report(keeper, trial, 1, 0.5, checkpoint="checkpoint_1")
+    keeper.on_trial_complete(0, [], trial)  # ASHA stopped it after epoch 1  # type: ignore[arg-type]
+    keeper.on_experiment_end([trial])  # type: ignore[list-item]
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint_1"]
+    record = Ledger.load(experiment).trials["a"]
+    assert (record.status, record.checkpoints) == ("stopped", 1)
+
+
+def test_an_errored_trial_records_its_cause_and_a_full_disk_stops_the_sweep(
+    experiment: Location,
+) -> None:
+    keeper = _started(experiment)
+    keeper.on_trial_error(0, [], FakeTrial("a", error=ValueError("bad lr")))  # type: ignore[arg-type]
+    assert Ledger.load(experiment).trials["a"].error == "ValueError: bad lr"
+    full = FakeTrial("b", error=OSError(errno.ENOSPC, "No space left on device"))
+    with pytest.raises(StorageFullError):
+        keeper.on_trial_error(0, [], full)  # type: ignore[arg-type]
+    assert "b" not in Ledger.load(experiment).trials, "not blamed on the trial"
+
+
+def test_pending_trials_are_recorded_once_from_the_growing_trial_list(
+    experiment: Location, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(callback, "FLUSH_S", 0.0)
+    keeper = _started(experiment)
+    trials = [FakeTrial("a")]
+    keeper.on_step_end(0, trials)  # type: ignore[arg-type]
+    trials.append(FakeTrial("b"))
+    keeper.on_step_end(1, trials)  # type: ignore[arg-type]
+    keeper.on_step_end(2, trials)  # type: ignore[arg-type]
+    record = Ledger.load(experiment)
+    assert {t: r.status for t, r in record.trials.items()} == {"a": "pending", "b": "pending"}
+    added = [line for _, segment in EventLog.segments(experiment)
+             for line in segment.read_text().splitlines() if '"add"' in line]
+    assert len(added) == 2

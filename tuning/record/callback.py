@@ -1,0 +1,223 @@
+"""The Tune callback that keeps the record, on the sweep's driver.
+
+Each trial event becomes one record event, folded into the driver's records and logged; the
+log is flushed every :data:`FLUSH_S` seconds and when a trial ends, and the snapshot rewritten
+when the time spent writing it stays a small share of the sweep (:data:`SNAPSHOT_SHARE`). So a
+report costs the same at the 60,000th as at the first: no whole file is rewritten per report.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ray.tune import Callback
+from ray.tune.experiment import Trial
+from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
+from ray.tune.result import AUTO_RESULT_KEYS, TIME_THIS_ITER_S
+from typing_extensions import override
+
+from tuning.errors import StorageFullError, describe_error, is_storage_full, trial_error
+from tuning.layout import CHECKPOINT_NAME, LEDGER_FILE, checkpoint_usage, remove_stray_checkpoints
+from tuning.location import Location
+from tuning.record import events
+from tuning.record.events import Event
+from tuning.record.records import FINISHED, EpochRecord, TrialRecord, end_status, is_finite_number
+from tuning.record.store import EventLog, Ledger
+from tuning.spec import SweepSpec
+
+FLUSH_S = 2.0  # the most events a killed driver loses: those of its last seconds
+SNAPSHOT_MIN_S = 5.0
+SNAPSHOT_SHARE = 0.05  # of the driver's wall time, at most, spent writing snapshots
+TIDY_AFTER_S = 10.0
+LAST_TIDY_WAIT_S = 3.0
+_NOT_METRICS = {*AUTO_RESULT_KEYS, "epoch", "trial_id", "experiment_tag", "done"}
+
+
+class LedgerCallback(Callback):
+    """Keeps the experiment's record current from Tune's trial events (runs on the driver).
+
+    Args:
+        experiment: The experiment directory.
+        spec: The sweep.
+    """
+
+    def __init__(self, experiment: Location, spec: SweepSpec) -> None:
+        self.experiment = experiment
+        self.ledger = Ledger(spec)
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
+        self._to_tidy: dict[str, float] = {}  # ended trial -> when it ended (monotonic)
+        self._restored = False
+        self._log = EventLog(self.experiment, self.ledger.logged)
+        self._snapshot_due = 0.0  # monotonic time after which the next snapshot may be written
+        self._seen = 0  # Tune's trials list only grows: those before this index are recorded
+
+    @override
+    def setup(
+        self, stop: Any = None, num_samples: int | None = None,
+        total_num_samples: int | None = None, **info: Any,
+    ) -> None:
+        # Tune unpickles its callbacks on restore: read the history from storage, not the pickle.
+        if (self.experiment / LEDGER_FILE).is_file():
+            self.ledger = Ledger.load(self.experiment)
+            self._fresh_state()
+            self._restored = True
+            for trial_id, record in self.ledger.trials.items():
+                if record.status in ("stopped", "errored"):
+                    self._to_tidy.setdefault(trial_id, 0.0)  # ended before the restart
+        self._write(snapshot=True)
+
+    @override
+    def on_step_begin(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        if self._restored:
+            # The first step of a resume, before Tune adds or starts any trial: ``trials`` are
+            # exactly those it restored. Written before any trial reads the record.
+            self._restored = False
+            for event in self.ledger.reconcile({t.trial_id for t in trials}):
+                self._emit(event)
+            self._seen = len(trials)
+            self._write(snapshot=True)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its callbacks into its experiment state: the records stay in storage.
+        return {"experiment": self.experiment, "ledger": Ledger(self.ledger.spec)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "experiment_dir" in state:  # pickled by a lightsweep before cloud storage
+            state["experiment"] = Location.parse(state.pop("experiment_dir"))
+        self.experiment, self.ledger = state["experiment"], state["ledger"]
+        self._fresh_state()
+
+    def _emit(self, event: Event) -> None:
+        self.ledger.apply(event)
+        self._log.add(event)
+
+    def _write(self, snapshot: bool = False, flush: bool = True) -> None:
+        """Flushes the buffered events (if ``flush``, or when they are due), and writes the
+        snapshot if ``snapshot`` or when one is due."""
+        try:
+            if flush or self._log.due(FLUSH_S):
+                self._log.flush()
+            if snapshot or time.monotonic() >= self._snapshot_due:
+                self._log.flush()
+                started = time.monotonic()
+                self.ledger.logged = self._log.last
+                self.ledger.save(self.experiment)
+                self._log.compact(self.ledger.logged)
+                took = time.monotonic() - started
+                self._snapshot_due = time.monotonic() + max(SNAPSHOT_MIN_S, took / SNAPSHOT_SHARE)
+        except OSError as error:
+            if is_storage_full(error):  # what was written stays whole (atomic writes)
+                raise StorageFullError(str(self.experiment)) from error
+            raise
+
+    def _record(self, trial: Trial) -> TrialRecord:
+        record = self.ledger.trials.get(trial.trial_id)
+        if record is None:
+            config = dict(trial.config)
+            self._emit(self.ledger.adoption(trial.trial_id, config)
+                       or events.added(trial.trial_id, config))
+            record = self.ledger.trials[trial.trial_id]
+        return record
+
+    def _measure(self, record: TrialRecord) -> None:
+        self._emit(events.usage(record.trial_id, *checkpoint_usage(self.experiment, record.trial_id)))
+
+    def _tidy(self, older_than_s: float) -> bool:
+        """Removes checkpoints that ended trials' workers persisted after Tune stopped them."""
+        now = time.monotonic()
+        due = [i for i, ended in self._to_tidy.items() if now - ended >= older_than_s]
+        for trial_id in due:
+            del self._to_tidy[trial_id]
+            record = self.ledger.trials.get(trial_id)
+            if record is None:  # handed to another trial id by a resume (Ledger.adoption)
+                continue
+            reported = {Location.parse(e.checkpoint).parent.name
+                        for e in record.history if e.checkpoint}
+            if remove_stray_checkpoints(self.experiment, trial_id, reported):
+                self._measure(record)
+        return bool(due)
+
+    @override
+    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        # Ray kills a stopped trial's workers within moments; tidy after they are surely gone.
+        self._tidy(older_than_s=TIDY_AFTER_S)
+        for trial in trials[self._seen:]:  # created since the last step: pending
+            self._record(trial)
+        self._seen = len(trials)
+        self._write(flush=False)
+
+    @override
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self._mark_running(self._record(trial))
+        self._write(flush=False)
+
+    def _mark_running(self, record: TrialRecord) -> None:
+        # A finished trial started again by a resume only hands Tune its result, and reads its
+        # status to know that: it stays finished.
+        if record.status not in (*FINISHED, "running"):
+            self._emit(events.status(record.trial_id, "running"))
+
+    @override
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
+    ) -> None:
+        record = self._record(trial)
+        self._mark_running(record)
+        metrics = {
+            k: float(v) for k, v in result.items() if k not in _NOT_METRICS and is_finite_number(v)
+        }
+        ckpt_dir = result.get(CHECKPOINT_PATH_KEY)
+        seconds: Any = result.get(TIME_THIS_ITER_S)
+        entry = EpochRecord(
+            epoch=int(result["epoch"]), metrics=metrics,
+            checkpoint=(self.experiment.from_fs_path(ckpt_dir) / CHECKPOINT_NAME).uri
+            if ckpt_dir else None,
+            seconds=float(seconds) if is_finite_number(seconds) else None,
+            reported_at=time.time(),
+        )
+        # A resumed run reports its checkpoint's epoch again, without the checkpoint: keep the
+        # newest metrics and the checkpoint already known.
+        previous = next((e for e in reversed(record.history) if e.epoch == entry.epoch), None)
+        if previous is not None and record.status in FINISHED:
+            return  # a finished trial handing a resumed Tune its last result: nothing new
+        if previous is not None and entry.checkpoint is None:
+            entry.checkpoint = previous.checkpoint
+        if previous is not None and previous.seconds is not None:
+            # The time to restart and report the epoch again was spent too.
+            entry.seconds = previous.seconds + (entry.seconds or 0.0)
+        self._emit(events.epoch(trial.trial_id, entry))
+        self._write(flush=False)
+
+    def _end(self, record: TrialRecord, status: str, error: str | None = None) -> None:
+        self._emit(events.status(record.trial_id, status, error))
+        self._measure(record)
+        # Flushed at once: a restarted trial's driver and `best` look for the finished ones.
+        self._write()
+        if status != "completed":
+            self._to_tidy[record.trial_id] = time.monotonic()
+
+    @override
+    def on_trial_complete(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        record = self._record(trial)
+        self._end(record, end_status(record.epochs, self.ledger.spec.scheduler.max_epochs))
+
+    @override
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        error = trial_error(trial)
+        if error is not None and is_storage_full(error):
+            # Not the trial's fault: stop the sweep here, before Tune saves this trial as
+            # failed, so that `resume` continues it from its last checkpoint.
+            raise StorageFullError(str(self.experiment)) from error
+        self._end(self._record(trial), "errored", describe_error(error))
+
+    @override
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        if self._to_tidy:  # give the last stopped trial's workers a moment to be gone
+            time.sleep(max(0.0, LAST_TIDY_WAIT_S - (time.monotonic() - max(self._to_tidy.values()))))
+        self._tidy(older_than_s=0)
+        self._write(snapshot=True)

@@ -1,0 +1,130 @@
+"""What the record holds of each trial: its status, configuration and per-epoch metrics."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUSES = ("pending", "running", "completed", "stopped", "errored")
+FINISHED = ("completed", "stopped")
+
+
+@dataclass
+class EpochRecord:
+    """One epoch's report: all scalar metrics, and the checkpoint file taken after it."""
+
+    epoch: int
+    metrics: dict[str, float]
+    checkpoint: str | None = None
+    # Wall seconds since the run's previous report (the first epoch of a run includes its
+    # start-up: a trial's start-up is part of what it costs).
+    seconds: float | None = None
+    # When the driver received the report (Unix seconds): orders epochs across trials.
+    reported_at: float | None = None
+
+
+@dataclass
+class TrialRecord:
+    """One trial as the leaderboard shows it."""
+
+    trial_id: str
+    status: str = "pending"
+    config: dict[str, Any] = field(default_factory=dict)
+    history: list[EpochRecord] = field(default_factory=list)
+    error: str | None = None
+    checkpoints: int = 0  # kept on disk now (``checkpoints.num_to_keep`` at most)
+    checkpoint_bytes: int = 0
+    # Finished after Ray Tune last saved its state, so a restored Tune does not know it: its
+    # configuration, proposed again, takes this result instead of training again.
+    orphan: bool = False
+
+    @property
+    def epochs(self) -> int:
+        """Epochs completed (the highest epoch reported)."""
+        return max((e.epoch for e in self.history), default=0)
+
+    @property
+    def seconds(self) -> float:
+        """Wall seconds the trial's reported epochs took, start-up included."""
+        return sum(e.seconds or 0.0 for e in self.history)
+
+    @property
+    def worker_seconds(self) -> float:
+        """:attr:`seconds` times the trial's workers: what it held of the cluster."""
+        return sum((e.seconds or 0.0) * e.metrics.get("world_size", 1.0) for e in self.history)
+
+    def epoch_worker_seconds(self) -> float | None:
+        """Worker-seconds of one more epoch: the mean of its epochs after the first (which
+        carries start-up), None with fewer than two epochs timed."""
+        later = [(e.seconds or 0.0) * e.metrics.get("world_size", 1.0)
+                 for e in self.history[1:] if e.seconds is not None]
+        return sum(later) / len(later) if later else None
+
+    def ranked_epochs(self, metric: str, mode: str) -> list[EpochRecord]:
+        """Epochs that reported ``metric``, best first."""
+        scored = [e for e in self.history if is_finite_number(e.metrics.get(metric))]
+        return sorted(scored, key=lambda e: e.metrics[metric], reverse=mode == "max")
+
+    def best_epoch(self, metric: str, mode: str) -> EpochRecord | None:
+        ranked = self.ranked_epochs(metric, mode)
+        return ranked[0] if ranked else None
+
+    def as_data(self) -> dict[str, Any]:
+        """The record as the snapshot stores it (``asdict``'s deep copies cost too much there)."""
+        return {
+            "trial_id": self.trial_id, "status": self.status, "config": self.config,
+            "history": [vars(e) for e in self.history], "error": self.error,
+            "checkpoints": self.checkpoints, "checkpoint_bytes": self.checkpoint_bytes,
+            "orphan": self.orphan,
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> TrialRecord:
+        """The inverse of :meth:`as_data`."""
+        history = [EpochRecord(**e) for e in data["history"]]
+        return cls(**{**data, "history": history})
+
+    def to_dict(self, metric: str, mode: str) -> dict[str, Any]:
+        best = self.best_epoch(metric, mode)
+        return {
+            "trial_id": self.trial_id,
+            "status": self.status,
+            "epochs": self.epochs,
+            "value": best.metrics[metric] if best else None,
+            "config": self.config,
+            "error": self.error,
+            "checkpoints": self.checkpoints,
+            "checkpoint_bytes": self.checkpoint_bytes,
+            "seconds": self.seconds,
+            "worker_seconds": self.worker_seconds,
+        }
+
+
+def is_finite_number(value: Any) -> bool:
+    """Whether ``value`` is a real, finite number (not a bool, NaN or infinity)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def end_status(epochs: int, max_epochs: int) -> str:
+    """How a trial that ended without error ended: ``completed``, or ``stopped`` early."""
+    return "completed" if epochs >= max_epochs else "stopped"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a sweep spent, and what early stopping saved against running every trial to
+    ``max_epochs``.
+
+    Attributes:
+        epochs: Epochs trained, all trials together.
+        worker_seconds: Wall seconds times workers, all trials together, start-up included.
+        epochs_saved: Epochs that stopped trials did not train.
+        worker_seconds_saved: Those epochs' worker-seconds, at each trial's own epoch cost
+            (its epochs after the first; the sweep's median where a trial ran one epoch).
+    """
+
+    epochs: int
+    worker_seconds: float
+    epochs_saved: int
+    worker_seconds_saved: float

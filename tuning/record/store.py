@@ -1,0 +1,251 @@
+"""The record in storage: a snapshot (``leaderboard.json``) and the events logged since.
+
+The sweep's driver logs events in segments, one small file per flush (:class:`EventLog`), and
+writes a snapshot now and then, after which the segments it includes are removed. Readers
+(``leaderboard``, ``best``, ``report``, ``resume``, each trial's own look-ups) fold the segments
+over the snapshot. A file of an older lightsweep (a snapshot alone, format 1) reads as is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tuning.errors import SweepError
+from tuning.layout import EVENTS_DIR, LEDGER_FILE
+from tuning.location import READ_ATTEMPTS, Location
+from tuning.record import events
+from tuning.record.events import Event
+from tuning.record.records import FINISHED, Cost, TrialRecord
+from tuning.spec import SweepSpec
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2  # 2: events logged beside the snapshot
+SEGMENT_SUFFIX = ".jsonl"
+
+
+class EventLog:
+    """The driver's writer of event segments: events buffered, then written as one new file.
+
+    A segment is written whole or not at all (an atomic local write, a completed upload), so a
+    reader never sees half of one, and a driver killed loses at most the unflushed buffer.
+
+    Args:
+        experiment: The experiment directory.
+        last: The last segment already written (0: none).
+    """
+
+    def __init__(self, experiment: Location, last: int = 0) -> None:
+        self.experiment = experiment
+        self.last = last
+        self._buffer: list[str] = []
+        self._since: float | None = None  # when the oldest buffered event came (monotonic)
+
+    def add(self, event: Event) -> None:
+        if self._since is None:
+            self._since = time.monotonic()
+        self._buffer.append(json.dumps(event, separators=(",", ":")))
+
+    def due(self, interval_s: float) -> bool:
+        """Whether the oldest buffered event has waited ``interval_s`` or more."""
+        return self._since is not None and time.monotonic() - self._since >= interval_s
+
+    def flush(self) -> None:
+        """Writes the buffered events as the next segment (nothing if none)."""
+        if not self._buffer:
+            return
+        self._segment(self.last + 1).write_text("\n".join(self._buffer) + "\n")
+        self.last += 1
+        self._buffer.clear()
+        self._since = None
+
+    def compact(self, through: int) -> None:
+        """Removes the segments up to ``through``, which a snapshot now includes."""
+        for seq, segment in self.segments(self.experiment):
+            if seq <= through:
+                segment.remove()
+
+    def _segment(self, seq: int) -> Location:
+        return self.experiment / EVENTS_DIR / f"{seq:010d}{SEGMENT_SUFFIX}"
+
+    @staticmethod
+    def segments(experiment: Location, after: int = 0) -> list[tuple[int, Location]]:
+        """The experiment's segments after ``after``, in order."""
+        found = []
+        for relative, _ in (experiment / EVENTS_DIR).files():
+            name = relative.rsplit("/", 1)[-1]
+            if name.endswith(SEGMENT_SUFFIX) and name[: -len(SEGMENT_SUFFIX)].isdigit():
+                seq = int(name[: -len(SEGMENT_SUFFIX)])
+                if seq > after:
+                    found.append((seq, experiment / EVENTS_DIR / name))
+        return sorted(found, key=lambda s: s[0])
+
+
+@dataclass
+class Ledger:
+    """The record of a sweep: every trial's :class:`TrialRecord`, and the sweep it belongs to."""
+
+    spec: SweepSpec
+    trials: dict[str, TrialRecord] = field(default_factory=dict)
+    logged: int = 0  # the last event segment these records include
+
+    def ranked(self) -> list[TrialRecord]:
+        """All trials, best value first; trials without a value last, in start order."""
+        metric, mode = self.spec.metric, self.spec.mode
+
+        def key(record: TrialRecord) -> tuple[int, float]:
+            best = record.best_epoch(metric, mode)
+            if best is None:
+                return (1, 0.0)
+            value = best.metrics[metric]
+            return (0, -value if mode == "max" else value)
+
+        return sorted(self.trials.values(), key=key)
+
+    def cost(self) -> Cost:
+        """What the sweep spent, and what early stopping saved (see :class:`Cost`)."""
+        trials = list(self.trials.values())
+        max_epochs = self.spec.scheduler.max_epochs
+        per_epoch = [c for c in (t.epoch_worker_seconds() for t in trials) if c is not None]
+        typical = sorted(per_epoch)[len(per_epoch) // 2] if per_epoch else 0.0
+        stopped = [t for t in trials if t.status == "stopped"]
+        return Cost(
+            epochs=sum(t.epochs for t in trials),
+            worker_seconds=sum(t.worker_seconds for t in trials),
+            epochs_saved=sum(max_epochs - t.epochs for t in stopped),
+            worker_seconds_saved=sum(
+                (max_epochs - t.epochs) * (t.epoch_worker_seconds() or typical) for t in stopped),
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The leaderboard: :meth:`TrialRecord.to_dict` of every trial, best first."""
+        return [t.to_dict(self.spec.metric, self.spec.mode) for t in self.ranked()]
+
+    def reconcile(self, known: set[str]) -> list[Event]:
+        """What settles, before a resume, the trials that the restored Ray Tune does not know.
+
+        Ray Tune restores the trials of its last saved state. One created after it and still
+        running is lost (its configuration, proposed again, runs again); one that also finished
+        becomes an orphan, whose result the re-proposed configuration takes (:meth:`adoption`).
+
+        Returns:
+            The events to apply and log.
+        """
+        settled: list[Event] = []
+        for trial_id, record in self.trials.items():
+            if trial_id in known:
+                continue
+            if record.status in FINISHED:
+                settled.append(events.orphaned(trial_id))
+                continue
+            settled.append(events.dropped(trial_id))
+            if record.history:
+                logger.warning(
+                    "trial %s started after Ray Tune last saved its state and cannot be resumed "
+                    "(%d epochs lost); its configuration runs again as a new trial",
+                    trial_id, record.epochs,
+                )
+        return settled
+
+    def apply(self, event: Event) -> None:
+        """Folds one event into the records (:func:`tuning.record.events.apply`)."""
+        events.apply(self.trials, event)
+
+    def orphan_for(self, config: dict[str, Any]) -> TrialRecord | None:
+        """A finished orphan trial of exactly this configuration, if any."""
+        return next((r for r in self.trials.values() if r.orphan and r.config == config), None)
+
+    def adoption(self, trial_id: str, config: dict[str, Any]) -> Event | None:
+        """The event handing an orphan of the same configuration to new trial ``trial_id``."""
+        record = self.orphan_for(config)
+        if record is None:
+            return None
+        logger.info("trial %s: configuration finished before the restart as trial %s; its result "
+                    "is kept, not trained again", trial_id, record.trial_id)
+        return events.adopted(trial_id, record.trial_id)
+
+    def save(self, experiment: Location) -> None:
+        """Writes the snapshot: every record, and the last event segment they include."""
+        data = {
+            "format": FORMAT_VERSION,
+            "sweep": self.spec.model_dump(mode="json"),
+            "folded": self.logged,
+            "trials": [t.as_data() for t in self.trials.values()],
+        }
+        (experiment / LEDGER_FILE).write_text(json.dumps(data, separators=(",", ":")))
+
+    @classmethod
+    def load(cls, experiment: str | Location) -> Ledger:
+        """Reads an experiment's record, from a directory or a cloud URI: the snapshot, and the
+        events logged since.
+
+        Raises:
+            SweepError: If the directory holds no lightsweep experiment, or cannot be read.
+        """
+        for attempt in range(READ_ATTEMPTS):
+            ledger = cls._load_snapshot(experiment)
+            try:
+                segments = EventLog.segments(Location.parse(experiment), after=ledger.logged)
+                if segments and segments[0][0] != ledger.logged + 1 and attempt < READ_ATTEMPTS - 1:
+                    continue  # the driver wrote a newer snapshot and compacted meanwhile
+                for seq, segment in segments:
+                    for line in segment.read_text().splitlines():
+                        ledger.apply(json.loads(line))
+                    ledger.logged = seq
+            except FileNotFoundError:  # compacted while read: the newer snapshot holds it
+                continue
+            return ledger
+        raise SweepError(f"{experiment}: its record kept changing while read. Fix: read it again")
+
+    @classmethod
+    def _load_snapshot(cls, experiment: str | Location) -> Ledger:
+        try:
+            path = Location.parse(experiment) / LEDGER_FILE
+            data = path.read_json() if path.is_file() else None
+        except (ValueError, OSError) as error:  # a malformed URI, no credentials, no bucket
+            raise SweepError(
+                f"{experiment}: cannot read it ({error}). Fix: check the path or URI, and the "
+                "credentials for its storage"
+            ) from error
+        if data is None:
+            raise SweepError(
+                f"{experiment}: not a lightsweep experiment (no {LEDGER_FILE}). Fix: pass the "
+                "directory or URI that launch printed, e.g. runs/<name>"
+            )
+        written = data.get("format", FORMAT_VERSION)
+        if not isinstance(written, int) or written > FORMAT_VERSION:
+            raise SweepError(
+                f"{experiment}: its {LEDGER_FILE} is of format {written!r}, newer than this "
+                f"lightsweep reads ({FORMAT_VERSION}). Fix: read it with the lightsweep that "
+                "wrote it (pip install --upgrade lightsweep)"
+            )
+        trials = {raw["trial_id"]: TrialRecord.from_data(raw) for raw in data["trials"]}
+        return cls(SweepSpec.model_validate(data["sweep"]), trials, logged=data.get("folded", 0))
+
+
+def finished_trial(
+    experiment: Location, trial_id: str, config: dict[str, Any]
+) -> TrialRecord | None:
+    """The trial's record if the leaderboard says it already finished (completed or stopped),
+    under its own id or as an orphan of the same configuration (see :meth:`Ledger.reconcile`)."""
+    ledger = _ledger_if_any(experiment)
+    if ledger is None:
+        return None
+    record = ledger.trials.get(trial_id) or ledger.orphan_for(config)
+    return record if record is not None and record.status in FINISHED else None
+
+
+def recorded_epochs(experiment: Location, trial_id: str) -> int:
+    """The last epoch of trial ``trial_id`` that the leaderboard holds (0: none)."""
+    ledger = _ledger_if_any(experiment)
+    record = ledger.trials.get(trial_id) if ledger is not None else None
+    return record.epochs if record is not None else 0
+
+
+def _ledger_if_any(experiment: Location) -> Ledger | None:
+    """The experiment's leaderboard, or None before the sweep's driver first wrote it."""
+    return Ledger.load(experiment) if (experiment / LEDGER_FILE).is_file() else None
