@@ -15,10 +15,12 @@ $(STAMP): pyproject.toml constraints.txt
 tune: $(STAMP)
 	$(PY) run_tune.py
 
+# Fast stage first (unit tests, about 2 minutes), then the Ray stage (real sweeps).
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not ray"
+	$(PY) -m pytest -m ray
 
 BENCH_STAMP := $(VENV)/.installed-bench
 

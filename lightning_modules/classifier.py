@@ -18,6 +18,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor
 from torch.nn import functional as F
+from typing_extensions import override
 
 from lightning_modules.nets import build_net
 
@@ -59,8 +60,10 @@ class Classifier(pl.LightningModule):
         self.save_hyperparameters()
         self.net = build_net(arch, input_shape, num_classes, width, depth, dropout)
 
+    @override
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        logits: Tensor = self.net(x)
+        return logits
 
     def _loss_and_acc(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         x, y = batch
@@ -69,12 +72,14 @@ class Classifier(pl.LightningModule):
         acc = (logits.argmax(dim=-1) == y).float().mean()
         return loss, acc
 
+    @override
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss, _ = self._loss_and_acc(batch)
         self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True,
                  batch_size=len(batch[1]))
         return loss
 
+    @override
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, acc = self._loss_and_acc(batch)
         # batch_size makes the epoch value a per-sample mean even with a short last batch.
@@ -82,12 +87,14 @@ class Classifier(pl.LightningModule):
         self.log("val/loss", loss, on_epoch=True, sync_dist=True, batch_size=n)
         self.log("val/acc", acc, on_epoch=True, sync_dist=True, batch_size=n, prog_bar=True)
 
+    @override
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, acc = self._loss_and_acc(batch)
         n = len(batch[1])
         self.log("test/loss", loss, on_epoch=True, sync_dist=True, batch_size=n)
         self.log("test/acc", acc, on_epoch=True, sync_dist=True, batch_size=n)
 
+    @override
     def configure_optimizers(self) -> Any:
         hp: Any = self.hparams
         if hp.optimizer == "sgd":

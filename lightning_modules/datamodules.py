@@ -23,6 +23,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
+from typing_extensions import override
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class ArrayDataModule(pl.LightningDataModule):
         """Returns ``{"train": (x, y), "val": (x, y), "test": (x, y)}`` as numpy arrays."""
         raise NotImplementedError
 
+    @override
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
@@ -91,19 +93,22 @@ class ArrayDataModule(pl.LightningDataModule):
                 torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
             )
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
         return DataLoader(
             self.splits[split], batch_size=self.batch_size, shuffle=shuffle,
             num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    @override
+    def train_dataloader(self) -> DataLoader[Any]:
         return self._loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    @override
+    def val_dataloader(self) -> DataLoader[Any]:
         return self._loader("val", shuffle=False)
 
-    def test_dataloader(self) -> DataLoader:
+    @override
+    def test_dataloader(self) -> DataLoader[Any]:
         return self._loader("test", shuffle=False)
 
 
@@ -135,6 +140,7 @@ class MNIST1DDataModule(ArrayDataModule):
     def cache_file(self) -> Path:
         return self.data_dir / "mnist1d" / f"mnist1d_seed{self.seed}.npz"
 
+    @override
     def prepare_data(self) -> None:
         if self.cache_file.exists():
             return
@@ -152,6 +158,7 @@ class MNIST1DDataModule(ArrayDataModule):
 
         _atomic_write(self.cache_file, write)
 
+    @override
     def load_splits(self) -> dict[str, Split]:
         self.prepare_data()
         with np.load(self.cache_file) as d:
@@ -177,6 +184,7 @@ class DigitsDataModule(ArrayDataModule):
         super().__init__(batch_size, data_dir, num_workers)
         self.seed = seed
 
+    @override
     def load_splits(self) -> dict[str, Split]:
         from sklearn.datasets import load_digits
 
@@ -253,6 +261,7 @@ class TorchvisionIdxDataModule(ArrayDataModule):
                     self.raw_dir)
         return True
 
+    @override
     def prepare_data(self) -> None:
         missing = self._missing()
         if not missing or self._copy_from_source(missing):
@@ -274,6 +283,7 @@ class TorchvisionIdxDataModule(ArrayDataModule):
         cls = getattr(torchvision.datasets, self.dataset_name)
         return cls(str(self.data_dir), train=train, download=download)
 
+    @override
     def load_splits(self) -> dict[str, Split]:
         self.prepare_data()
         train_ds, test_ds = self._torchvision_dataset(True), self._torchvision_dataset(False)

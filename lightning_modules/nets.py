@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 from torch import Tensor, nn
+from typing_extensions import override
 
 
 class MLP(nn.Module):
@@ -32,8 +33,10 @@ class MLP(nn.Module):
         layers.append(nn.Linear(features, num_classes))
         self.layers = nn.Sequential(*layers)
 
+    @override
     def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x)
+        out: Tensor = self.layers(x)
+        return out
 
 
 class CNN1d(nn.Module):
@@ -65,10 +68,12 @@ class CNN1d(nn.Module):
         layers += [nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels * length, num_classes)]
         self.layers = nn.Sequential(*layers)
 
+    @override
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 2:  # (batch, length): add the channel axis
             x = x.unsqueeze(1)
-        return self.layers(x)
+        out: Tensor = self.layers(x)
+        return out
 
 
 class CNN2d(nn.Module):
@@ -100,10 +105,12 @@ class CNN2d(nn.Module):
             nn.Flatten(), nn.Dropout(dropout), nn.Linear(2 * width * out_h * out_w, num_classes)
         )
 
+    @override
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 3:  # (batch, H, W): add the channel axis
             x = x.unsqueeze(1)
-        return self.head(self.features(x))
+        out: Tensor = self.head(self.features(x))
+        return out
 
 
 ARCHITECTURES = ("mlp", "cnn1d", "cnn2d")

@@ -90,7 +90,8 @@ def trial_error(trial: Trial) -> BaseException | None:
     local = trial.pickled_error_file
     if local and os.path.isfile(local):
         with open(local, "rb") as f:
-            return cloudpickle.load(f)
+            error: BaseException | None = cloudpickle.load(f)
+        return error
     return trial.get_pickled_error()
 
 

@@ -98,11 +98,11 @@ def _object(value: Any, route: str) -> dict[str, Any]:
         return {}
     if isinstance(value, str):
         value = {CLASS_PATH: value}  # a bare name too (SGD), unlike objects.as_object
-    value = dict(value)
-    name = value.get(CLASS_PATH)
+    found: dict[str, Any] = dict(value)
+    name = found.get(CLASS_PATH)
     if isinstance(name, str) and "." not in name and route in _SHORT_NAMES:
-        value[CLASS_PATH] = f"{_SHORT_NAMES[route]}.{name}"
-    return value
+        found[CLASS_PATH] = f"{_SHORT_NAMES[route]}.{name}"
+    return found
 
 
 def section(config: Mapping[str, Any], route: str) -> dict[str, Any]:

@@ -100,13 +100,14 @@ class Location:
 
     def _type(self) -> pafs.FileType:
         fs, path = self._fs
-        return fs.get_file_info(path).type
+        kind: pafs.FileType = fs.get_file_info(path).type
+        return kind
 
     def exists(self) -> bool:
-        return self._type() != pafs.FileType.NotFound
+        return bool(self._type() != pafs.FileType.NotFound)
 
     def is_file(self) -> bool:
-        return self._type() == pafs.FileType.File
+        return bool(self._type() == pafs.FileType.File)
 
     def read_bytes(self) -> bytes:
         fs, path = self._fs

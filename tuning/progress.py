@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from ray.tune import Callback
 from ray.tune.experiment import Trial
+from typing_extensions import override
 
 from tuning.errors import describe_error, trial_error
 from tuning.record import end_status
@@ -40,9 +41,11 @@ class ProgressCallback(Callback):
         self.metric, self.mode, self.max_epochs = metric, mode, max_epochs
         self.best: tuple[float, str] | None = None
 
+    @override
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         logger.info("trial %s started: %s", trial.trial_id, _fmt_config(trial.config))
 
+    @override
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
     ) -> None:
@@ -58,6 +61,7 @@ class ProgressCallback(Callback):
             trial.trial_id, epoch, self.max_epochs, self.metric, shown, best,
         )
 
+    @override
     def on_trial_complete(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
@@ -67,6 +71,7 @@ class ProgressCallback(Callback):
         ]
         logger.info("trial %s %s after %d epochs", trial.trial_id, how, epochs)
 
+    @override
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         logger.warning(
             "trial %s errored: %s", trial.trial_id, describe_error(trial_error(trial))
@@ -112,10 +117,12 @@ class LiveProgress(Callback):
             self.rows[trial.trial_id] = _Row(trial.trial_id, _fmt_config(trial.config))
         return self.rows[trial.trial_id]
 
+    @override
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self._row(trial).status = "running"
         self.draw(force=True)
 
+    @override
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
     ) -> None:
@@ -128,6 +135,7 @@ class LiveProgress(Callback):
                 row.best = row.value
         self.draw()
 
+    @override
     def on_trial_complete(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
@@ -136,6 +144,7 @@ class LiveProgress(Callback):
         row.status = end_status(row.epoch, self.max_epochs)
         self.draw(force=True)
 
+    @override
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self._row(trial).status = "errored"
         # The cause goes to the log, above the table, which is drawn again below it.
@@ -143,6 +152,7 @@ class LiveProgress(Callback):
         logger.warning("trial %s errored: %s", trial.trial_id, describe_error(trial_error(trial)))
         self.draw(force=True)
 
+    @override
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
         self.draw(force=True)
         self._drawn = 0  # the last frame stays

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 
+from typing_extensions import override
+
 # logger name -> the start of each message that a stopped trial makes it log
 EXPECTED_MESSAGES: dict[str, tuple[str, ...]] = {
     "ray.train.v2._internal.callbacks.backend_setup": (
@@ -28,6 +30,7 @@ class _DropMessages(logging.Filter):
         super().__init__()
         self.prefixes = prefixes
 
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith(self.prefixes)
 

@@ -60,6 +60,7 @@ def _best_trial(ledger: Ledger) -> TrialRecord | None:
 def plot_learning_curves(ledger: Ledger, out: Path) -> list[str]:
     """Draws every trial's curve into ``out``; returns the trials drawn."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
     spec, metric = ledger.spec, ledger.spec.metric
@@ -84,11 +85,11 @@ def plot_learning_curves(ledger: Ledger, out: Path) -> list[str]:
         if is_best:
             ax.annotate(f"best: {trial.trial_id}", (epochs[-1], values[-1]),
                         textcoords="offset points", xytext=(6, 4), fontsize=9, color=color)
-    handles = [plt.Line2D([], [], color=COLORS["completed"], label="completed"),
-               plt.Line2D([], [], color=COLORS["stopped"], marker="x",
+    handles = [Line2D([], [], color=COLORS["completed"], label="completed"),
+               Line2D([], [], color=COLORS["stopped"], marker="x",
                           label="stopped early by ASHA (x: where)"),
-               plt.Line2D([], [], color=COLORS["errored"], label="errored"),
-               plt.Line2D([], [], color="#bbbbbb", linestyle=":", label="ASHA rung")]
+               Line2D([], [], color=COLORS["errored"], label="errored"),
+               Line2D([], [], color="#bbbbbb", linestyle=":", label="ASHA rung")]
     ax.legend(handles=handles, loc="lower right", fontsize=9, framealpha=0.9)
     counts = {s: sum(t.status == s for t in ledger.trials.values())
               for s in ("completed", "stopped")}
@@ -125,13 +126,16 @@ def _axis(values: list[Any], dist: Any) -> tuple[list[float], list[tuple[float, 
         return [where[str(v)] for v in values], [(where[str(c)], str(c)) for c in choices]
     low, high = float(dist.low), float(dist.high)
     log = isinstance(dist, LogUniform)
-    scale = (lambda v: math.log(v)) if log else (lambda v: v)
+
+    def scale(v: float) -> float:
+        return math.log(v) if log else v
+
     span = (scale(high) - scale(low)) or 1.0
     positions = [(scale(float(v)) - scale(low)) / span for v in values]
     ticks = [low * (high / low) ** (i / 4) if log else low + (high - low) * i / 4
              for i in range(5)]
-    fmt = (lambda t: f"{t:.0f}") if isinstance(dist, IntRange) else (lambda t: f"{t:.2g}")
-    return positions, [((scale(t) - scale(low)) / span, fmt(t)) for t in ticks]
+    spec = ".0f" if isinstance(dist, IntRange) else ".2g"
+    return positions, [((scale(t) - scale(low)) / span, format(t, spec)) for t in ticks]
 
 
 def _axis_label(name: str, width: int = 18) -> str:

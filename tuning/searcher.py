@@ -22,6 +22,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search.optuna import OptunaSearch
 from sqlalchemy.exc import SQLAlchemyError
+from typing_extensions import override
 
 from tuning.record import is_finite_number
 from tuning.seeding import SEED_KEY, trial_seed
@@ -55,6 +56,7 @@ class TruthfulOptunaSearch(OptunaSearch):
         super().__init__(**kwargs)
         self._seed = seed  # after: OptunaSearch's own (unused, its sampler is given) has this name
 
+    @override
     def _setup_study(self, mode: str | list[str]) -> None:
         super()._setup_study(mode)
         study: Any = self._ot_study
@@ -75,6 +77,7 @@ class TruthfulOptunaSearch(OptunaSearch):
             # A view for optuna-dashboard: the next ended trial copies whatever is missing.
             logger.warning("%s not updated: %s", study_file.location, error)
 
+    @override
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = super().suggest(trial_id)
         # Searchers pickled by an older lightsweep (a resumed sweep) have no seed to draw from.
@@ -86,6 +89,7 @@ class TruthfulOptunaSearch(OptunaSearch):
     def _single_metric(self) -> bool:
         return not isinstance(self.metric, list)
 
+    @override
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         if not self._single_metric():
             super().on_trial_result(trial_id, result)
@@ -100,6 +104,7 @@ class TruthfulOptunaSearch(OptunaSearch):
         self._ot_trials[trial_id].report(value, step=epoch)
         self._last_epoch[trial_id] = epoch
 
+    @override
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ray import tune
+from typing_extensions import override
 
 from tuning.errors import SweepError
 from tuning.objects import class_name, is_object, set_path
@@ -108,9 +109,11 @@ class LogUniform(Distribution):
     high: float
     name = "loguniform"
 
+    @override
     def to_tune(self) -> Any:
         return tune.loguniform(self.low, self.high)
 
+    @override
     def suggest(self, trial: Any, name: str) -> None:
         trial.suggest_float(name, self.low, self.high, log=True)
 
@@ -121,9 +124,11 @@ class Uniform(Distribution):
     high: float
     name = "uniform"
 
+    @override
     def to_tune(self) -> Any:
         return tune.uniform(self.low, self.high)
 
+    @override
     def suggest(self, trial: Any, name: str) -> None:
         trial.suggest_float(name, self.low, self.high)
 
@@ -137,13 +142,16 @@ class IntRange(Distribution):
     step: int = 1
     name = "int"
 
+    @override
     def to_tune(self) -> Any:
         # Tune's qrandint is inclusive of its upper bound, as sweep files promise.
         return tune.qrandint(self.low, self.high, self.step)
 
+    @override
     def suggest(self, trial: Any, name: str) -> None:
         trial.suggest_int(name, self.low, self.high, step=self.step)
 
+    @override
     def finite_values(self) -> list[Any] | None:
         return list(range(self.low, self.high + 1, self.step))
 
@@ -153,12 +161,15 @@ class Choice(Distribution):
     values: tuple[Any, ...]
     name = "choice"
 
+    @override
     def to_tune(self) -> Any:
         return tune.choice(list(self.values))
 
+    @override
     def suggest(self, trial: Any, name: str) -> None:
         trial.suggest_categorical(name, list(self.values))
 
+    @override
     def finite_values(self) -> list[Any] | None:
         return list(self.values)
 
@@ -187,15 +198,18 @@ class ObjectChoice(Distribution):
     def labels(self) -> list[str]:
         return [b.label for b in self.branches]
 
+    @override
     def to_tune(self) -> Any:
         return tune.choice(self.labels)
 
+    @override
     def suggest(self, trial: Any, name: str) -> None:
         label = trial.suggest_categorical(name, self.labels)
         branch = self.branches[self.labels.index(label)]
         for path, dist in branch.searched:
             dist.suggest(trial, branch.key(name, path))
 
+    @override
     def flat(self, name: str) -> dict[str, Distribution]:
         keys: dict[str, Distribution] = {name: Choice(tuple(self.labels))}
         for branch in self.branches:
@@ -203,6 +217,7 @@ class ObjectChoice(Distribution):
                 keys.update(dist.flat(branch.key(name, path)))
         return keys
 
+    @override
     def value(self, config: Mapping[str, Any], name: str) -> Any:
         branch = self.branches[self.labels.index(config[name])]
         obj = copy.deepcopy(branch.template)

@@ -50,9 +50,10 @@ class LeanTorchTrainer(TorchTrainer):
     and stop per trial, for nothing (lightsweep's trials load their data in the DataModule).
     """
 
-    def _create_default_callbacks(self) -> list[Any]:
-        # ray.train.torch exports Train V2's trainer at run time; type checkers see V1's.
-        callbacks = super()._create_default_callbacks()  # type: ignore[misc]
+    # ray.train.torch exports Train V2's trainer at run time; type checkers see V1's.
+    @override
+    def _create_default_callbacks(self) -> list[Any]:  # type: ignore[misc]
+        callbacks: list[Any] = super()._create_default_callbacks()  # type: ignore[misc]
         if self.datasets:
             return callbacks
         return [c for c in callbacks if not isinstance(c, DatasetsCallback)]

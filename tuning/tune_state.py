@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
+from typing_extensions import override
 
 from tuning.errors import is_storage_full
 from tuning.files import atomic_write_bytes
@@ -65,6 +66,7 @@ class TuneStateBackup(Callback):
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_copied": {}, "_last": 0.0}
 
+    @override
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         if time.monotonic() - self._last < BACKUP_EVERY_S:
             return

@@ -37,7 +37,8 @@ class InjectedClassifier(pl.LightningModule):
 
     @override
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        logits: Tensor = self.net(x)
+        return logits
 
     def _loss_and_acc(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         x, y = batch

@@ -14,7 +14,7 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
-from ray.tune.result import AUTO_RESULT_KEYS, TIME_THIS_ITER_S
+from ray.tune.result import AUTO_RESULT_KEYS, TIME_THIS_ITER_S  # type: ignore[attr-defined]
 from typing_extensions import override
 
 from tuning.errors import StorageFullError, describe_error, is_storage_full, trial_error
