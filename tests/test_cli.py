@@ -167,3 +167,23 @@ def test_a_mistyped_command_is_named_with_the_nearest_one(capsys) -> None:
 def test_a_sweep_file_is_still_launchs_default_argument(tmp_path: Path, capsys) -> None:
     assert main([str(tmp_path / "missing.yaml")]) == 2  # launched, and refused as not found
     assert "unknown command" not in capsys.readouterr().err
+
+
+def test_resume_of_a_sweep_that_stopped_before_tune_saved_its_searcher_exits_2(
+    write_sweep: SweepWriter, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tuning.record import EpochRecord, Ledger, TrialRecord
+    from tuning.spec import load_spec
+
+    experiment = tmp_path / "runs/full"
+    record = TrialRecord("a", status="running", history=[EpochRecord(1, {"val/acc": 0.5})])
+    Ledger(load_spec(write_sweep()), {"a": record}).save(Location.parse(experiment))
+    # The disk filled after Tune wrote its experiment state, before its searcher's.
+    (experiment / "tuner.pkl").write_bytes(b"")
+    (experiment / "experiment_state-2026-01-01_00-00-00.json").write_text("{}")
+    (experiment / "searcher-state-2026-01-01_00-00-00.pkl").write_bytes(b"\x80\x05")  # cut short
+    assert main(["resume", str(experiment)]) == 2
+    said = caplog.text
+    assert "before Ray Tune first saved its searcher's state" in said
+    assert "1 trials and 1 epochs stay in its leaderboard" in said
+    assert f"--warm-start {experiment}" in said and "Traceback" not in said

@@ -315,10 +315,10 @@ def test_full_disk_stops_the_sweep_and_resume_finishes_it(tmp_path: Path) -> Non
         filler.unlink()  # the user frees space
         # In some runs the full disk cuts short Ray Train's checkpoint list of the running trial
         # (Train rewrites it in place); make that certain, as resume must survive it.
-        for trial_id, trial in before.trials.items():
-            if trial.status == "running":
-                snapshot = path / f"trial_{trial_id}" / TRAIN_RUN_NAME / CHECKPOINT_SNAPSHOT
-                snapshot.write_bytes(snapshot.read_bytes()[:20])
+        snapshots = [path / f"trial_{trial_id}" / TRAIN_RUN_NAME / CHECKPOINT_SNAPSHOT
+                     for trial_id, trial in before.trials.items() if trial.status == "running"]
+        for snapshot in [s for s in snapshots if s.is_file()]:  # a trial yet to report has none
+            snapshot.write_bytes(snapshot.read_bytes()[:20])
         second = start_driver(["resume", str(path)], cwd=tmp_path, log=tmp_path / "resume.log")
         output = finish(second, tmp_path / "resume.log", timeout_s=300)
         assert second.returncode == 0, output[-3000:]

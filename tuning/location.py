@@ -145,6 +145,12 @@ class Location:
     def write_text(self, text: str) -> None:
         self.write_bytes(text.encode())
 
+    def names(self) -> list[str]:
+        """The names of the files and directories directly in this directory (none if absent)."""
+        fs, path = self._fs
+        selector = pafs.FileSelector(path, recursive=False, allow_not_found=True)
+        return [posixpath.basename(info.path) for info in fs.get_file_info(selector)]
+
     def files(self) -> list[tuple[str, int]]:
         """Every file below this directory (none if it does not exist): relative path, size."""
         fs, path = self._fs

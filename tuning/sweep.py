@@ -38,7 +38,7 @@ from tuning.study_file import StudyFile
 from tuning.targets import import_from_launch_directory
 from tuning.tracking import wandb_mode
 from tuning.trial import run_trial
-from tuning.tune_state import TuneStateBackup, restore_whole_state
+from tuning.tune_state import TuneStateBackup, restore_whole_state, searcher_state_saved
 from tuning.versions import untested_versions
 from tuning.warm_start import past_trials
 
@@ -408,7 +408,8 @@ def resume(experiment: str | Location, *, address: str | None = None) -> SweepOu
         SweepError: If ``experiment`` is not a lightsweep experiment Ray Tune can restore.
         StorageFullError: If the storage device filled up again.
     """
-    spec = Ledger.load(experiment).spec
+    ledger = Ledger.load(experiment)
+    spec = ledger.spec
     path = Location.parse(experiment)
     restored = restore_whole_state(Path(path.uri)) if path.is_local else []
     if restored:
@@ -418,6 +419,16 @@ def resume(experiment: str | Location, *, address: str | None = None) -> SweepOu
         raise SweepError(
             f"{path}: Ray Tune saved no state to resume from (the sweep died before its first "
             "checkpoint of state). Fix: launch it again under a new --name"
+        )
+    if spec.search_space.searched and not searcher_state_saved(path):
+        # Tune would restore the searcher as it was before its first proposal, and Optuna would
+        # fail on it; the trials it proposed could not be told from new ones.
+        epochs = sum(t.epochs for t in ledger.trials.values())
+        raise SweepError(
+            f"{path}: the sweep stopped (a full disk?) before Ray Tune first saved its searcher's "
+            f"state, so it cannot go on where it stopped. Its {len(ledger.trials)} trials and "
+            f"{epochs} epochs stay in its leaderboard. Fix: launch it again under a new --name, "
+            f"with --warm-start {path} to start from what they learned"
         )
     address = address or os.environ.get("RAY_ADDRESS")
     _check(spec, address)

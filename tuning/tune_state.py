@@ -7,6 +7,7 @@ each beside the leaderboard, written atomically, and puts it back before a resum
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import time
@@ -18,6 +19,7 @@ from typing_extensions import override
 
 from tuning.errors import is_storage_full
 from tuning.files import atomic_write_bytes
+from tuning.location import Location
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,14 @@ def _whole(data: bytes, name: str) -> bool:
             return False
         return True
     return data.endswith(b".")  # a pickle ends with its STOP opcode
+
+
+def searcher_state_saved(experiment: Location) -> bool:
+    """Whether Ray Tune saved its searcher's state in ``experiment``, whole (it does so with, but
+    after, its experiment state: a disk that fills in between leaves the one without the other).
+    Call it after :func:`restore_whole_state`, which puts back a whole copy where there is one."""
+    return any(_whole((experiment / name).read_bytes(), name) for name in experiment.names()
+               if fnmatch.fnmatch(name, "searcher-state-*.pkl"))
 
 
 def restore_whole_state(experiment: Path) -> list[str]:
