@@ -149,7 +149,7 @@ def _run(curves: Curves, truthful: bool, seed: int, storage: Path) -> tuple[floa
         if result.config and result.metrics:
             results.append((result.config["learner"], int(result.metrics["epoch"]),
                             float(result.metrics[METRIC])))
-    proposed = [t.params["learner"] for t in searcher._ot_study.trials]
+    proposed = [t.params["learner"] for t in searcher.study.trials]
     return final_regret(curves, results), proposed
 
 

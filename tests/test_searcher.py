@@ -22,7 +22,7 @@ def searcher() -> TruthfulOptunaSearch:
 
 
 def _states(searcher: TruthfulOptunaSearch) -> list[tuple[str, float | None, dict[int, float]]]:
-    return [(t.state.name, t.value, t.intermediate_values) for t in searcher._ot_study.trials]
+    return [(t.state.name, t.value, t.intermediate_values) for t in searcher.study.trials]
 
 
 def test_full_length_trial_is_complete_with_every_epoch(searcher) -> None:
@@ -56,7 +56,7 @@ def test_epoch_repeated_after_a_resume_is_reported_once(searcher) -> None:
         searcher.on_trial_result("e", {"val/acc": 0.1 * epoch, "epoch": epoch,
                                        "training_iteration": 1})
     searcher.on_trial_complete("e", {"val/acc": 0.3, "epoch": 3})
-    [trial] = searcher._ot_study.trials
+    [trial] = searcher.study.trials
     assert trial.state is TrialState.COMPLETE
     assert sorted(trial.intermediate_values) == [1, 2, 3]
 

@@ -47,7 +47,7 @@ def test_ended_trials_are_copied_once_with_their_state_and_epochs(tmp_path: Path
     assert [(t.state.name, t.value, t.user_attrs[TRIAL_ID_ATTR]) for t in stored] == [
         ("COMPLETE", 0.7, "done"), ("PRUNED", None, "stopped"), ("FAIL", None, "broken")]
     assert stored[0].intermediate_values == {1: 0.5, 2: 0.6, 3: 0.7}
-    assert stored[0].params == search._ot_study.trials[0].params
+    assert stored[0].params == search.study.trials[0].params
 
 
 def test_a_resumed_searcher_adds_to_the_same_file(tmp_path: Path) -> None:

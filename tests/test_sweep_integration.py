@@ -245,7 +245,7 @@ def test_out_of_memory_trials_error_and_optuna_hears_they_failed(
     searcher = TruthfulOptunaSearch(max_epochs=2)
     searcher.restore_from_dir(str(path))
     for row in rows:
-        state = searcher._ot_study.trials[searcher._ot_trials[row["trial_id"]].number].state.name
+        state = searcher.study.trials[searcher.optuna_trial(row["trial_id"]).number].state.name
         if row["config"]["module.width"] == 128:
             assert row["status"] == "errored" and state == "FAIL"
             assert row["error"] == ("OutOfMemoryError: CUDA out of memory. Tried to allocate "
@@ -269,10 +269,10 @@ def test_optuna_hears_stopped_trials_as_pruned(asha_sweep: Path) -> None:
 
     searcher = TruthfulOptunaSearch(max_epochs=MAX_EPOCHS)
     searcher.restore_from_dir(str(asha_sweep))  # the state Tune saved at the end of the sweep
-    study_trials = searcher._ot_study.trials
+    study_trials = searcher.study.trials
     expected = {"completed": "COMPLETE", "stopped": "PRUNED"}
     for row in leaderboard(asha_sweep):
-        trial = study_trials[searcher._ot_trials[row["trial_id"]].number]
+        trial = study_trials[searcher.optuna_trial(row["trial_id"]).number]
         assert trial.state.name == expected[row["status"]], row
         assert sorted(trial.intermediate_values) == list(range(1, row["epochs"] + 1))
 

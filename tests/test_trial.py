@@ -9,7 +9,7 @@ import ray.train
 from ray.train.torch import TorchTrainer
 from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
 
-from tuning.trial import LeanTorchTrainer
+from tuning.compat import TorchTrainerWithoutDatasets
 
 
 def _noop(config: dict) -> None:
@@ -24,7 +24,7 @@ def _default_callbacks(trainer_cls: type[TorchTrainer]) -> list[object]:
 def test_a_trial_starts_no_dataset_manager_actor() -> None:
     # Ray's own trainer does start one per run (if this fails, Ray changed: drop the subclass).
     assert any(isinstance(c, DatasetsCallback) for c in _default_callbacks(TorchTrainer))
-    lean = _default_callbacks(LeanTorchTrainer)
+    lean = _default_callbacks(TorchTrainerWithoutDatasets)
     assert not any(isinstance(c, DatasetsCallback) for c in lean)
     assert len(lean) == len(_default_callbacks(TorchTrainer)) - 1
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import cloudpickle
 
+from tuning.compat import WRAPPED_ATTRS
+
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
@@ -43,8 +45,7 @@ def ray_wrapped(error: BaseException) -> list[BaseException]:
     """What one of Ray's wrappers wraps: each worker's failure (Train's worker-group errors),
     then the single cause (task errors, controller failures, failed health checks)."""
     found = [*(getattr(error, "worker_failures", None) or {}).values(),
-             *(getattr(error, name, None)
-               for name in ("cause", "controller_failure", "health_check_failure"))]
+             *(getattr(error, name, None) for name in WRAPPED_ATTRS)]
     return [e for e in found if isinstance(e, BaseException)]
 
 

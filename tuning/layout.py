@@ -11,6 +11,7 @@ import json
 import logging
 from typing import Any
 
+from tuning.compat import TRAIN_CHECKPOINT_SNAPSHOT, snapshot_checkpoints, snapshot_latest
 from tuning.location import Location
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ EVENTS_DIR = "lightsweep/events"  # the record's events since that snapshot, one
 TRIAL_DIR_PREFIX = "trial_"
 TRAIN_RUN_NAME = "train"
 CHECKPOINT_DIR_PREFIX = "checkpoint_"  # Ray Train's name for each checkpoint it persists
-CHECKPOINT_SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's list of those it tracks
+CHECKPOINT_SNAPSHOT = TRAIN_CHECKPOINT_SNAPSHOT  # Ray Train's list of those it tracks
 # Ray Train rewrites its snapshot in place after each checkpoint; a disk that fills meanwhile
 # leaves it cut short, and Train then refuses to start the run again. lightsweep keeps the last
 # whole copy beside it.
@@ -81,8 +82,8 @@ def remove_stray_checkpoints(
     # A snapshot Ray Train wrote as the disk filled is cut short: trust no list then.
     state = _whole_snapshot(run / CHECKPOINT_SNAPSHOT)
     if state is not None:
-        kept &= _named_checkpoints(state)
-        latest = (state.get("latest_checkpoint_result") or {}).get("checkpoint_dir_name")
+        kept &= snapshot_checkpoints(state)
+        latest = snapshot_latest(state)
         if reported and not kept and latest in present:
             # Train ran epochs past the one Tune stopped the trial at, and its num_to_keep
             # removed every checkpoint a result named: keep its latest, never none.
@@ -100,13 +101,6 @@ def _whole_snapshot(file: Location) -> dict[str, Any] | None:
     except (FileNotFoundError, ValueError):  # absent, or cut short
         return None
     return state if isinstance(state, dict) else None
-
-
-def _named_checkpoints(state: dict[str, Any]) -> set[str]:
-    named = {r["checkpoint_dir_name"] for r in state.get("checkpoint_results", [])}
-    if state.get("latest_checkpoint_result"):
-        named.add(state["latest_checkpoint_result"]["checkpoint_dir_name"])
-    return named
 
 
 def keep_whole_snapshot(experiment: Location, trial_id: str) -> None:
@@ -146,7 +140,7 @@ def repair_train_snapshot(experiment: Location, trial_id: str) -> str | None:
     copy = run / WHOLE_SNAPSHOT
     state = _whole_snapshot(copy)
     present = {relative.split("/", 1)[0] for relative, _ in run.files() if "/" in relative}
-    if state is not None and _named_checkpoints(state) <= present:
+    if state is not None and snapshot_checkpoints(state) <= present:
         snapshot.write_bytes(copy.read_bytes())
         return "restored Ray Train's checkpoint list, cut short by a full disk, from its last whole copy"
     snapshot.remove()

@@ -20,8 +20,8 @@ import ray
 import ray.train
 import torch
 from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
-from ray.train.lightning._lightning_utils import pl as ray_pl
 
+from tuning.compat import ray_lightning_namespace
 from tuning.layout import CHECKPOINT_NAME
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class _EpochReport:
 def ray_lightning(pl: ModuleType) -> tuple[type, type, type]:
     """Returns (strategy class, cluster-environment class, report-callback class) for ``pl``."""
     callback = type("EpochReport", (_EpochReport, pl.Callback), {"__module__": __name__})
-    if pl is ray_pl:
+    if pl is ray_lightning_namespace():
         return RayDDPStrategy, RayLightningEnvironment, callback
     strategy = type(
         "RayDDPStrategy", (pl.strategies.DDPStrategy,),
@@ -126,4 +126,4 @@ def ray_lightning(pl: ModuleType) -> tuple[type, type, type]:
 
 def prepare(trainer: Any, pl: ModuleType) -> Any:
     """Ray's ``prepare_trainer`` checks, where they apply (its classes are of one namespace)."""
-    return prepare_trainer(trainer) if pl is ray_pl else trainer
+    return prepare_trainer(trainer) if pl is ray_lightning_namespace() else trainer

@@ -14,7 +14,10 @@ import logging
 
 from typing_extensions import override
 
-# logger name -> the start of each message that a stopped trial makes it log
+# logger name -> the start of each message that a stopped trial makes it log. Loggers of Train's
+# private modules, named here rather than in tuning.compat: Ray runs this module in every one of
+# its processes, which must import nothing heavy (compat imports Ray). Public way: none (they
+# log at WARNING).
 EXPECTED_MESSAGES: dict[str, tuple[str, ...]] = {
     "ray.train.v2._internal.callbacks.backend_setup": (
         "Graceful shutdown of backend failed",

@@ -20,10 +20,10 @@ import logging
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
-from ray.tune.search.optuna import OptunaSearch
 from sqlalchemy.exc import SQLAlchemyError
 from typing_extensions import override
 
+from tuning.compat import OptunaSearchInternals
 from tuning.record import is_finite_number
 from tuning.seeding import SEED_KEY, trial_seed
 from tuning.study_file import StudyFile
@@ -31,7 +31,7 @@ from tuning.study_file import StudyFile
 logger = logging.getLogger(__name__)
 
 
-class TruthfulOptunaSearch(OptunaSearch):
+class TruthfulOptunaSearch(OptunaSearchInternals):
     """OptunaSearch that reports per epoch and tells stopped and failed trials as they are.
 
     Args:
@@ -57,9 +57,7 @@ class TruthfulOptunaSearch(OptunaSearch):
         self._seed = seed  # after: OptunaSearch's own (unused, its sampler is given) has this name
 
     @override
-    def _setup_study(self, mode: str | list[str]) -> None:
-        super()._setup_study(mode)
-        study: Any = self._ot_study
+    def on_study_ready(self, study: Any) -> None:
         for trial in self._warm_start:
             study.add_trial(trial)
         self._copy_ended_trials()
@@ -69,10 +67,8 @@ class TruthfulOptunaSearch(OptunaSearch):
         study_file: StudyFile | None = getattr(self, "_study_file", None)
         if study_file is None:
             return
-        study: Any = self._ot_study
-        trial_ids = {t.number: trial_id for trial_id, t in self._ot_trials.items()}
         try:
-            study_file.add(study.get_trials(deepcopy=False), trial_ids)
+            study_file.add(self.study.get_trials(deepcopy=False), self.optuna_numbers())
         except (OSError, SQLAlchemyError) as error:
             # A view for optuna-dashboard: the next ended trial copies whatever is missing.
             logger.warning("%s not updated: %s", study_file.location, error)
@@ -83,7 +79,7 @@ class TruthfulOptunaSearch(OptunaSearch):
         # Searchers pickled by an older lightsweep (a resumed sweep) have no seed to draw from.
         seed = getattr(self, "_seed", None)
         if isinstance(config, dict) and seed is not None:
-            config[SEED_KEY] = trial_seed(seed, self._ot_trials[trial_id].number)
+            config[SEED_KEY] = trial_seed(seed, self.optuna_trial(trial_id).number)
         return config
 
     def _single_metric(self) -> bool:
@@ -94,32 +90,31 @@ class TruthfulOptunaSearch(OptunaSearch):
         if not self._single_metric():
             super().on_trial_result(trial_id, result)
             return
-        if trial_id in self._completed_trials:
+        if self.is_completed(trial_id):
             return
         epoch = int(result.get(self._epoch_attr, 0))
         value = result.get(self.metric)
         # A resumed run repeats its checkpoint's epoch: Optuna keeps one value per step.
         if epoch <= self._last_epoch.get(trial_id, 0) or not is_finite_number(value):
             return
-        self._ot_trials[trial_id].report(value, step=epoch)
+        self.optuna_trial(trial_id).report(value, step=epoch)
         self._last_epoch[trial_id] = epoch
 
     @override
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        if not self._single_metric() or trial_id in self._completed_trials:
+        if not self._single_metric() or self.is_completed(trial_id):
             super().on_trial_complete(trial_id, result, error)
             return
         if result and not error:
             self.on_trial_result(trial_id, result)
         epochs = self._last_epoch.get(trial_id, 0)
         value = result.get(self.metric) if result else None
-        study: Any = self._ot_study
         if not error and epochs >= self._max_epochs and is_finite_number(value):
-            study.tell(self._ot_trials[trial_id], value)
+            self.study.tell(self.optuna_trial(trial_id), value)
         else:
             state = TrialState.PRUNED if epochs else TrialState.FAIL
-            study.tell(self._ot_trials[trial_id], state=state)
-        self._completed_trials.add(trial_id)
+            self.study.tell(self.optuna_trial(trial_id), state=state)
+        self.mark_completed(trial_id)
         self._copy_ended_trials()

@@ -9,22 +9,16 @@ where ASHA decides whether the trial goes on.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, cast
 
 import ray.train
 from ray import tune
 from ray.exceptions import OutOfMemoryError as RayOutOfMemoryError
-from ray.train.torch import TorchTrainer
-from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
-from ray.train.v2._internal.exceptions import (
-    WorkerHealthCheckFailedError,
-    WorkerHealthCheckTimeoutError,
-)
 from ray.train.v2.api.exceptions import TrainingFailedError
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY, TuneReportCallback
 from typing_extensions import override
 
+from tuning.compat import TorchTrainerWithoutDatasets, wait_for_reports, worker_deaths
 from tuning.errors import StorageFullError, is_storage_full
 from tuning.layout import TRAIN_RUN_NAME, keep_whole_snapshot, repair_train_snapshot, trial_path
 from tuning.layout import trial_dirname as trial_dirname  # where older experiments' tuner.pkl finds it
@@ -43,22 +37,6 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     fit(loop_config)
 
 
-class LeanTorchTrainer(TorchTrainer):
-    """A ``TorchTrainer`` that starts no ``DatasetManager`` actor when it has no datasets.
-
-    Train starts one for every run, datasets or not: one more Ray process to start, import
-    and stop per trial, for nothing (lightsweep's trials load their data in the DataModule).
-    """
-
-    # ray.train.torch exports Train V2's trainer at run time; type checkers see V1's.
-    @override
-    def _create_default_callbacks(self) -> list[Any]:  # type: ignore[misc]
-        callbacks: list[Any] = super()._create_default_callbacks()  # type: ignore[misc]
-        if self.datasets:
-            return callbacks
-        return [c for c in callbacks if not isinstance(c, DatasetsCallback)]
-
-
 class SnapshotKeeper(ray.train.UserCallback):
     """Keeps a whole copy of the run's checkpoint list after each report, on the Train
     controller, where Ray Train has just rewritten it (:func:`tuning.layout.keep_whole_snapshot`).
@@ -75,21 +53,6 @@ class SnapshotKeeper(ray.train.UserCallback):
             keep_whole_snapshot(self.experiment, self.trial_id)
 
 
-def _worker_deaths(error: TrainingFailedError) -> list[BaseException]:
-    """Why each worker of a failed Train run that died (process killed, node lost) died.
-
-    Exceptions raised by user code arrive wrapped as UserExceptionWithTraceback on every rank
-    that raised; a rank whose process died fails its health check instead, carrying the cause
-    (Ray's ``ActorDiedError``, or ``OutOfMemoryError`` when its memory monitor killed it).
-    """
-    failures = getattr(error, "worker_failures", None) or {}
-    return [
-        e.health_check_failure if isinstance(e, WorkerHealthCheckFailedError) else e
-        for e in failures.values()
-        if isinstance(e, WorkerHealthCheckFailedError | WorkerHealthCheckTimeoutError)
-    ]
-
-
 def _retry_reason(error: TrainingFailedError) -> str | None:
     """Why the run is worth starting again, or None if it is not.
 
@@ -97,19 +60,10 @@ def _retry_reason(error: TrainingFailedError) -> str | None:
     call it a death. A worker that Ray's memory monitor killed would be killed again: the trial
     fails with that OutOfMemoryError, and the searcher learns to avoid its configuration.
     """
-    deaths = _worker_deaths(error)
+    deaths = worker_deaths(error)
     if not deaths or any(isinstance(d, RayOutOfMemoryError) for d in deaths):
         return None
     return type(deaths[0]).__name__
-
-
-def _wait_for_reports(report_callback: TuneReportCallback, timeout_s: float = 30.0) -> None:
-    # The callback hands each report to Tune through a one-item queue. Returning while the last
-    # report still sits there ends the trial without it: wait until Tune has taken it.
-    reports = report_callback._training_actor_item_queue
-    deadline = time.monotonic() + timeout_s
-    while not reports.empty() and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path: str,
@@ -151,7 +105,7 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
         per_worker["GPU"] = res.gpus_per_worker
     for attempt in range(spec.failures.max_retries + 1):
         report_callback = TuneReportCallback()
-        trainer = LeanTorchTrainer(
+        trainer = TorchTrainerWithoutDatasets(
             train_worker,
             train_loop_config={"spec": spec_data, "config": config,
                                "known_epoch": recorded_epochs(experiment, trial_id),
@@ -198,5 +152,5 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
                 trial_id, reason, attempt + 1, spec.failures.max_retries,
             )
         else:
-            _wait_for_reports(report_callback)
+            wait_for_reports(report_callback)
             return

@@ -7,7 +7,6 @@ each beside the leaderboard, written atomically, and puts it back before a resum
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import logging
 import time
@@ -17,14 +16,14 @@ from typing import Any
 from ray.tune import Callback
 from typing_extensions import override
 
+from tuning.compat import TUNE_STATE_PATTERNS, is_searcher_state
 from tuning.errors import is_storage_full
 from tuning.files import atomic_write_bytes
 from tuning.location import Location
 
 logger = logging.getLogger(__name__)
 
-STATE_PATTERNS = ("experiment_state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl",
-                  "tuner.pkl")
+STATE_PATTERNS = TUNE_STATE_PATTERNS
 BACKUP_DIR = "lightsweep/tune-state"
 BACKUP_EVERY_S = 1.0
 
@@ -44,7 +43,7 @@ def searcher_state_saved(experiment: Location) -> bool:
     after, its experiment state: a disk that fills in between leaves the one without the other).
     Call it after :func:`restore_whole_state`, which puts back a whole copy where there is one."""
     return any(_whole((experiment / name).read_bytes(), name) for name in experiment.names()
-               if fnmatch.fnmatch(name, "searcher-state-*.pkl"))
+               if is_searcher_state(name))
 
 
 def restore_whole_state(experiment: Path) -> list[str]:

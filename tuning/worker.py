@@ -15,10 +15,10 @@ from typing import Any
 
 import ray.train
 import ray.train.torch
-import ray.train.v2._internal.execution.context as ray_train_context
 
 from tuning.callbacks import build_callbacks
 from tuning.checks import normalize_precision
+from tuning.compat import TRAIN_CONTEXT_LOGGER
 from tuning.layout import CHECKPOINT_NAME
 from tuning.lightning_compat import prepare, ray_lightning
 from tuning.objects import apply_optimizer, build, build_arguments
@@ -40,8 +40,7 @@ def _quiet_worker_logs(world_size: int) -> None:
     # Every worker of every trial would repeat Lightning's start-up banner and Ray's per-report
     # lines on the driver's console; warnings and errors still come through.
     for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric",
-                 # Ray Train names this logger by file path, out of LoggingConfig's reach.
-                 ray_train_context.__file__):
+                 TRAIN_CONTEXT_LOGGER):
         logging.getLogger(name).setLevel(logging.WARNING)
     # Lightning 2.6 on torch 2.14 warns about its own use of a torch internal, once per worker.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")

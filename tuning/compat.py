@@ -1,0 +1,175 @@
+"""Every private part of Ray, Lightning, Optuna and W&B that lightsweep relies on, in one place.
+
+Each entry says why lightsweep needs it and the public way it waits for. The rest of the package
+uses only this module and public APIs, so a release that moves one of these breaks here, named,
+and `launch` warns first when Ray, Lightning or Optuna is outside the tested ranges
+(:mod:`tuning.versions`). Nothing here imports Lightning: trial drivers import this module.
+One exception: the names of Train's private loggers live in :mod:`tuning.ray_logs`, which every
+Ray process runs and which must import nothing heavy.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from typing import Any
+
+import ray.train.v2._internal.execution.context as _train_context
+from ray.train.torch import TorchTrainer
+from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
+from ray.train.v2._internal.exceptions import (
+    WorkerHealthCheckFailedError,
+    WorkerHealthCheckTimeoutError,
+)
+from ray.tune.integration.ray_train import TuneReportCallback
+from ray.tune.search.optuna import OptunaSearch
+from typing_extensions import override
+
+# --- Ray Train V2 ---------------------------------------------------------------------------
+
+
+class TorchTrainerWithoutDatasets(TorchTrainer):
+    """A ``TorchTrainer`` that starts no ``DatasetManager`` actor when it has no datasets.
+
+    Train starts one for every run, datasets or not: one more Ray process to start, import and
+    stop per trial, for nothing (lightsweep's trials load their data in the DataModule).
+    Private: ``_create_default_callbacks``. Public way: none yet (Train has no option for it).
+    """
+
+    # ray.train.torch exports Train V2's trainer at run time; type checkers see V1's.
+    @override
+    def _create_default_callbacks(self) -> list[Any]:  # type: ignore[misc]
+        callbacks: list[Any] = super()._create_default_callbacks()  # type: ignore[misc]
+        if self.datasets:
+            return callbacks
+        return [c for c in callbacks if not isinstance(c, DatasetsCallback)]
+
+
+def worker_deaths(error: BaseException) -> list[BaseException]:
+    """Why each worker of a failed Train run that died (process killed, node lost) died.
+
+    Exceptions raised by user code arrive wrapped as UserExceptionWithTraceback on every rank
+    that raised; a rank whose process died fails its health check instead, carrying the cause
+    (Ray's ``ActorDiedError``, or ``OutOfMemoryError`` when its memory monitor killed it).
+    Private: the health-check exception classes. Public way: none (``TrainingFailedError``
+    does not say whether a worker died or raised).
+    """
+    failures = getattr(error, "worker_failures", None) or {}
+    return [
+        e.health_check_failure if isinstance(e, WorkerHealthCheckFailedError) else e
+        for e in failures.values()
+        if isinstance(e, WorkerHealthCheckFailedError | WorkerHealthCheckTimeoutError)
+    ]
+
+
+# Attributes of Ray's wrapper exceptions that hold what they wrap: Train's worker-group errors
+# (public), task errors (public), controller failures and failed health checks (private).
+WRAPPED_ATTRS = ("cause", "controller_failure", "health_check_failure")
+
+
+def wait_for_reports(report_callback: TuneReportCallback, timeout_s: float = 30.0) -> None:
+    """Waits until Tune has taken the last report a Train run handed its ``TuneReportCallback``.
+
+    The callback hands each report to Tune through a one-item queue; a trial function that
+    returns while the last report still sits there ends the trial without it.
+    Private: ``_training_actor_item_queue``. Public way: none (the callback has no flush).
+    """
+    reports = report_callback._training_actor_item_queue
+    deadline = time.monotonic() + timeout_s
+    while not reports.empty() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+# Ray Train names this logger by its file path, out of ``LoggingConfig``'s reach: its per-report
+# INFO lines from every worker would drown the sweep's console. Public way: LoggingConfig, once it
+# covers it.
+TRAIN_CONTEXT_LOGGER = _train_context.__file__
+
+# Ray Train's list of the checkpoints a run tracks, rewritten after each report, and how it
+# names them. lightsweep reads it to tidy checkpoints and keeps a whole copy against a full disk.
+# Public way: none (``Result.best_checkpoints`` exists only after the run returns).
+TRAIN_CHECKPOINT_SNAPSHOT = "checkpoint_manager_snapshot.json"
+
+
+def snapshot_checkpoints(state: dict[str, Any]) -> set[str]:
+    """The checkpoint directory names Ray Train's snapshot tracks."""
+    named = {r["checkpoint_dir_name"] for r in state.get("checkpoint_results", [])}
+    latest = state.get("latest_checkpoint_result")
+    if latest:
+        named.add(latest["checkpoint_dir_name"])
+    return named
+
+
+def snapshot_latest(state: dict[str, Any]) -> str | None:
+    """The name of the latest checkpoint in Ray Train's snapshot."""
+    latest = state.get("latest_checkpoint_result") or {}
+    name: str | None = latest.get("checkpoint_dir_name")
+    return name
+
+
+# --- Ray Tune ---------------------------------------------------------------------------------
+
+# Ray Tune's state files in an experiment directory, which it rewrites in place: lightsweep keeps
+# whole copies against a full disk. Public way: none (``Tuner.can_restore`` says only yes or no).
+TUNE_STATE_PATTERNS = ("experiment_state-*.json", "search_gen_state-*.json",
+                       "searcher-state-*.pkl", "tuner.pkl")
+TUNE_SEARCHER_STATE = "searcher-state-*.pkl"
+
+
+def is_searcher_state(name: str) -> bool:
+    return fnmatch.fnmatch(name, TUNE_SEARCHER_STATE)
+
+
+class OptunaSearchInternals(OptunaSearch):
+    """Ray's ``OptunaSearch``, with the parts of it that :class:`TruthfulOptunaSearch` builds on.
+
+    Private: ``_setup_study``, ``_ot_study``, ``_ot_trials``, ``_completed_trials``. Public way:
+    none (Ray's searcher reports intermediate values at Tune's iteration and tells every ended
+    trial COMPLETE; telling stopped trials PRUNED needs its study and trials).
+    """
+
+    @override
+    def _setup_study(self, mode: str | list[str]) -> None:
+        super()._setup_study(mode)
+        self.on_study_ready(self._ot_study)
+
+    def on_study_ready(self, study: Any) -> None:
+        """Called once the Optuna study exists (a subclass adds to it)."""
+
+    @property
+    def study(self) -> Any:
+        """The Optuna study."""
+        return self._ot_study
+
+    def optuna_trial(self, trial_id: str) -> Any:
+        """The live Optuna trial of Tune trial ``trial_id``."""
+        return self._ot_trials[trial_id]
+
+    def optuna_numbers(self) -> dict[int, str]:
+        """Optuna's trial number of each Tune trial id it proposed, number first."""
+        return {t.number: trial_id for trial_id, t in self._ot_trials.items()}
+
+    def is_completed(self, trial_id: str) -> bool:
+        return trial_id in self._completed_trials
+
+    def mark_completed(self, trial_id: str) -> None:
+        self._completed_trials.add(trial_id)
+
+
+# --- Lightning, through Ray -------------------------------------------------------------------
+
+
+def ray_lightning_namespace() -> Any:
+    """The Lightning namespace (``lightning.pytorch`` or ``pytorch_lightning``) that Ray's
+    Lightning utilities were built against. Private: ``ray.train.lightning._lightning_utils``.
+    Public way: none (Ray picks one at import time and says not which)."""
+    from ray.train.lightning._lightning_utils import pl
+
+    return pl
+
+
+# --- W&B ----------------------------------------------------------------------------------------
+
+# How often W&B writes what it buffered (15 s by default): ASHA ends a stopped trial's processes
+# with no time to finish its run. An experimental setting (``x_`` prefix). Public way: none.
+WANDB_FLUSH_SETTING = "x_transaction_log_flush_interval"
