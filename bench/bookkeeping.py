@@ -74,11 +74,11 @@ def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[
     import ray
     from ray import tune
 
-    from tuning.location import Location
-    from tuning.progress import ProgressCallback
+    from tuning.config.spec import SweepSpec
+    from tuning.driver.progress import ProgressCallback
+    from tuning.driver.tune_state import TuneStateBackup
     from tuning.record import LedgerCallback
-    from tuning.spec import SweepSpec
-    from tuning.tune_state import TuneStateBackup
+    from tuning.record.location import Location
 
     name = "lightsweep" if with_lightsweep else "tune"
     callbacks: list[Any] = []

@@ -102,7 +102,7 @@ def _searcher(truthful: bool, seed: int, max_epochs: int) -> Any:
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
-    from tuning.searcher import TruthfulOptunaSearch
+    from tuning.driver.searcher import TruthfulOptunaSearch
 
     sampler = optuna.samplers.TPESampler(seed=seed)
     if truthful:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tuning.files import atomic_write_text
+from tuning.record.files import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 

@@ -74,7 +74,7 @@ def epochs_to_reach(values: list[float], target: float, mode: str) -> int | None
 def _test_accuracy(experiment: Path) -> dict[str, Any]:
     import lightning.pytorch as pl
 
-    from tuning.results import fetch_best
+    from tuning.read.results import fetch_best
 
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # its banners
     best = fetch_best(str(experiment))

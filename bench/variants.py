@@ -45,7 +45,7 @@ def _tune_trials(experiment: Path) -> list[Result]:
 def lightsweep(workdir: Path, alone: bool = False) -> Result:
     """(a) This project: ``tuning.launch`` on the workload's sweep (``alone``: one trial)."""
     from tuning import launch
-    from tuning.spec import SweepSpec
+    from tuning.config.spec import SweepSpec
 
     spec = SweepSpec.model_validate(w.sweep_spec_data(str(workdir / "runs"), alone))
     start = time.perf_counter()

@@ -72,7 +72,7 @@ def ray_session() -> Iterator[None]:
     """
     import ray
 
-    from tuning.sweep import init_ray
+    from tuning.driver.sweep import init_ray
 
     cwd = os.getcwd()
     os.chdir(REPO)

@@ -15,8 +15,8 @@ from bench.regret import final_regret
 from bench.results_file import merge_results
 from bench.run import _summary
 from bench.search import epochs_to_reach, reports_in_order
+from tuning.config.spec import SweepSpec
 from tuning.record import EpochRecord, Ledger, TrialRecord
-from tuning.spec import SweepSpec
 
 
 def test_peak_pss_counts_the_memory_of_child_processes() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import SweepWriter
-from tuning.checks import Hardware, check_spec, max_concurrent_trials, normalize_precision
+from tuning.config.checks import Hardware, check_spec, max_concurrent_trials, normalize_precision
+from tuning.config.spec import load_spec
 from tuning.errors import SweepError
-from tuning.spec import load_spec
 
 TWO_CPUS = Hardware(cpus=2, gpus=0)
 

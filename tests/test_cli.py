@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import REPO, SweepWriter
 from tuning.cli import main
-from tuning.location import Location
+from tuning.record.location import Location
 
 
 def _run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -172,8 +172,8 @@ def test_a_sweep_file_is_still_launchs_default_argument(tmp_path: Path, capsys) 
 def test_resume_of_a_sweep_that_stopped_before_tune_saved_its_searcher_exits_2(
     write_sweep: SweepWriter, tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
+    from tuning.config.spec import load_spec
     from tuning.record import EpochRecord, Ledger, TrialRecord
-    from tuning.spec import load_spec
 
     experiment = tmp_path / "runs/full"
     record = TrialRecord("a", status="running", history=[EpochRecord(1, {"val/acc": 0.5})])

@@ -9,8 +9,8 @@ import optuna
 import pytest
 from ray.tune.search.optuna import OptunaSearch
 
+from tuning.config.space import ObjectChoice, SearchSpace, sample
 from tuning.errors import SweepError
-from tuning.space import ObjectChoice, SearchSpace, sample
 
 OPTIMIZERS = {"choice": [
     {"class_path": "torch.optim.AdamW",

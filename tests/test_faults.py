@@ -25,10 +25,10 @@ import pytest
 from tests.conftest import REPO, LocalCluster, SweepWriter
 from tests.processes import end_session, finish, start_driver, wait_for
 from tuning import fetch_best, launch, leaderboard
-from tuning.layout import CHECKPOINT_SNAPSHOT, LEDGER_FILE, TRAIN_RUN_NAME
-from tuning.location import Location
 from tuning.record import Ledger
-from tuning.study_file import STUDY_FILE, STUDY_NAME
+from tuning.record.layout import CHECKPOINT_SNAPSHOT, LEDGER_FILE, TRAIN_RUN_NAME
+from tuning.record.location import Location
+from tuning.record.study_file import STUDY_FILE, STUDY_NAME
 
 pytestmark = [pytest.mark.ray]
 

@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from tuning.layout import (
+from tuning.record.layout import (
     CHECKPOINT_SNAPSHOT,
     checkpoint_usage,
     keep_whole_snapshot,
     remove_stray_checkpoints,
     repair_train_snapshot,
 )
-from tuning.location import Location
+from tuning.record.location import Location
 
 
 @pytest.fixture(params=["local", "s3"])

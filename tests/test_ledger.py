@@ -10,11 +10,11 @@ from ray.exceptions import RayTaskError
 from ray.train import WorkerGroupError
 
 from tests.conftest import SweepWriter
+from tuning.config.spec import load_spec
 from tuning.errors import SweepError, describe_error
-from tuning.layout import LEDGER_FILE
-from tuning.location import Location
 from tuning.record import EpochRecord, Ledger, TrialRecord
-from tuning.spec import load_spec
+from tuning.record.layout import LEDGER_FILE
+from tuning.record.location import Location
 
 
 def _trial(trial_id: str, values: list[float], status: str = "completed") -> TrialRecord:
@@ -160,7 +160,7 @@ def test_an_experiment_of_a_lightsweep_before_objects_and_configs_still_loads(
         tmp_path: Path) -> None:
     """Its sweep has no config, lightning_config, optimizer or lr_scheduler keys."""
     from tests.conftest import BASE_SWEEP
-    from tuning.spec import SweepSpec
+    from tuning.config.spec import SweepSpec
 
     spec = SweepSpec.model_validate(BASE_SWEEP)
     config = {"module.lr": 0.01, "datamodule.batch_size": 32, "seed": 3}
@@ -180,7 +180,7 @@ def test_an_experiment_of_a_lightsweep_before_objects_and_configs_still_loads(
 
 def test_a_leaderboard_of_a_newer_format_is_refused_not_misread(tmp_path: Path) -> None:
     from tests.conftest import BASE_SWEEP
-    from tuning.spec import SweepSpec
+    from tuning.config.spec import SweepSpec
 
     Ledger(SweepSpec.model_validate(BASE_SWEEP)).save(Location.parse(str(tmp_path)))
     path = tmp_path / LEDGER_FILE

@@ -19,8 +19,8 @@ from tests.conftest import REPO
 from tests.wandb_files import offline_runs
 from tuning import fetch_best, launch
 from tuning.cli import main
+from tuning.driver.warm_start import optuna_trials
 from tuning.record import Ledger
-from tuning.warm_start import optuna_trials
 
 pytestmark = [pytest.mark.ray]
 

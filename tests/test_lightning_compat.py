@@ -6,7 +6,7 @@ import lightning.pytorch as lp
 import pytest
 from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment
 
-from tuning.lightning_compat import ray_lightning
+from tuning.trial.lightning_compat import ray_lightning
 
 ptl = pytest.importorskip("pytorch_lightning")
 

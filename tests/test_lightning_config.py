@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tuning.config.lightning_config import best_config
+from tuning.config.spec import load_spec
 from tuning.errors import SweepError
-from tuning.lightning_config import best_config
-from tuning.spec import load_spec
 
 CONFIG: dict[str, Any] = {
     "seed_everything": 11,
@@ -134,7 +134,7 @@ def test_a_top_level_optimizer_replaces_configure_optimizers_as_lightning_cli_do
     import torch
 
     from lightning_modules import Classifier
-    from tuning.objects import apply_optimizer, build
+    from tuning.config.objects import apply_optimizer, build
 
     _write(tmp_path, "config.yaml", {
         "model": {"arch": "mlp", "input_shape": [8, 8], "width": 8, "depth": 1},
@@ -165,8 +165,8 @@ def test_a_config_lightning_cli_printed_itself_is_read_as_is(tmp_path: Path) -> 
 
     from lightning_modules.injected import InjectedClassifier
     from tests.conftest import REPO
-    from tuning.checks import check_spec
-    from tuning.objects import build
+    from tuning.config.checks import check_spec
+    from tuning.config.objects import build
 
     printed = subprocess.run(
         [sys.executable, "-m", "lightning_modules.injected", "fit", "--config",

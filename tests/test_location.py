@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tuning.location import Location
+from tuning.record.location import Location
 
 
 def test_a_path_becomes_absolute_and_a_uri_loses_its_trailing_slash(

@@ -12,8 +12,8 @@ import torch
 
 from lightning_modules.injected import InjectedClassifier
 from lightning_modules.nets import CNN1d
+from tuning.config.objects import build, build_arguments, check_path, set_path, validate
 from tuning.errors import SweepError
-from tuning.objects import build, build_arguments, check_path, set_path, validate
 
 NET = {"class_path": "lightning_modules.nets.CNN1d",
        "init_args": {"in_channels": 1, "length": 40, "num_classes": 10, "width": 16}}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tuning.progress import LiveProgress, ProgressCallback, progress_callback
+from tuning.driver.progress import LiveProgress, ProgressCallback, progress_callback
 
 
 @dataclass

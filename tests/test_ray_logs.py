@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from tuning.ray_logs import EXPECTED_MESSAGES, drop_expected_messages
-from tuning.sweep import runtime_env
+from tuning.driver.sweep import runtime_env
+from tuning.trial.ray_logs import EXPECTED_MESSAGES, drop_expected_messages
 
 
 def test_expected_messages_are_dropped_and_others_kept(caplog: pytest.LogCaptureFixture) -> None:

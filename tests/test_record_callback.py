@@ -13,11 +13,11 @@ import pytest
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
 
 from tests.conftest import BASE_SWEEP
+from tuning.config.spec import SweepSpec
 from tuning.errors import StorageFullError
-from tuning.layout import LEDGER_FILE
-from tuning.location import Location
 from tuning.record import EventLog, Ledger, LedgerCallback, callback
-from tuning.spec import SweepSpec
+from tuning.record.layout import LEDGER_FILE
+from tuning.record.location import Location
 
 
 @dataclass

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BASE_SWEEP
-from tuning.layout import EVENTS_DIR, LEDGER_FILE
-from tuning.location import Location
+from tuning.config.spec import SweepSpec
 from tuning.record import EpochRecord, EventLog, Ledger, events
-from tuning.spec import SweepSpec
+from tuning.record.layout import EVENTS_DIR, LEDGER_FILE
+from tuning.record.location import Location
 
 
 @pytest.fixture(params=["local", "s3"])

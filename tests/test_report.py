@@ -8,16 +8,16 @@ import pytest
 
 from tests.conftest import BASE_SWEEP
 from tuning.cli import main
-from tuning.location import Location
-from tuning.record import EpochRecord, Ledger, TrialRecord
-from tuning.report import (
+from tuning.config.spec import SweepSpec
+from tuning.read.report import (
     asha_rungs,
     parameter_importances,
     plot_learning_curves,
     plot_parallel_coordinates,
     write_report,
 )
-from tuning.spec import SweepSpec
+from tuning.record import EpochRecord, Ledger, TrialRecord
+from tuning.record.location import Location
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -9,11 +9,11 @@ import pytest
 
 from lightning_modules import Classifier, DigitsDataModule
 from tests.conftest import SweepWriter
+from tuning.config.spec import load_spec
 from tuning.errors import SweepError
-from tuning.location import Location
+from tuning.read.results import fetch_best, leaderboard
 from tuning.record import EpochRecord, Ledger, TrialRecord
-from tuning.results import fetch_best, leaderboard
-from tuning.spec import load_spec
+from tuning.record.location import Location
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import pytest
 from optuna.trial import TrialState
 from ray import tune
 
-from tuning.searcher import TruthfulOptunaSearch
-from tuning.seeding import SEED_KEY, trial_seed
+from tuning.config.seeding import SEED_KEY, trial_seed
+from tuning.driver.searcher import TruthfulOptunaSearch
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from ray.tune.search.sample import Categorical, Float, Integer
 
+from tuning.config.space import Choice, IntRange, LogUniform, SearchSpace, split_key
 from tuning.errors import SweepError
-from tuning.space import Choice, IntRange, LogUniform, SearchSpace, split_key
 
 
 def test_each_distribution_maps_to_its_tune_domain() -> None:

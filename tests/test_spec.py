@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SweepWriter
+from tuning.config.spec import load_spec
 from tuning.errors import SweepError
-from tuning.spec import load_spec
 
 
 def test_valid_file_loads_with_defaults(write_sweep: SweepWriter) -> None:

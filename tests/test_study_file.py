@@ -10,8 +10,8 @@ from wsgiref.util import setup_testing_defaults
 import optuna
 from ray import tune
 
-from tuning.searcher import TruthfulOptunaSearch
-from tuning.study_file import STUDY_FILE, STUDY_NAME, TRIAL_ID_ATTR, StudyFile
+from tuning.driver.searcher import TruthfulOptunaSearch
+from tuning.record.study_file import STUDY_FILE, STUDY_NAME, TRIAL_ID_ATTR, StudyFile
 
 
 def _searcher(experiment: Path) -> TruthfulOptunaSearch:

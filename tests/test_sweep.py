@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, SweepWriter
-from tuning.spec import load_spec
-from tuning.sweep import runtime_env
+from tuning.config.spec import load_spec
+from tuning.driver.sweep import runtime_env
 
 
 def test_local_ray_workers_import_from_the_launch_directory(
@@ -71,8 +71,8 @@ def test_baseline_search_is_random_draws_run_to_the_end(write_sweep: SweepWriter
     import optuna
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from tuning.location import Location
-    from tuning.sweep import build_tuner
+    from tuning.driver.sweep import build_tuner
+    from tuning.record.location import Location
 
     spec = load_spec(write_sweep(search={"num_samples": 4, "sampler": "random"},
                                  scheduler={"name": "fifo", "max_epochs": 3}))

@@ -20,8 +20,8 @@ from tests.conftest import REPO, SweepWriter
 from tests.wandb_files import offline_runs
 from tuning import fetch_best, launch, leaderboard
 from tuning.cli import main
+from tuning.config.seeding import trial_seed
 from tuning.record import Ledger
-from tuning.seeding import trial_seed
 
 pytestmark = [pytest.mark.ray]
 
@@ -230,7 +230,7 @@ def test_errored_trials_show_their_cause_and_the_sweep_goes_on(
 def test_out_of_memory_trials_error_and_optuna_hears_they_failed(
     ray_session, write_sweep: SweepWriter, tmp_path: Path
 ) -> None:
-    from tuning.searcher import TruthfulOptunaSearch
+    from tuning.driver.searcher import TruthfulOptunaSearch
 
     sweep = write_sweep(
         module="tests.user_modules:OutOfMemoryWhenWide",
@@ -265,7 +265,7 @@ def test_fail_fast_stops_the_sweep_at_the_first_error(
 
 @pytest.mark.timeout(60)
 def test_optuna_hears_stopped_trials_as_pruned(asha_sweep: Path) -> None:
-    from tuning.searcher import TruthfulOptunaSearch
+    from tuning.driver.searcher import TruthfulOptunaSearch
 
     searcher = TruthfulOptunaSearch(max_epochs=MAX_EPOCHS)
     searcher.restore_from_dir(str(asha_sweep))  # the state Tune saved at the end of the sweep
@@ -321,7 +321,7 @@ def test_tensorboard_shows_every_trials_metric_per_epoch(asha_sweep: Path) -> No
 def test_optuna_dashboards_study_file_holds_every_trial(asha_sweep: Path) -> None:
     import optuna
 
-    from tuning.study_file import STUDY_FILE, STUDY_NAME, TRIAL_ID_ATTR
+    from tuning.record.study_file import STUDY_FILE, STUDY_NAME, TRIAL_ID_ATTR
 
     study = optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{asha_sweep / STUDY_FILE}")
     states = {t.user_attrs[TRIAL_ID_ATTR]: t.state.name for t in study.trials}

@@ -8,9 +8,9 @@ import pytest
 
 from tests.conftest import SweepWriter
 from tuning.cli import _parser
-from tuning.location import Location
-from tuning.spec import load_spec
-from tuning.tracking import wandb_mode, wandb_run
+from tuning.config.spec import load_spec
+from tuning.record.location import Location
+from tuning.trial.tracking import wandb_mode, wandb_run
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ def test_a_trial_starts_no_dataset_manager_actor() -> None:
 
 def test_the_trial_driver_does_not_import_lightning() -> None:
     # Trial drivers and Train's controllers never train: Lightning would cost each seconds of
-    # start-up and hundreds of MB. Only the workers import it (tuning.worker).
-    code = ("import sys, tuning.trial, tuning.sweep, tuning.cli; "
+    # start-up and hundreds of MB. Only the workers import it (tuning.trial.worker).
+    code = ("import sys, tuning.trial.driver, tuning.driver.sweep, tuning.cli; "
             "print(sorted(m for m in ('lightning', 'pytorch_lightning', 'torchvision') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -40,8 +40,8 @@ def test_the_trial_driver_does_not_import_lightning() -> None:
 
 
 def test_the_log_filter_every_ray_process_runs_imports_nothing_heavy() -> None:
-    # Ray runs tuning.ray_logs in every process of a sweep (controllers, actors, workers).
-    code = ("import sys, tuning.ray_logs; print(sorted(m for m in ('ray', 'torch', 'optuna', "
+    # Ray runs tuning.trial.ray_logs in every process of a sweep (controllers, actors, workers).
+    code = ("import sys, tuning.trial.ray_logs; print(sorted(m for m in ('ray', 'torch', 'optuna', "
             "'pandas', 'pydantic') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -50,7 +50,7 @@ def test_the_log_filter_every_ray_process_runs_imports_nothing_heavy() -> None:
 def test_workers_keep_lightnings_per_trial_logging_interval_warning_off_the_console() -> None:
     import warnings
 
-    from tuning.worker import _quiet_worker_logs
+    from tuning.trial.worker import _quiet_worker_logs
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

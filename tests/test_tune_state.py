@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tuning.tune_state import BACKUP_DIR, TuneStateBackup, restore_whole_state
+from tuning.driver.tune_state import BACKUP_DIR, TuneStateBackup, restore_whole_state
 
 
 def test_a_cut_short_state_file_is_put_back_from_its_last_whole_copy(tmp_path: Path) -> None:

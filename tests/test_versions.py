@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuning.versions import untested_versions
+from tuning.driver.versions import untested_versions
 
 REQUIRES = ["ray[default,train,tune]<2.61,>=2.60", "lightning<2.7,>=2.6", "optuna<5.1,>=5.0",
             "wandb>=0.17", 'pytest>=8; extra == "dev"']

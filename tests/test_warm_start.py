@@ -11,13 +11,13 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import REPO, SweepWriter
+from tuning.config.seeding import SEED_KEY, trial_seed
+from tuning.config.spec import SweepSpec, load_spec
+from tuning.driver.searcher import TruthfulOptunaSearch
+from tuning.driver.warm_start import past_trials
 from tuning.errors import SweepError
-from tuning.location import Location
 from tuning.record import EpochRecord, Ledger, TrialRecord
-from tuning.searcher import TruthfulOptunaSearch
-from tuning.seeding import SEED_KEY, trial_seed
-from tuning.spec import SweepSpec, load_spec
-from tuning.warm_start import past_trials
+from tuning.record.location import Location
 
 
 def _record(trial_id: str, status: str, lr: float, accs: list[float]) -> TrialRecord:
@@ -113,7 +113,7 @@ def test_cli_refuses_a_warm_start_from_no_experiment_before_ray(
 def test_a_warm_started_sweep_does_not_replay_the_earlier_sweeps_proposals(
     write_sweep: SweepWriter, tmp_path: Path
 ) -> None:
-    from tuning.sweep import build_searcher
+    from tuning.driver.sweep import build_searcher
 
     spec = load_spec(write_sweep())
 
@@ -135,7 +135,7 @@ def test_a_conditional_sweep_warm_starts_with_each_trials_own_branch(
 ) -> None:
     import functools
 
-    from tuning.space import sample
+    from tuning.config.space import sample
 
     choice = {"choice": [
         {"class_path": "torch.optim.SGD", "init_args": {"lr": {"loguniform": [1e-3, 1e-1]},

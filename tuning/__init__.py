@@ -1,5 +1,11 @@
 """lightsweep: tune and scale PyTorch Lightning models on Ray.
 
+Sub-packages by where they run: :mod:`tuning.config` (the sweep file, read anywhere),
+:mod:`tuning.driver` (the sweep's driver), :mod:`tuning.trial` (each trial's driver and its Train
+workers), :mod:`tuning.record` (the experiment's record in storage, written by the driver, read by
+all) and :mod:`tuning.read` (what users read of an experiment). :mod:`tuning.compat` holds every
+private API of Ray, Optuna and W&B that lightsweep uses.
+
 The public API mirrors the command line::
 
     import tuning
@@ -13,19 +19,25 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from tuning import _moved
+
+_moved.install()
+
 if TYPE_CHECKING:
+    from tuning.config.spec import SweepSpec, load_spec
+    from tuning.driver.sweep import SweepOutcome, launch, resume
     from tuning.errors import SweepError
-    from tuning.results import BestTrial, fetch_best, leaderboard
-    from tuning.spec import SweepSpec, load_spec
-    from tuning.sweep import SweepOutcome, launch, resume
+    from tuning.read.results import BestTrial, fetch_best, leaderboard
 
 # Imported on first use: every Ray process of a sweep imports this package (for its log filter,
-# tuning.ray_logs), and most of them need none of Ray Tune, Optuna or pandas.
+# tuning.trial.ray_logs), and most of them need none of Ray Tune, Optuna or pandas.
 _EXPORTS = {
     "SweepError": "tuning.errors",
-    "BestTrial": "tuning.results", "fetch_best": "tuning.results", "leaderboard": "tuning.results",
-    "SweepSpec": "tuning.spec", "load_spec": "tuning.spec",
-    "SweepOutcome": "tuning.sweep", "launch": "tuning.sweep", "resume": "tuning.sweep",
+    "BestTrial": "tuning.read.results", "fetch_best": "tuning.read.results",
+    "leaderboard": "tuning.read.results",
+    "SweepSpec": "tuning.config.spec", "load_spec": "tuning.config.spec",
+    "SweepOutcome": "tuning.driver.sweep", "launch": "tuning.driver.sweep",
+    "resume": "tuning.driver.sweep",
 }
 
 __all__ = ["BestTrial", "SweepError", "SweepOutcome", "SweepSpec", "fetch_best", "launch",

@@ -19,13 +19,13 @@ from typing import Any
 
 import ray
 
-from tuning.checks import Hardware, check_spec
+from tuning.config.checks import Hardware, check_spec
+from tuning.config.spec import load_spec
+from tuning.config.targets import import_from_launch_directory
+from tuning.driver.sweep import SweepOutcome, launch, resume
 from tuning.errors import StorageFullError, SweepError
+from tuning.read.results import fetch_best
 from tuning.record import Ledger
-from tuning.results import fetch_best
-from tuning.spec import load_spec
-from tuning.sweep import SweepOutcome, launch, resume
-from tuning.targets import import_from_launch_directory
 
 logger = logging.getLogger("lightsweep")
 
@@ -242,7 +242,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "best":
         _show_best(args.experiment, args.json, args.download, args.config_out)
     elif args.command == "report":
-        from tuning.report import write_report  # matplotlib: only for this command
+        from tuning.read.report import write_report  # matplotlib: only for this command
 
         sys.stdout.write(f"{write_report(args.experiment, args.out)}\n")
     elif args.command == "validate":

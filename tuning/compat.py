@@ -3,8 +3,8 @@
 Each entry says why lightsweep needs it and the public way it waits for. The rest of the package
 uses only this module and public APIs, so a release that moves one of these breaks here, named,
 and `launch` warns first when Ray, Lightning or Optuna is outside the tested ranges
-(:mod:`tuning.versions`). Nothing here imports Lightning: trial drivers import this module.
-One exception: the names of Train's private loggers live in :mod:`tuning.ray_logs`, which every
+(:mod:`tuning.driver.versions`). Nothing here imports Lightning: trial drivers import this module.
+One exception: the names of Train's private loggers live in :mod:`tuning.trial.ray_logs`, which every
 Ray process runs and which must import nothing heavy.
 """
 

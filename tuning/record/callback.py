@@ -17,14 +17,14 @@ from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
 from ray.tune.result import AUTO_RESULT_KEYS, TIME_THIS_ITER_S  # type: ignore[attr-defined]
 from typing_extensions import override
 
+from tuning.config.spec import SweepSpec
 from tuning.errors import StorageFullError, describe_error, is_storage_full, trial_error
-from tuning.layout import CHECKPOINT_NAME, LEDGER_FILE, checkpoint_usage, remove_stray_checkpoints
-from tuning.location import Location
 from tuning.record import events
 from tuning.record.events import Event
+from tuning.record.layout import CHECKPOINT_NAME, LEDGER_FILE, checkpoint_usage, remove_stray_checkpoints
+from tuning.record.location import Location
 from tuning.record.records import FINISHED, EpochRecord, TrialRecord, end_status, is_finite_number
 from tuning.record.store import EventLog, Ledger
-from tuning.spec import SweepSpec
 
 FLUSH_S = 2.0  # the most events a killed driver loses: those of its last seconds
 SNAPSHOT_MIN_S = 5.0

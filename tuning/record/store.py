@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuning.config.spec import SweepSpec
 from tuning.errors import SweepError
-from tuning.layout import EVENTS_DIR, LEDGER_FILE
-from tuning.location import READ_ATTEMPTS, Location
 from tuning.record import events
 from tuning.record.events import Event
+from tuning.record.layout import EVENTS_DIR, LEDGER_FILE
+from tuning.record.location import READ_ATTEMPTS, Location
 from tuning.record.records import FINISHED, Cost, TrialRecord
-from tuning.spec import SweepSpec
 
 logger = logging.getLogger(__name__)
 

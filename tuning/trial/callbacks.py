@@ -18,9 +18,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from tuning.config.spec import SweepSpec
+from tuning.config.targets import resolve_class
 from tuning.errors import SweepError
-from tuning.spec import SweepSpec
-from tuning.targets import resolve_class
 
 CHECKPOINT_DIR = "lightning_checkpoints"  # a ModelCheckpoint's files, under the trial's directory
 

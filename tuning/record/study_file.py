@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from optuna.trial import FrozenTrial
 
-from tuning.location import Location
+from tuning.record.location import Location
 
 STUDY_FILE = "lightsweep/optuna.db"
 STUDY_NAME = "lightsweep"

@@ -10,8 +10,8 @@ A sweep file is YAML::
     space:
       module.lr: {loguniform: [1e-4, 1e-1]}
       datamodule.batch_size: {choice: [32, 64, 128]}
-      module.net.init_args.width: {int: [16, 64]}   # inside an object (tuning.space)
-    config: path/to/lightning_cli_config.yaml      # a base (tuning.lightning_config)
+      module.net.init_args.width: {int: [16, 64]}   # inside an object (tuning.config.space)
+    config: path/to/lightning_cli_config.yaml      # a base (tuning.config.lightning_config)
     metric: val/acc
     mode: max
     search: {num_samples: 16, seed: 0}
@@ -22,7 +22,7 @@ A sweep file is YAML::
     failures: {max_retries: 2, fail_fast: false}
 
 Structure and types are checked here; checks that need the user's classes or the hardware live
-in :mod:`tuning.checks`.
+in :mod:`tuning.config.checks`.
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tuning.config.lightning_config import merge, resolve_lightning_config, section
+from tuning.config.objects import set_path
+from tuning.config.space import ROUTES, SearchSpace, canonical_key
+from tuning.config.yaml_files import read_yaml
 from tuning.errors import SweepError
-from tuning.lightning_config import merge, resolve_lightning_config, section
-from tuning.location import Location
-from tuning.objects import set_path
-from tuning.space import ROUTES, SearchSpace, canonical_key
-from tuning.yaml_files import read_yaml
+from tuning.record.location import Location
 
 # package.module:ClassName, or LightningCLI's package.module.ClassName
 IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*|\.[A-Za-z_]\w*)$")
@@ -142,7 +142,7 @@ class SweepSpec(BaseModel):
 
     module: str
     datamodule: str
-    # LightningCLI config files read as the base of the arguments (tuning.lightning_config),
+    # LightningCLI config files read as the base of the arguments (tuning.config.lightning_config),
     # and what they held, merged: the sweep keeps it, the files need not stay.
     config: list[str] = []
     lightning_config: dict[str, Any] = {}
@@ -153,7 +153,7 @@ class SweepSpec(BaseModel):
     # replace the module's configure_optimizers as LightningCLI does.
     optimizer: dict[str, Any] = {}
     lr_scheduler: dict[str, Any] = {}
-    # Lightning callbacks built in every trial: [{ClassName: {argument: value}}] (tuning.callbacks)
+    # Lightning callbacks built in every trial: [{ClassName: {argument: value}}] (tuning.trial.callbacks)
     callbacks: list[dict[str, dict[str, Any] | None]] = []
     space: dict[str, Any] = {}
     metric: str = Field(min_length=1)

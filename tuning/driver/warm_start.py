@@ -1,7 +1,7 @@
 """Warm starts: an earlier sweep's finished trials handed to a new sweep's Optuna study.
 
 ``launch --warm-start EXPERIMENT`` reads the earlier experiment's leaderboard and gives the new
-study each of its trials as Optuna would have recorded it (see :mod:`tuning.searcher`): a trial
+study each of its trials as Optuna would have recorded it (see :mod:`tuning.driver.searcher`): a trial
 that ran every epoch COMPLETE with its last value, one stopped early PRUNED with its per-epoch
 values, one that failed before any result FAIL. TPE then proposes from what the earlier sweep
 learned instead of starting blind. The two sweeps must search the same space for the same
@@ -16,10 +16,10 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from tuning.config.spec import SweepSpec
 from tuning.errors import SweepError
-from tuning.location import Location
 from tuning.record import FINISHED, Ledger, TrialRecord, is_finite_number
-from tuning.spec import SweepSpec
+from tuning.record.location import Location
 
 
 def _mismatch(spec: SweepSpec, past: SweepSpec) -> str | None:

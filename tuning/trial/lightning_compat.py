@@ -22,7 +22,7 @@ import torch
 from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
 
 from tuning.compat import ray_lightning_namespace
-from tuning.layout import CHECKPOINT_NAME
+from tuning.record.layout import CHECKPOINT_NAME
 
 logger = logging.getLogger(__name__)
 

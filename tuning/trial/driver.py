@@ -1,7 +1,7 @@
 """What runs for one trial: a Tune function that drives a Ray Train run of Lightning DDP workers.
 
 Under Ray Train V2 a trainer cannot be handed to the Tuner; instead each Tune trial calls
-:func:`run_trial`, which starts a ``TorchTrainer`` whose workers run :mod:`tuning.worker`. Each
+:func:`run_trial`, which starts a ``TorchTrainer`` whose workers run :mod:`tuning.trial.worker`. Each
 epoch, rank 0's metrics and checkpoint flow worker -> Train -> ``TuneReportCallback`` -> Tune,
 where ASHA decides whether the trial goes on.
 """
@@ -19,27 +19,27 @@ from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY, TuneReportCallba
 from typing_extensions import override
 
 from tuning.compat import TorchTrainerWithoutDatasets, wait_for_reports, worker_deaths
+from tuning.config.spec import SweepSpec
 from tuning.errors import StorageFullError, is_storage_full
-from tuning.layout import TRAIN_RUN_NAME, keep_whole_snapshot, repair_train_snapshot, trial_path
-from tuning.layout import trial_dirname as trial_dirname  # where older experiments' tuner.pkl finds it
-from tuning.location import Location
 from tuning.record import finished_trial, recorded_epochs
-from tuning.spec import SweepSpec
-from tuning.tracking import wandb_run
+from tuning.record.layout import TRAIN_RUN_NAME, keep_whole_snapshot, repair_train_snapshot, trial_path
+from tuning.record.layout import trial_dirname as trial_dirname  # where older experiments' tuner.pkl finds it
+from tuning.record.location import Location
+from tuning.trial.tracking import wandb_run
 
 logger = logging.getLogger(__name__)
 
 
 def train_worker(loop_config: dict[str, Any]) -> None:
-    """Runs :func:`tuning.worker.train_worker` on a Train worker (imported there, not here)."""
-    from tuning.worker import train_worker as fit
+    """Runs :func:`tuning.trial.worker.train_worker` on a Train worker (imported there, not here)."""
+    from tuning.trial.worker import train_worker as fit
 
     fit(loop_config)
 
 
 class SnapshotKeeper(ray.train.UserCallback):
     """Keeps a whole copy of the run's checkpoint list after each report, on the Train
-    controller, where Ray Train has just rewritten it (:func:`tuning.layout.keep_whole_snapshot`).
+    controller, where Ray Train has just rewritten it (:func:`tuning.record.layout.keep_whole_snapshot`).
     """
 
     def __init__(self, experiment: Location, trial_id: str) -> None:
@@ -79,7 +79,7 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
         config: The searched values for this trial, by full key (``"module.lr"``).
         spec_data: The sweep (``SweepSpec.model_dump()``).
         experiment_path: The sweep's experiment directory (local path or URI).
-        wandb_mode: The W&B mode of the trial's run (:func:`tuning.tracking.wandb_mode`); the
+        wandb_mode: The W&B mode of the trial's run (:func:`tuning.trial.tracking.wandb_mode`); the
             default serves experiments of an older lightsweep, whose saved trainable lacks it.
     """
     spec = SweepSpec.model_validate(spec_data)

@@ -10,7 +10,7 @@ finished ones. Here:
 - a trial stopped early (by ASHA) is PRUNED, keeping its intermediate values;
 - a trial that errored is PRUNED when it has intermediate values, else FAIL.
 
-Each proposed configuration also carries the trial's seed (:mod:`tuning.seeding`), drawn from
+Each proposed configuration also carries the trial's seed (:mod:`tuning.config.seeding`), drawn from
 the sweep's seed and Optuna's trial number.
 """
 
@@ -24,9 +24,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from typing_extensions import override
 
 from tuning.compat import OptunaSearchInternals
+from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.record import is_finite_number
-from tuning.seeding import SEED_KEY, trial_seed
-from tuning.study_file import StudyFile
+from tuning.record.study_file import StudyFile
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
         max_epochs: Epochs of a trial that runs to its end.
         seed: The sweep's seed, from which each trial's seed is drawn (None: no trial seeds).
         warm_start: Trials of an earlier sweep to put in the study before the first proposal
-            (:func:`tuning.warm_start.past_trials`).
+            (:func:`tuning.driver.warm_start.past_trials`).
         epoch_attr: The result key that counts completed epochs (survives restores).
         study_file: Where ended trials are copied for optuna-dashboard (None: nowhere).
         **kwargs: Passed to ``OptunaSearch`` (sampler, metric, mode, ...).

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from tuning.compat import TRAIN_CHECKPOINT_SNAPSHOT, snapshot_checkpoints, snapshot_latest
-from tuning.location import Location
+from tuning.record.location import Location
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from tuning.errors import SweepError
-from tuning.location import Location
+from tuning.record.location import Location
 
 logger = logging.getLogger(__name__)
 

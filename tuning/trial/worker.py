@@ -16,16 +16,16 @@ from typing import Any
 import ray.train
 import ray.train.torch
 
-from tuning.callbacks import build_callbacks
-from tuning.checks import normalize_precision
 from tuning.compat import TRAIN_CONTEXT_LOGGER
-from tuning.layout import CHECKPOINT_NAME
-from tuning.lightning_compat import prepare, ray_lightning
-from tuning.objects import apply_optimizer, build, build_arguments
-from tuning.seeding import SEED_KEY
-from tuning.spec import SweepSpec
-from tuning.targets import lightning_namespace, resolve_class
-from tuning.tracking import finish_wandb, wandb_logger
+from tuning.config.checks import normalize_precision
+from tuning.config.objects import apply_optimizer, build, build_arguments
+from tuning.config.seeding import SEED_KEY
+from tuning.config.spec import SweepSpec
+from tuning.config.targets import lightning_namespace, resolve_class
+from tuning.record.layout import CHECKPOINT_NAME
+from tuning.trial.callbacks import build_callbacks
+from tuning.trial.lightning_compat import prepare, ray_lightning
+from tuning.trial.tracking import finish_wandb, wandb_logger
 
 # Defaults for the Lightning Trainer inside a trial; the sweep file's trainer_args win.
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -84,7 +84,7 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     Args:
         loop_config: ``{"spec": SweepSpec.model_dump(), "config": the trial's searched values,
             "known_epoch": the trial's last epoch the sweep recorded, "wandb": the trial's W&B
-            run (:func:`tuning.tracking.wandb_run`) or None, "trial_dir": the trial's directory
+            run (:func:`tuning.trial.tracking.wandb_run`) or None, "trial_dir": the trial's directory
             when the experiment is local, else None}``.
     """
     spec = SweepSpec.model_validate(loop_config["spec"])
@@ -114,7 +114,7 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         # A profiler named in the sweep file reports into the trial's directory, not the console.
         trainer_args["profiler"] = _profiler(pl, trainer_args["profiler"], trial_dir)
 
-    # The trial's own seed (tuning.seeding); the sweep's for trials of an older lightsweep.
+    # The trial's own seed (tuning.config.seeding); the sweep's for trials of an older lightsweep.
     seed = loop_config["config"].get(SEED_KEY, spec.search.seed)
     pl.seed_everything(seed, workers=True, verbose=False)
     # Objects in the arguments (a net, an optimizer callable) are built here, in every worker.

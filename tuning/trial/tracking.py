@@ -16,8 +16,8 @@ import re
 from typing import Any
 
 from tuning.compat import WANDB_FLUSH_SETTING
-from tuning.location import Location
-from tuning.spec import SweepSpec
+from tuning.config.spec import SweepSpec
+from tuning.record.location import Location
 
 WANDB_FLUSH_S = 0.25  # how often a run's file is written: a stopped trial loses this much
 _NOT_IN_IDS = re.compile(r"[^\w.-]")

@@ -22,25 +22,25 @@ from ray import tune
 from ray.tune.error import TuneError
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-from tuning.checks import Hardware, check_hardware, check_spec, max_concurrent_trials
+from tuning.config.checks import Hardware, check_hardware, check_spec, max_concurrent_trials
+from tuning.config.seeding import SEED_KEY, trial_seed
+from tuning.config.space import sample
+from tuning.config.spec import SweepSpec, load_spec
+from tuning.config.targets import import_from_launch_directory
+from tuning.driver.progress import progress_callback
+from tuning.driver.searcher import TruthfulOptunaSearch
+from tuning.driver.storage import check_shared_storage, check_writable
+from tuning.driver.tune_state import TuneStateBackup, restore_whole_state, searcher_state_saved
+from tuning.driver.versions import untested_versions
+from tuning.driver.warm_start import past_trials
 from tuning.errors import StorageFullError, SweepError, is_storage_full, is_unauthenticated
-from tuning.layout import trial_dirname
-from tuning.location import Location
-from tuning.progress import progress_callback
-from tuning.ray_logs import drop_expected_messages
 from tuning.record import FINISHED, Ledger, LedgerCallback
-from tuning.searcher import TruthfulOptunaSearch
-from tuning.seeding import SEED_KEY, trial_seed
-from tuning.space import sample
-from tuning.spec import SweepSpec, load_spec
-from tuning.storage import check_shared_storage, check_writable
-from tuning.study_file import StudyFile
-from tuning.targets import import_from_launch_directory
-from tuning.tracking import wandb_mode
-from tuning.trial import run_trial
-from tuning.tune_state import TuneStateBackup, restore_whole_state, searcher_state_saved
-from tuning.versions import untested_versions
-from tuning.warm_start import past_trials
+from tuning.record.layout import trial_dirname
+from tuning.record.location import Location
+from tuning.record.study_file import StudyFile
+from tuning.trial.driver import run_trial
+from tuning.trial.ray_logs import drop_expected_messages
+from tuning.trial.tracking import wandb_mode
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ def build_tuner(
                 progress_callback(spec.metric, spec.mode, spec.scheduler.max_epochs,
                                   spec.search.num_samples),
             ],
-            # Trials retry dead workers themselves (see tuning.trial.run_trial); Tune retrying
+            # Trials retry dead workers themselves (see tuning.trial.driver.run_trial); Tune retrying
             # a trial would also re-run the user's deterministic exceptions.
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=spec.failures.fail_fast),
             verbose=0,

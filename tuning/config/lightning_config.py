@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tuning.config.objects import CLASS_PATH, INIT_ARGS, is_object
+from tuning.config.yaml_files import read_yaml
 from tuning.errors import SweepError
-from tuning.objects import CLASS_PATH, INIT_ARGS, is_object
-from tuning.yaml_files import read_yaml
 
 logger = logging.getLogger(__name__)
 

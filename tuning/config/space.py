@@ -40,8 +40,8 @@ from typing import Any, ClassVar
 from ray import tune
 from typing_extensions import override
 
+from tuning.config.objects import class_name, is_object, set_path
 from tuning.errors import SweepError
-from tuning.objects import class_name, is_object, set_path
 
 ROUTES = ("module", "datamodule", "trainer", "optimizer", "lr_scheduler")
 # LightningCLI's names for the first two.

@@ -27,7 +27,7 @@ def _imported_namespaces() -> list[ModuleType]:
 
 def import_from_launch_directory() -> None:
     """Lets this process import the user's code from the working directory, as ``python -m``
-    does. Ray workers get the same directory through PYTHONPATH (see :mod:`tuning.sweep`)."""
+    does. Ray workers get the same directory through PYTHONPATH (see :mod:`tuning.driver.sweep`)."""
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
 

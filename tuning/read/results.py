@@ -9,15 +9,15 @@ from typing import Any
 
 import yaml
 
+from tuning.config.lightning_config import best_config
+from tuning.config.objects import apply_optimizer, build, build_arguments, object_form
+from tuning.config.seeding import SEED_KEY
+from tuning.config.spec import SweepSpec
+from tuning.config.targets import lightning_namespace, resolve_class
 from tuning.errors import SweepError
-from tuning.files import atomic_write_text
-from tuning.lightning_config import best_config
-from tuning.location import Location
-from tuning.objects import apply_optimizer, build, build_arguments, object_form
 from tuning.record import EpochRecord, Ledger, TrialRecord
-from tuning.seeding import SEED_KEY
-from tuning.spec import SweepSpec
-from tuning.targets import lightning_namespace, resolve_class
+from tuning.record.files import atomic_write_text
+from tuning.record.location import Location
 
 
 def leaderboard(experiment: str | Location) -> list[dict[str, Any]]:

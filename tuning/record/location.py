@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
-from tuning.files import atomic_write_bytes
+from tuning.record.files import atomic_write_bytes
 
 # The schemes of pyarrow's file systems, which Ray Tune and Train write through.
 CLOUD_SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss")

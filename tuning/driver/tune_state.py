@@ -18,8 +18,8 @@ from typing_extensions import override
 
 from tuning.compat import TUNE_STATE_PATTERNS, is_searcher_state
 from tuning.errors import is_storage_full
-from tuning.files import atomic_write_bytes
-from tuning.location import Location
+from tuning.record.files import atomic_write_bytes
+from tuning.record.location import Location
 
 logger = logging.getLogger(__name__)
 

@@ -11,13 +11,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from tuning.callbacks import check_callbacks
+from tuning.config.lightning_config import ROUTE_SECTIONS
+from tuning.config.objects import check_object, check_path, validate
+from tuning.config.space import Choice, Distribution, IntRange, LogUniform, ObjectChoice, Uniform
+from tuning.config.spec import SweepSpec
+from tuning.config.targets import init_parameters, lightning_namespace, resolve_class
 from tuning.errors import SweepError
-from tuning.lightning_config import ROUTE_SECTIONS
-from tuning.objects import check_object, check_path, validate
-from tuning.space import Choice, Distribution, IntRange, LogUniform, ObjectChoice, Uniform
-from tuning.spec import SweepSpec
-from tuning.targets import init_parameters, lightning_namespace, resolve_class
+from tuning.trial.callbacks import check_callbacks
 
 # Lightning's precision names, and the short aliases it accepts for them.
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")

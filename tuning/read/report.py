@@ -20,10 +20,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tuning.location import Location
+from tuning.config.space import Choice, IntRange, LogUniform
+from tuning.config.spec import SweepSpec
 from tuning.record import Ledger, TrialRecord, is_finite_number
-from tuning.space import Choice, IntRange, LogUniform
-from tuning.spec import SweepSpec
+from tuning.record.location import Location
 
 REPORT_DIR = "report"
 COLORS = {"completed": "#1f77b4", "stopped": "#ff7f0e", "errored": "#d62728",
@@ -219,7 +219,7 @@ def parameter_importances(ledger: Ledger) -> tuple[dict[str, float], str] | None
     """
     import optuna
 
-    from tuning.warm_start import optuna_trials
+    from tuning.driver.warm_start import optuna_trials
 
     spec, metric = ledger.spec, ledger.spec.metric
     if len(spec.search_space.searched) < 2:

@@ -22,8 +22,8 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from tuning.config.targets import import_dotted, init_parameters
 from tuning.errors import SweepError
-from tuning.targets import import_dotted, init_parameters
 
 CLASS_PATH, INIT_ARGS = "class_path", "init_args"
 TARGET = "_target_"
