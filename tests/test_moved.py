@@ -33,7 +33,7 @@ def test_every_pickled_name_of_the_flat_package_loads_as_its_new_self() -> None:
                          check=True).stdout.splitlines()
     assert len(out) == len(PICKLED)
     for line in out:
-        module, name, now = line.split()
+        _, name, now = line.split()
         assert now.split(".")[1] in ("config", "driver", "trial", "record", "read"), line
         assert now.endswith("." + name), line
 

@@ -63,7 +63,9 @@ def _report(keeper: LedgerCallback, trial: FakeTrial, epoch: int, value: float,
 
 
 def _resumed(keeper: LedgerCallback, known: list[FakeTrial]) -> LedgerCallback:
-    """The callback as a resumed Tune has it: unpickled from its saved state, set up again."""
+    """The callback as a resumed Tune has it, after the sweep stopped (Tune's cleanup ends its
+    callbacks, on an interrupt or an error too): unpickled from its saved state, set up again."""
+    keeper.on_experiment_end([])
     again: LedgerCallback = pickle.loads(pickle.dumps(keeper))
     again.setup()
     again.on_step_begin(0, known)  # type: ignore[arg-type]
@@ -88,7 +90,10 @@ def test_reports_are_logged_as_events_not_a_rewritten_snapshot(
     assert snapshot.stat().st_mtime_ns == written
 
 
-def test_an_ended_trial_is_in_storage_at_once_with_its_checkpoint_use(experiment: Location) -> None:
+def test_an_ended_trial_is_in_storage_with_its_checkpoint_use(
+    experiment: Location, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(callback, "FLUSH_S", 0.0)
     keeper = _started(experiment)
     trial = FakeTrial("a")
     keeper.on_trial_start(0, [], trial)  # type: ignore[arg-type]
@@ -169,8 +174,9 @@ def test_a_stopped_trials_unreported_checkpoints_are_tidied_at_the_end(
 
 
 def test_an_errored_trial_records_its_cause_and_a_full_disk_stops_the_sweep(
-    experiment: Location,
+    experiment: Location, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(callback, "FLUSH_S", 0.0)
     keeper = _started(experiment)
     keeper.on_trial_error(0, [], FakeTrial("a", error=ValueError("bad lr")))  # type: ignore[arg-type]
     assert Ledger.load(experiment).trials["a"].error == "ValueError: bad lr"
@@ -195,3 +201,14 @@ def test_pending_trials_are_recorded_once_from_the_growing_trial_list(
     added = [line for _, segment in EventLog.segments(experiment)
              for line in segment.read_text().splitlines() if '"add"' in line]
     assert len(added) == 2
+
+
+def test_a_killed_driver_loses_only_its_unflushed_events(experiment: Location) -> None:
+    keeper = _started(experiment)
+    trial = FakeTrial("a")
+    _report(keeper, trial, 1, 0.5)
+    keeper.on_experiment_end([])  # flushed
+    _report(keeper, trial, 2, 0.6)  # buffered when the driver is killed: no cleanup runs
+    again = pickle.loads(pickle.dumps(keeper))
+    again.setup()
+    assert again.ledger.trials["a"].epochs == 1, "resume replays epoch 2 from the checkpoint"
