@@ -85,3 +85,23 @@ def test_merged_results_keep_the_other_benchmarks_figures(tmp_path) -> None:
     assert json.loads(out.read_text()) == {"ratio_vs_ray_recipe": 0.7, "mode": "sweeps",
                                            "regret_ratio_pruned_vs_stock": 0.9}
     assert [p.name for p in tmp_path.iterdir()] == ["latest.json"]
+
+
+def test_the_bookkeeping_timer_forwards_every_hook_and_times_each_block_of_reports() -> None:
+    from bench.bookkeeping import BLOCK, _timed
+
+    calls: list[str] = []
+
+    class Recorder:
+        def __getattr__(self, hook: str) -> object:
+            return lambda **info: calls.append(hook)
+
+    timed = _timed([Recorder()])
+    timed.setup(stop=None)
+    for _ in range(2 * BLOCK + 1):
+        timed.on_trial_result(iteration=0, trials=[], trial=None, result={})
+    timed.on_experiment_end(trials=[])
+    assert calls[0] == "setup" and calls[-1] == "on_experiment_end"
+    assert calls.count("on_trial_result") == 2 * BLOCK + 1
+    assert len(timed.blocks) == 2 and all(b >= 0 for b in timed.blocks)
+    assert timed.spent >= sum(timed.blocks) * BLOCK
