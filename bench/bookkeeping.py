@@ -91,7 +91,8 @@ def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[
         timed = _timed([LedgerCallback(experiment, spec), TuneStateBackup(Path(storage) / name),
                         ProgressCallback(w.METRIC, w.MODE, trials)])
         callbacks = [timed]
-    ray.init(num_cpus=CONCURRENCY, include_dashboard=False)
+    # A Ray of its own, even where `ray start` left one running on this machine.
+    ray.init(address="local", num_cpus=CONCURRENCY, include_dashboard=False)
     start = time.perf_counter()
     tune.Tuner(
         _trivial, param_space={"x": tune.uniform(0, 1), "epochs": epochs},
