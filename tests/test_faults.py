@@ -350,8 +350,10 @@ def test_lost_node_leaves_its_trials_to_finish_on_the_surviving_node(
     two_node_cluster: LocalCluster, tmp_path: Path
 ) -> None:
     # One CPU on each node (every trial's driver on the head): two one-worker trials fill both,
-    # so losing the second node kills one trial's worker, to be retried on the head.
-    samples, epochs = 2, 10
+    # so losing the second node kills one trial's worker, to be retried on the head. Epochs of
+    # half a second: 40 of them, or a trial ends before the other's worker (on the second node,
+    # slower to start) reports at all.
+    samples, epochs = 2, 40
     sweep = _write_sweep(tmp_path, samples=samples, epochs=epochs)
     path = tmp_path / "runs" / "node"
     log = tmp_path / "launch.log"
