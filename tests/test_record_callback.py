@@ -4,6 +4,7 @@ their worker groups): what each trial event leaves in storage, without starting 
 from __future__ import annotations
 
 import errno
+import itertools
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,3 +213,23 @@ def test_a_killed_driver_loses_only_its_unflushed_events(experiment: Location) -
     again = pickle.loads(pickle.dumps(keeper))
     again.setup()
     assert again.ledger.trials["a"].epochs == 1, "resume replays epoch 2 from the checkpoint"
+
+
+def test_snapshots_grow_apart_as_the_record_grows(
+    experiment: Location, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(callback, "SNAPSHOT_MIN_EVENTS", 10)
+    saved: list[int] = []
+    save = Ledger.save
+    monkeypatch.setattr(Ledger, "save", lambda self, where: (
+        saved.append(sum(len(t.history) for t in self.trials.values())), save(self, where))[1])
+    keeper = _started(experiment, _spec(max_epochs=1000))
+    trial = FakeTrial("a")
+    for epoch in range(1, 1001):
+        _report(keeper, trial, epoch, 0.5)
+    # A snapshot once the events since the last reach half of those it holds: each holds
+    # about 1.5 times the one before, so 1000 reports take a dozen, not 1000.
+    assert 8 <= len(saved) <= 16, saved
+    assert all(b >= 1.4 * a for a, b in itertools.pairwise(saved[2:])), saved
+    keeper.on_experiment_end([trial])  # type: ignore[list-item]
+    assert Ledger.load(experiment).trials["a"].epochs == 1000

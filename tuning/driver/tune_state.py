@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 STATE_PATTERNS = TUNE_STATE_PATTERNS
 BACKUP_DIR = "lightsweep/tune-state"
 BACKUP_EVERY_S = 1.0
+RESCAN_S = 30.0
 
 
 def _whole(data: bytes, name: str) -> bool:
@@ -69,23 +70,40 @@ class TuneStateBackup(Callback):
 
     def __init__(self, experiment: Path) -> None:
         self.experiment = experiment
+        self._fresh()
+
+    def _fresh(self) -> None:
         self._copied: dict[str, int] = {}  # file name -> modification time copied
         self._last = 0.0
+        self._files: list[Path] = []
+        self._scanned = -RESCAN_S  # monotonic time of the last listing of the directory
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_copied": {}, "_last": 0.0}
+        return {"experiment": self.experiment}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.experiment = state["experiment"]
+        self._fresh()
 
     @override
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
-        if time.monotonic() - self._last < BACKUP_EVERY_S:
+        now = time.monotonic()
+        if now - self._last < BACKUP_EVERY_S:
             return
-        self._last = time.monotonic()
-        for pattern in STATE_PATTERNS:
-            for path in self.experiment.glob(pattern):
-                self._copy(path)
+        self._last = now
+        # The directory holds a trial directory per trial: list it only now and then, and
+        # until every kind of state file is there (Tune names them once per session).
+        if now - self._scanned >= RESCAN_S or len(self._files) < len(STATE_PATTERNS):
+            self._scanned = now
+            self._files = [p for pattern in STATE_PATTERNS for p in self.experiment.glob(pattern)]
+        for path in self._files:
+            self._copy(path)
 
     def _copy(self, path: Path) -> None:
-        mtime = path.stat().st_mtime_ns
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return
         if self._copied.get(path.name) == mtime:
             return
         data = path.read_bytes()

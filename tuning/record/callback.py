@@ -2,8 +2,9 @@
 
 Each trial event becomes one record event, folded into the driver's records and logged; the
 log is flushed every :data:`FLUSH_S` seconds (and when the sweep ends), and the snapshot rewritten
-when the time spent writing it stays a small share of the sweep (:data:`SNAPSHOT_SHARE`). So a
-report costs the same at the 60,000th as at the first: no whole file is rewritten per report.
+once the events logged since the last one reach a share of those it holds
+(:data:`SNAPSHOT_GROWTH`). A snapshot's cost grows with the sweep, and so does the number of
+events between two of them: a report costs the same at the 60,000th as at the first.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ from tuning.record.records import FINISHED, EpochRecord, TrialRecord, end_status
 from tuning.record.store import EventLog, Ledger
 
 FLUSH_S = 2.0  # the most events a killed driver loses: those of its last seconds
-SNAPSHOT_MIN_S = 5.0
-SNAPSHOT_SHARE = 0.05  # of the driver's wall time, at most, spent writing snapshots
+SNAPSHOT_GROWTH = 0.5  # a snapshot once the log holds this many events per event it holds
+SNAPSHOT_MIN_EVENTS = 500
+# ... and at least this often while events come: readers (a cloud one fetches each segment)
+# fold at most this many seconds of segments.
+SNAPSHOT_MAX_AGE_S = 60.0
 TIDY_AFTER_S = 10.0
 LAST_TIDY_WAIT_S = 3.0
 _NOT_METRICS = {*AUTO_RESULT_KEYS, "epoch", "trial_id", "experiment_tag", "done"}
@@ -51,7 +55,9 @@ class LedgerCallback(Callback):
         self._to_tidy: dict[str, float] = {}  # ended trial -> when it ended (monotonic)
         self._restored = False
         self._log = EventLog(self.experiment, self.ledger.logged)
-        self._snapshot_due = 0.0  # monotonic time after which the next snapshot may be written
+        self._held = 0  # events the last snapshot holds (counted since this process began)
+        self._since = 0  # events logged since it
+        self._snapshot_at = time.monotonic()
         self._seen = 0  # Tune's trials list only grows: those before this index are recorded
 
     @override
@@ -63,6 +69,7 @@ class LedgerCallback(Callback):
         if (self.experiment / LEDGER_FILE).is_file():
             self.ledger = Ledger.load(self.experiment)
             self._fresh_state()
+            self._held = sum(1 + len(t.history) for t in self.ledger.trials.values())
             self._restored = True
             for trial_id, record in self.ledger.trials.items():
                 if record.status in ("stopped", "errored"):
@@ -93,6 +100,7 @@ class LedgerCallback(Callback):
     def _emit(self, event: Event) -> None:
         self.ledger.apply(event)
         self._log.add(event)
+        self._since += 1
 
     def _write(self, snapshot: bool = False, flush: bool = True) -> None:
         """Flushes the buffered events (if ``flush``, or when they are due), and writes the
@@ -100,14 +108,14 @@ class LedgerCallback(Callback):
         try:
             if flush or self._log.due(FLUSH_S):
                 self._log.flush()
-            if snapshot or time.monotonic() >= self._snapshot_due:
+            if snapshot or self._since >= max(SNAPSHOT_MIN_EVENTS, SNAPSHOT_GROWTH * self._held) or (
+                    self._since and time.monotonic() - self._snapshot_at >= SNAPSHOT_MAX_AGE_S):
                 self._log.flush()
-                started = time.monotonic()
                 self.ledger.logged = self._log.last
                 self.ledger.save(self.experiment)
                 self._log.compact(self.ledger.logged)
-                took = time.monotonic() - started
-                self._snapshot_due = time.monotonic() + max(SNAPSHOT_MIN_S, took / SNAPSHOT_SHARE)
+                self._held, self._since = self._held + self._since, 0
+                self._snapshot_at = time.monotonic()
         except OSError as error:
             if is_storage_full(error):  # what was written stays whole (atomic writes)
                 raise StorageFullError(str(self.experiment)) from error
