@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import ray.train
+from ray.train import WorkerGroupError
 from ray.train.torch import TorchTrainer
 from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
 
@@ -60,3 +61,50 @@ def test_workers_keep_lightnings_per_trial_logging_interval_warning_off_the_cons
                       "you want to see logs for the training epoch.", UserWarning, stacklevel=1)
         warnings.warn("a warning of the user's own", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["a warning of the user's own"]
+
+
+def _failed(*failures: BaseException) -> WorkerGroupError:
+    """A Train run's failure as ``trainer.fit()`` raises it: each rank's exception."""
+    return WorkerGroupError("workers failed", dict(enumerate(failures)))
+
+
+def _dead(cause: BaseException) -> BaseException:
+    """A rank whose process died: it fails Train's health check, carrying the cause."""
+    from ray.train.v2._internal.exceptions import WorkerHealthCheckFailedError
+
+    return WorkerHealthCheckFailedError("health check failed", cause)
+
+
+def test_a_dead_worker_is_retried_and_a_users_exception_is_not() -> None:
+    from ray.exceptions import ActorDiedError
+
+    from tuning.trial.driver import _retry_reason
+
+    # One rank died, the other failed its collective because of it: a death, worth a retry.
+    assert _retry_reason(_failed(_dead(ActorDiedError()), RuntimeError("NCCL"))) == "ActorDiedError"
+    # The user's code raised on every rank: it would raise again.
+    assert _retry_reason(_failed(ValueError("bad lr"), ValueError("bad lr"))) is None
+
+
+def test_a_worker_killed_by_rays_memory_monitor_is_not_retried() -> None:
+    from ray.exceptions import ActorDiedError, OutOfMemoryError
+
+    from tuning.trial.driver import _retry_reason
+
+    killed = _failed(_dead(OutOfMemoryError("memory monitor")), _dead(ActorDiedError()))
+    assert _retry_reason(killed) is None
+
+
+def test_a_resumed_run_resends_the_reports_the_sweep_never_recorded() -> None:
+    from tuning.trial.lightning_compat import _EpochReport
+
+    reports = [{"epoch": float(e), "val/acc": e / 10} for e in (1, 2, 3, 4)]
+    behind = _EpochReport(known_epoch=2)  # the driver died before it recorded epochs 3 and 4
+    behind.load_state_dict({"reports": reports})
+    assert [r["epoch"] for r in behind._to_resend] == [3.0, 4.0]
+    current = _EpochReport(known_epoch=4)  # recorded all: the last one goes again, in case
+    current.load_state_dict({"reports": reports})
+    assert [r["epoch"] for r in current._to_resend] == [4.0]
+    older = _EpochReport(known_epoch=0)  # a checkpoint of an older lightsweep: its last report
+    older.load_state_dict({"last_report": reports[-1]})
+    assert older._to_resend == [reports[-1]]
