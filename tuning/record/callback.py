@@ -105,12 +105,13 @@ class LedgerCallback(Callback):
     def _write(self, snapshot: bool = False, flush: bool = True) -> None:
         """Flushes the buffered events (if ``flush``, or when they are due), and writes the
         snapshot if ``snapshot`` or when one is due."""
+        snapshot = snapshot or self._since >= max(
+            SNAPSHOT_MIN_EVENTS, SNAPSHOT_GROWTH * self._held) or bool(
+            self._since and time.monotonic() - self._snapshot_at >= SNAPSHOT_MAX_AGE_S)
         try:
-            if flush or self._log.due(FLUSH_S):
+            if flush or snapshot or self._log.due(FLUSH_S):
                 self._log.flush()
-            if snapshot or self._since >= max(SNAPSHOT_MIN_EVENTS, SNAPSHOT_GROWTH * self._held) or (
-                    self._since and time.monotonic() - self._snapshot_at >= SNAPSHOT_MAX_AGE_S):
-                self._log.flush()
+            if snapshot:
                 self.ledger.logged = self._log.last
                 self.ledger.save(self.experiment)
                 self._log.compact(self.ledger.logged)
@@ -133,7 +134,7 @@ class LedgerCallback(Callback):
     def _measure(self, record: TrialRecord) -> None:
         self._emit(events.usage(record.trial_id, *checkpoint_usage(self.experiment, record.trial_id)))
 
-    def _tidy(self, older_than_s: float) -> bool:
+    def _tidy(self, older_than_s: float) -> None:
         """Removes checkpoints that ended trials' workers persisted after Tune stopped them."""
         now = time.monotonic()
         due = [i for i, ended in self._to_tidy.items() if now - ended >= older_than_s]
@@ -146,7 +147,6 @@ class LedgerCallback(Callback):
                         for e in record.history if e.checkpoint}
             if remove_stray_checkpoints(self.experiment, trial_id, reported):
                 self._measure(record)
-        return bool(due)
 
     @override
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:

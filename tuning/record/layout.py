@@ -58,6 +58,11 @@ def checkpoint_usage(experiment: Location, trial_id: str) -> tuple[int, int]:
     return len(sizes), sum(sizes.values())
 
 
+def _checkpoint_dirs(run: Location) -> set[str]:
+    """The directories in a Train run that hold files (its checkpoints, being written or not)."""
+    return {relative.split("/", 1)[0] for relative, _ in run.files() if "/" in relative}
+
+
 def remove_stray_checkpoints(
     experiment: Location, trial_id: str, reported: set[str]
 ) -> list[str]:
@@ -77,7 +82,7 @@ def remove_stray_checkpoints(
         The names of the checkpoint directories removed.
     """
     run = _train_run(experiment, trial_id)
-    present = {relative.split("/", 1)[0] for relative, _ in run.files() if "/" in relative}
+    present = _checkpoint_dirs(run)
     kept = present & reported
     # A snapshot Ray Train wrote as the disk filled is cut short: trust no list then.
     state = _whole_snapshot(run / CHECKPOINT_SNAPSHOT)
@@ -139,7 +144,7 @@ def repair_train_snapshot(experiment: Location, trial_id: str) -> str | None:
         return None
     copy = run / WHOLE_SNAPSHOT
     state = _whole_snapshot(copy)
-    present = {relative.split("/", 1)[0] for relative, _ in run.files() if "/" in relative}
+    present = _checkpoint_dirs(run)
     if state is not None and snapshot_checkpoints(state) <= present:
         snapshot.write_bytes(copy.read_bytes())
         return "restored Ray Train's checkpoint list, cut short by a full disk, from its last whole copy"

@@ -23,7 +23,6 @@ from tuning.config.spec import SweepSpec
 from tuning.errors import StorageFullError, is_storage_full
 from tuning.record import finished_trial, recorded_epochs
 from tuning.record.layout import TRAIN_RUN_NAME, keep_whole_snapshot, repair_train_snapshot, trial_path
-from tuning.record.layout import trial_dirname as trial_dirname  # where older experiments' tuner.pkl finds it
 from tuning.record.location import Location
 from tuning.trial.tracking import wandb_run
 
