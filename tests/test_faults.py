@@ -54,9 +54,6 @@ def _write_sweep(directory: Path, samples: int, epochs: int) -> Path:
     return path
 
 
-
-
-
 def _progress(log: Path) -> tuple[dict[str, int], set[str]]:
     """Each trial's last epoch, and the trials that ended, as the driver's console says."""
     reported: dict[str, int] = {}
@@ -88,7 +85,9 @@ def _tune_epochs(trial_dir: Path | Location) -> list[int]:
 def test_killed_worker_restarts_from_last_checkpoint(ray_session, tmp_path: Path) -> None:
     from ray.util.state import list_actors
 
-    epochs = 6
+    # Enough epochs that the trial is still running when its worker is found and killed (the
+    # record shows an epoch up to a couple of seconds late; the State API answers in seconds).
+    epochs = 10
     sweep = _write_sweep(tmp_path, samples=1, epochs=epochs)
     path = tmp_path / "runs" / "kill-worker"
     outcome: dict[str, Any] = {}
@@ -100,9 +99,10 @@ def test_killed_worker_restarts_from_last_checkpoint(ray_session, tmp_path: Path
         ledger = _ledger(path)
         return bool(ledger and any(t.epochs >= 2 for t in ledger.trials.values()))
 
-    wait_for(epoch_two_reported, 240, "the trial's second epoch")
+    # The worker is found while the trial starts, then killed once a checkpoint exists.
     [worker] = wait_for(lambda: list_actors(filters=[
-        ("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")]), 30, "a live worker")
+        ("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")]), 240, "a live worker")
+    wait_for(epoch_two_reported, 240, "the trial's second epoch")
     killed_at = max(t.epochs for t in Ledger.load(path).trials.values())
     os.kill(worker.pid, signal.SIGKILL)
     runner.join(timeout=360)
@@ -118,9 +118,6 @@ def test_killed_worker_restarts_from_last_checkpoint(ray_session, tmp_path: Path
     assert len(reported) <= epochs + 1, reported
     assert killed_at < epochs
     assert outcome["result"].finished == 1
-
-
-
 
 
 @pytest.mark.timeout(600)
