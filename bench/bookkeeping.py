@@ -44,13 +44,19 @@ def _timed(callbacks: list[Any]) -> Any:
             self.spent = 0.0
             self.reports = 0
             self.blocks: list[float] = []  # callback seconds per report, each block of reports
+            # ... and each callback's share of it: where a growing cost comes from
+            self.by_callback: dict[str, list[float]] = {type(c).__name__: [] for c in callbacks}
             self._block_start = 0.0
+            self._spent_each = dict.fromkeys(self.by_callback, 0.0)
+            self._block_start_each = dict.fromkeys(self.by_callback, 0.0)
 
         def _call(self, hook: str, **info: Any) -> None:
-            started = time.perf_counter()
             for callback in callbacks:
+                started = time.perf_counter()
                 getattr(callback, hook)(**info)
-            self.spent += time.perf_counter() - started
+                spent = time.perf_counter() - started
+                self.spent += spent
+                self._spent_each[type(callback).__name__] += spent
 
         def result(self, **info: Any) -> None:
             self._call("on_trial_result", **info)
@@ -58,6 +64,9 @@ def _timed(callbacks: list[Any]) -> Any:
             if self.reports % BLOCK == 0:
                 self.blocks.append((self.spent - self._block_start) / BLOCK)
                 self._block_start = self.spent
+                for name, spent in self._spent_each.items():
+                    self.by_callback[name].append((spent - self._block_start_each[name]) / BLOCK)
+                    self._block_start_each[name] = spent
 
     def forward(hook: str) -> Any:
         return lambda self, **info: self._call(hook, **info)
@@ -108,6 +117,7 @@ def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[
         "wall_s": wall,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "callback_s_per_report": timed.blocks if timed else [],
+        "callback_s_per_report_by_callback": timed.by_callback if timed else {},
         "callback_s": timed.spent if timed else 0.0,
     }
 
@@ -134,6 +144,10 @@ def bookkeeping(trials: int, epochs: int) -> dict[str, Any]:
           f"{1000 * ours['callback_s'] / reports:.2f} ms per report")
     for i, per_report in enumerate(ours["callback_s_per_report"]):
         print(f"  reports {i * BLOCK + 1:>6}-{(i + 1) * BLOCK:<6} {1000 * per_report:.2f} ms per report")
+    for name, blocks in ours["callback_s_per_report_by_callback"].items():
+        if blocks:
+            print(f"  {name}: {1000 * blocks[0]:.2f} ms per report in the first {BLOCK}, "
+                  f"{1000 * blocks[-1]:.2f} in the last")
     print(f"driver peak RSS: stock {stock['peak_rss_mb']:.0f} MB, "
           f"with lightsweep {ours['peak_rss_mb']:.0f} MB")
     return {
@@ -142,5 +156,8 @@ def bookkeeping(trials: int, epochs: int) -> dict[str, Any]:
         "lightsweep_vs_tune": ratio,
         "callback_s": ours["callback_s"],
         "callback_ms_per_report_per_block": [1000 * s for s in ours["callback_s_per_report"]],
+        "callback_ms_per_report_per_block_by_callback": {
+            name: [1000 * s for s in blocks]
+            for name, blocks in ours["callback_s_per_report_by_callback"].items()},
         "driver_peak_rss_mb": {"tune": stock["peak_rss_mb"], "lightsweep": ours["peak_rss_mb"]},
     }

@@ -8,13 +8,21 @@ from typing import Any
 from wsgiref.util import setup_testing_defaults
 
 import optuna
+import pytest
 from ray import tune
 
 from tuning.driver.searcher import TruthfulOptunaSearch
-from tuning.record.study_file import STUDY_FILE, STUDY_NAME, TRIAL_ID_ATTR, StudyFile
+from tuning.record.location import Location
+from tuning.record.study_file import (
+    STUDY_FILE,
+    STUDY_NAME,
+    TRIAL_ID_ATTR,
+    StudyFile,
+    upload_pending,
+)
 
 
-def _searcher(experiment: Path) -> TruthfulOptunaSearch:
+def _searcher(experiment: Path | str) -> TruthfulOptunaSearch:
     search = TruthfulOptunaSearch(
         max_epochs=3, metric="val/acc", mode="max", sampler=optuna.samplers.TPESampler(seed=0),
         study_file=StudyFile(str(experiment), "maximize"),
@@ -50,6 +58,17 @@ def test_ended_trials_are_copied_once_with_their_state_and_epochs(tmp_path: Path
     assert stored[0].params == search.study.trials[0].params
 
 
+def test_trials_that_end_out_of_order_are_all_copied(tmp_path: Path) -> None:
+    search = _searcher(tmp_path)
+    for trial_id in ("slow", "fast", "last"):
+        search.suggest(trial_id)
+    for trial_id in ("fast", "last", "slow"):  # the file looks only past the first it lacks
+        search.on_trial_result(trial_id, {"val/acc": 0.5, "epoch": 1})
+        search.on_trial_complete(trial_id, {"val/acc": 0.5, "epoch": 1})
+    assert sorted(t.user_attrs[TRIAL_ID_ATTR] for t in _stored(tmp_path)) == [
+        "fast", "last", "slow"]
+
+
 def test_a_resumed_searcher_adds_to_the_same_file(tmp_path: Path) -> None:
     search = _searcher(tmp_path)
     _run(search, "a", [0.5, 0.6, 0.7])
@@ -81,3 +100,48 @@ def test_optuna_dashboard_lists_the_study_and_its_trials(tmp_path: Path) -> None
     assert study["study_name"] == STUDY_NAME
     detail = get(f"/api/studies/{study['study_id']}")
     assert [t["state"] for t in detail["trials"]] == ["Complete", "Pruned"]
+
+
+def _stored_in(location: Location, tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
+    local = tmp_path / "fetched.db"
+    local.write_bytes((location / STUDY_FILE).read_bytes())
+    return optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{local}").get_trials()
+
+
+def test_a_cloud_study_file_is_uploaded_in_batches_and_whole_at_the_end(
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    experiment = Location.parse(s3_bucket) / "runs/exp"
+    search = _searcher(experiment.uri)
+    uploads: list[int] = []
+    real_write = Location.write_bytes
+    monkeypatch.setattr(Location, "write_bytes",
+                        lambda self, data: (uploads.append(len(data)), real_write(self, data)))
+    for i in range(5):
+        _run(search, f"t{i}", [0.5, 0.6, 0.7])
+    # The first ended trial is uploaded at once; the next ones wait for the interval to pass.
+    assert len(uploads) == 1
+    assert [t.user_attrs[TRIAL_ID_ATTR] for t in _stored_in(experiment, tmp_path)] == ["t0"]
+    upload_pending()  # as the sweep's driver does when Tune ends
+    assert len(uploads) == 2
+    assert [t.user_attrs[TRIAL_ID_ATTR] for t in _stored_in(experiment, tmp_path)] == [
+        f"t{i}" for i in range(5)]
+    upload_pending()  # nothing new: no upload
+    assert len(uploads) == 2
+
+
+def test_a_restored_searcher_adds_to_the_cloud_file(
+    s3_bucket: str, tmp_path: Path
+) -> None:
+    experiment = Location.parse(s3_bucket) / "runs/exp"
+    search = _searcher(experiment.uri)
+    _run(search, "a", [0.5, 0.6, 0.7])
+    _run(search, "b", [0.4])
+    upload_pending()
+    search.save(str(tmp_path / "searcher.pkl"))
+    restored = TruthfulOptunaSearch(max_epochs=3)
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    _run(restored, "c", [0.8, 0.9, 0.95])
+    upload_pending()
+    assert [(t.user_attrs[TRIAL_ID_ATTR], t.state.name) for t in _stored_in(
+        experiment, tmp_path)] == [("a", "COMPLETE"), ("b", "PRUNED"), ("c", "COMPLETE")]

@@ -53,6 +53,7 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
         self._epoch_attr = epoch_attr
         self._study_file = study_file
         self._last_epoch: dict[str, int] = {}
+        self._trial_ids: dict[int, str] = {}  # Optuna's trial number -> Tune's trial id
         super().__init__(**kwargs)
         self._seed = seed  # after: OptunaSearch's own (unused, its sampler is given) has this name
 
@@ -67,8 +68,10 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
         study_file: StudyFile | None = getattr(self, "_study_file", None)
         if study_file is None:
             return
+        if not hasattr(self, "_trial_ids"):  # pickled by an older lightsweep: built once
+            self._trial_ids = self.optuna_numbers()
         try:
-            study_file.add(self.study.get_trials(deepcopy=False), self.optuna_numbers())
+            study_file.add(self.study.get_trials(deepcopy=False), self._trial_ids)
         except (OSError, SQLAlchemyError) as error:
             # A view for optuna-dashboard: the next ended trial copies whatever is missing.
             logger.warning("%s not updated: %s", study_file.location, error)
@@ -76,6 +79,10 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
     @override
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = super().suggest(trial_id)
+        if isinstance(config, dict):
+            if not hasattr(self, "_trial_ids"):  # pickled by an older lightsweep
+                self._trial_ids = self.optuna_numbers()
+            self._trial_ids[self.optuna_trial(trial_id).number] = trial_id
         # Searchers pickled by an older lightsweep (a resumed sweep) have no seed to draw from.
         seed = getattr(self, "_seed", None)
         if isinstance(config, dict) and seed is not None:

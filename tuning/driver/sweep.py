@@ -37,7 +37,7 @@ from tuning.errors import StorageFullError, SweepError, is_storage_full, is_unau
 from tuning.record import FINISHED, Ledger, LedgerCallback
 from tuning.record.layout import trial_dirname
 from tuning.record.location import Location
-from tuning.record.study_file import StudyFile
+from tuning.record.study_file import StudyFile, upload_pending
 from tuning.trial.driver import run_trial
 from tuning.trial.ray_logs import drop_expected_messages
 from tuning.trial.tracking import wandb_mode
@@ -294,6 +294,8 @@ def _fit(tuner: tune.Tuner, path: Location) -> None:
         if is_storage_full(error):
             raise StorageFullError(str(path)) from error
         raise
+    finally:
+        upload_pending()  # the study file's last trials, batched in the cloud
 
 
 def _outcome(path: Location) -> SweepOutcome:
