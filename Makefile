@@ -32,8 +32,8 @@ $(BENCH_STAMP): $(STAMP)
 # Speed (bench.run), then search quality: MNIST-1D against random search, regret on LCDB.
 bench: $(BENCH_STAMP)
 	$(PY) -m bench.run
-	$(PY) -m bench.run --bookkeeping --trials 2000 --out bench/results/bookkeeping.json
-	$(PY) -m bench.run --bookkeeping --trials 1000 --epochs 30 --out bench/results/bookkeeping.json
+	$(PY) -m bench.run --bookkeeping --trials 10000 --out bench/results/bookkeeping.json
+	$(PY) -m bench.run --bookkeeping --trials 2000 --epochs 30 --out bench/results/bookkeeping.json
 	$(PY) -m bench.search
 	$(PY) -m bench.regret
 

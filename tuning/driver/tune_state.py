@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 STATE_PATTERNS = TUNE_STATE_PATTERNS
 BACKUP_DIR = "lightsweep/tune-state"
 BACKUP_EVERY_S = 1.0
+# Tune's experiment state holds every trial (about 10 KB each): checking and copying it costs
+# more as the sweep grows, so copies wait long enough to keep their share of the driver's time
+# at most this.
+BACKUP_SHARE = 0.02
 RESCAN_S = 30.0
 
 
@@ -75,6 +79,7 @@ class TuneStateBackup(Callback):
     def _fresh(self) -> None:
         self._copied: dict[str, int] = {}  # file name -> modification time copied
         self._last = 0.0
+        self._wait = BACKUP_EVERY_S  # seconds from one look at the files to the next
         self._files: list[Path] = []
         self._scanned = -RESCAN_S  # monotonic time of the last listing of the directory
 
@@ -88,7 +93,7 @@ class TuneStateBackup(Callback):
     @override
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         now = time.monotonic()
-        if now - self._last < BACKUP_EVERY_S:
+        if now - self._last < self._wait:
             return
         self._last = now
         # The directory holds a trial directory per trial: list it only now and then, and
@@ -98,6 +103,7 @@ class TuneStateBackup(Callback):
             self._files = [p for pattern in STATE_PATTERNS for p in self.experiment.glob(pattern)]
         for path in self._files:
             self._copy(path)
+        self._wait = max(BACKUP_EVERY_S, (time.monotonic() - now) / BACKUP_SHARE)
 
     def _copy(self, path: Path) -> None:
         try:
