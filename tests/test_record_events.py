@@ -51,3 +51,26 @@ def test_a_dropped_trial_is_gone_and_usage_is_measured() -> None:
 def test_an_event_of_a_trial_never_added_creates_it_and_an_unknown_kind_is_skipped() -> None:
     trials = _fold(events.status("a", "running"), {"e": "from-a-newer-lightsweep", "id": "a"})
     assert trials["a"].status == "running"
+
+
+def test_an_exploit_records_the_lineage_and_the_trial_trains_on_from_the_donors_epoch() -> None:
+    exploit = {"generation": 1, "donor": "top", "epoch": 2, "checkpoint": "/exp/trial_a/pbt/001",
+               "values": {"module.lr": 0.012}, "before": {"module.lr": 0.05}}
+    trials = _fold(
+        events.added("a", {"module.lr": 0.05, "seed": 3}),
+        *(events.epoch("a", EpochRecord(e, {"val/acc": e / 10}, checkpoint=f"/c{e}"))
+          for e in (1, 2, 3)),
+        events.exploited("a", exploit, {"module.lr": 0.012, "seed": 3, "pbt": exploit}),
+        events.epoch("a", EpochRecord(3, {"val/acc": 0.8}, checkpoint="/n3")),
+    )
+    record = trials["a"]
+    assert [(e.epoch, e.checkpoint) for e in record.history] == [(1, None), (2, None), (3, "/n3")]
+    assert record.lineage == [exploit]
+    assert record.schedule() == [
+        {"from_epoch": 1, "values": {"module.lr": 0.05, "seed": 3}},
+        {"from_epoch": 3, "donor": "top", "values": {"module.lr": 0.012}},
+    ]
+    row = record.to_dict("val/acc", "max")
+    assert row["config"] == {"module.lr": 0.012, "seed": 3}, "the lineage is not a value"
+    assert row["schedule"] == record.schedule()
+    assert TrialRecord.from_data(record.as_data()).lineage == [exploit]

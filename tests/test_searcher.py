@@ -61,6 +61,18 @@ def test_epoch_repeated_after_a_resume_is_reported_once(searcher) -> None:
     assert sorted(trial.intermediate_values) == [1, 2, 3]
 
 
+def test_a_trial_pbt_moved_is_pruned_where_its_proposed_values_stopped(searcher) -> None:
+    # Population-based training gave the trial another's weights and values after epoch 2:
+    # Optuna's proposal ran for two epochs, and what follows measures something else.
+    searcher.suggest("a")
+    for epoch, value in ((1, 0.5), (2, 0.6)):
+        searcher.on_trial_result("a", {"val/acc": value, "epoch": epoch})
+    for epoch, value in ((3, 0.9), (4, 0.95)):
+        searcher.on_trial_result("a", {"val/acc": value, "epoch": epoch, "pbt/generation": 1})
+    searcher.on_trial_complete("a", {"val/acc": 0.95, "epoch": 4, "pbt/generation": 1})
+    assert _states(searcher) == [("PRUNED", 0.6, {1: 0.5, 2: 0.6})]
+
+
 def _seeded(seed: int) -> TruthfulOptunaSearch:
     search = TruthfulOptunaSearch(max_epochs=3, seed=seed, metric="val/acc", mode="max",
                                   sampler=optuna.samplers.TPESampler(seed=seed,

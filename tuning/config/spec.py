@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tuning.config.lightning_config import merge, resolve_lightning_config, section
 from tuning.config.objects import set_path
-from tuning.config.space import ROUTES, SearchSpace, canonical_key
+from tuning.config.space import ROUTES, ObjectChoice, SearchSpace, canonical_key, split_key
 from tuning.config.yaml_files import read_yaml
 from tuning.errors import SweepError
 from tuning.record.location import Location
@@ -63,15 +63,24 @@ class SearchConfig(_Section):
     sampler: Literal["tpe", "random"] = "tpe"
 
 
+PBT_FIELDS = ("perturbation_interval", "quantile_fraction", "resample_probability")
+
+
 class SchedulerConfig(_Section):
     """Trials run at most ``max_epochs``. ``name: asha`` stops weak trials early at rungs that
     start at ``grace_period`` epochs and grow by ``reduction_factor``; ``name: fifo`` runs every
-    trial to ``max_epochs`` (no early stopping)."""
+    trial to ``max_epochs`` (no early stopping); ``name: pbt`` is population-based training
+    (:mod:`tuning.driver.pbt`): every ``perturbation_interval`` epochs a trial in the bottom
+    ``quantile_fraction`` continues from a copy of a top trial's checkpoint, with the top trial's
+    searched values perturbed (or, with ``resample_probability``, drawn anew from ``space``)."""
 
-    name: Literal["asha", "fifo"] = "asha"
+    name: Literal["asha", "fifo", "pbt"] = "asha"
     max_epochs: int = Field(10, gt=0)
     grace_period: int = Field(1, gt=0)
     reduction_factor: int = Field(3, ge=2)
+    perturbation_interval: int | None = Field(None, gt=0)
+    quantile_fraction: float | None = Field(None, ge=0, le=0.5)
+    resample_probability: float | None = Field(None, ge=0, le=1)
 
     @model_validator(mode="after")
     def _grace_within_max(self) -> SchedulerConfig:
@@ -80,7 +89,33 @@ class SchedulerConfig(_Section):
                 f"grace_period ({self.grace_period}) exceeds max_epochs ({self.max_epochs}); "
                 "fix: lower scheduler.grace_period or raise scheduler.max_epochs"
             )
+        given = [f for f in PBT_FIELDS if getattr(self, f) is not None]
+        if given and self.name != "pbt":
+            raise ValueError(
+                f"{', '.join(given)} {'apply' if len(given) > 1 else 'applies'} only to "
+                "population-based training; "
+                f"fix: set scheduler.name: pbt, or remove them"
+            )
+        if self.name == "pbt" and self.pbt_interval >= self.max_epochs:
+            raise ValueError(
+                f"perturbation_interval ({self.pbt_interval}) must be below max_epochs "
+                f"({self.max_epochs}), or no trial is ever perturbed; fix: lower "
+                "scheduler.perturbation_interval or raise scheduler.max_epochs"
+            )
         return self
+
+    # The defaults of the PBT fields, stated once (None above means "not given").
+    @property
+    def pbt_interval(self) -> int:
+        return self.perturbation_interval or max(1, self.max_epochs // 4)
+
+    @property
+    def pbt_quantile(self) -> float:
+        return 0.25 if self.quantile_fraction is None else self.quantile_fraction
+
+    @property
+    def pbt_resample(self) -> float:
+        return 0.25 if self.resample_probability is None else self.resample_probability
 
 
 class ResourcesConfig(_Section):
@@ -213,6 +248,25 @@ class SweepSpec(BaseModel):
                         f"space.{key}: {arg!r} is also set in {route}_args. "
                         f"Fix: remove it from one of the two"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _pbt_can_mutate(self) -> SweepSpec:
+        if self.scheduler.name != "pbt":
+            return self
+        space = self.search_space
+        if not space.distributions:
+            raise SweepError(
+                "scheduler.name: pbt mutates the searched values of space, and space searches "
+                "none. Fix: search at least one value (e.g. module.lr: {loguniform: [1e-4, 1e-1]})"
+            )
+        for key, dist in space.distributions.items():
+            if isinstance(dist, ObjectChoice):
+                raise SweepError(
+                    f"space.{key}: a choice among objects cannot change in the middle of a "
+                    "trial, as population-based training changes values. Fix: fix it in "
+                    f"{split_key(key)[0]}_args and search its arguments, or use scheduler.name: asha"
+                )
         return self
 
     @property

@@ -19,6 +19,7 @@ from typing_extensions import override
 
 from tuning.errors import describe_error, trial_error
 from tuning.record import end_status
+from tuning.record.lineage import searched_values
 
 logger = logging.getLogger("lightsweep.progress")
 
@@ -30,7 +31,8 @@ def _better(value: float, best: float | None, mode: str) -> bool:
 
 def _fmt_config(config: dict[str, Any]) -> str:
     return " ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in config.items()
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in searched_values(config).items()
     )
 
 

@@ -26,6 +26,7 @@ from typing_extensions import override
 from tuning.compat import OptunaSearchInternals
 from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.record import is_finite_number
+from tuning.record.lineage import GENERATION_METRIC
 from tuning.record.study_file import StudyFile
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,12 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
             config[SEED_KEY] = trial_seed(seed, self.optuna_trial(trial_id).number)
         return config
 
+    def _tell_stopped(self, trial_id: str) -> None:
+        state = TrialState.PRUNED if self._last_epoch.get(trial_id) else TrialState.FAIL
+        self.study.tell(self.optuna_trial(trial_id), state=state)
+        self.mark_completed(trial_id)
+        self._copy_ended_trials()
+
     def _single_metric(self) -> bool:
         return not isinstance(self.metric, list)
 
@@ -98,6 +105,12 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
             super().on_trial_result(trial_id, result)
             return
         if self.is_completed(trial_id):
+            return
+        if result.get(GENERATION_METRIC):
+            # Population-based training gave the trial another trial's weights and new values:
+            # what it reports now no longer measures the values Optuna proposed. Those ran until
+            # the exploit; Optuna hears the trial stopped there.
+            self._tell_stopped(trial_id)
             return
         epoch = int(result.get(self._epoch_attr, 0))
         value = result.get(self.metric)
@@ -116,6 +129,8 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
             return
         if result and not error:
             self.on_trial_result(trial_id, result)
+            if self.is_completed(trial_id):  # told at its exploit
+                return
         epochs = self._last_epoch.get(trial_id, 0)
         value = result.get(self.metric) if result else None
         if not error and epochs >= self._max_epochs and is_finite_number(value):

@@ -20,13 +20,14 @@ import ray
 from optuna.trial import FrozenTrial
 from ray import tune
 from ray.tune.error import TuneError
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from tuning.config.checks import Hardware, check_hardware, check_spec, max_concurrent_trials
 from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.config.space import sample
 from tuning.config.spec import SweepSpec, load_spec
 from tuning.config.targets import import_from_launch_directory
+from tuning.driver.pbt import TrainRunPBT
 from tuning.driver.progress import progress_callback
 from tuning.driver.searcher import TruthfulOptunaSearch
 from tuning.driver.storage import check_shared_storage, check_writable
@@ -245,14 +246,20 @@ def build_tuner(
         # Nothing searched: the trials are repeats that differ in their seed alone.
         seeds = [trial_seed(spec.search.seed, n) for n in range(spec.search.num_samples)]
         param_space, num_samples = {SEED_KEY: tune.grid_search(seeds)}, 1
-    # FIFO: every trial runs to max_epochs, which the trial's Trainer itself holds to.
-    scheduler = FIFOScheduler() if spec.scheduler.name == "fifo" else ASHAScheduler(
-        # The epoch survives restarts; Tune's training_iteration restarts at 1 after a restore.
-        time_attr="epoch",
-        max_t=spec.scheduler.max_epochs,
-        grace_period=spec.scheduler.grace_period,
-        reduction_factor=spec.scheduler.reduction_factor,
-    )
+    scheduler: TrialScheduler
+    if spec.scheduler.name == "fifo":
+        # Every trial runs to max_epochs, which the trial's Trainer itself holds to.
+        scheduler = FIFOScheduler()
+    elif spec.scheduler.name == "pbt":
+        scheduler = TrainRunPBT(spec, path)
+    else:
+        scheduler = ASHAScheduler(
+            # The epoch survives restarts; Tune's training_iteration restarts at 1 after a restore.
+            time_attr="epoch",
+            max_t=spec.scheduler.max_epochs,
+            grace_period=spec.scheduler.grace_period,
+            reduction_factor=spec.scheduler.reduction_factor,
+        )
     return tune.Tuner(
         _trainable(spec, path),
         param_space=param_space,

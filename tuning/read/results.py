@@ -17,6 +17,7 @@ from tuning.config.targets import lightning_namespace, resolve_class
 from tuning.errors import SweepError
 from tuning.record import EpochRecord, Ledger, TrialRecord
 from tuning.record.files import atomic_write_text
+from tuning.record.lineage import searched_values
 from tuning.record.location import Location
 
 
@@ -43,6 +44,9 @@ class BestTrial:
             best epoch, or the best one kept.
         checkpoint_epoch: The epoch whose weights ``checkpoint`` holds.
         spec: The sweep, to rebuild the model's and data's classes and arguments.
+        schedule: Under population-based training, the values the trial trained with and from
+            which epoch on (:meth:`tuning.record.TrialRecord.schedule`); ``config`` holds the
+            last of them. None when they never changed.
     """
 
     trial_id: str
@@ -53,12 +57,14 @@ class BestTrial:
     checkpoint: str
     checkpoint_epoch: int
     spec: SweepSpec
+    schedule: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "trial_id": self.trial_id, "config": self.config, "metric": self.metric,
-            "value": self.value, "epoch": self.epoch, "checkpoint": self.checkpoint,
-            "checkpoint_epoch": self.checkpoint_epoch,
+            "trial_id": self.trial_id, "config": searched_values(self.config),
+            "metric": self.metric, "value": self.value, "epoch": self.epoch,
+            "checkpoint": self.checkpoint, "checkpoint_epoch": self.checkpoint_epoch,
+            **({"schedule": self.schedule} if self.schedule else {}),
         }
 
     def download_checkpoint(self, directory: str | Path) -> Path:
@@ -148,6 +154,7 @@ def fetch_best(experiment: str | Location) -> BestTrial:
             trial_id=record.trial_id, config=record.config, metric=metric,
             value=best.metrics[metric], epoch=best.epoch, checkpoint=kept.checkpoint,
             checkpoint_epoch=kept.epoch, spec=ledger.spec,
+            schedule=record.schedule() if record.lineage else None,
         )
     raise SweepError(
         f"{experiment}: no trial has reported {metric!r} with a checkpoint yet. Fix: wait for "

@@ -23,6 +23,7 @@ from tuning.errors import StorageFullError, describe_error, is_storage_full, tri
 from tuning.record import events
 from tuning.record.events import Event
 from tuning.record.layout import CHECKPOINT_NAME, LEDGER_FILE, checkpoint_usage, remove_stray_checkpoints
+from tuning.record.lineage import LINEAGE_KEY
 from tuning.record.location import Location
 from tuning.record.records import FINISHED, EpochRecord, TrialRecord, end_status, is_finite_number
 from tuning.record.store import EventLog, Ledger
@@ -129,6 +130,10 @@ class LedgerCallback(Callback):
             self._emit(self.ledger.adoption(trial.trial_id, config)
                        or events.added(trial.trial_id, config))
             record = self.ledger.trials[trial.trial_id]
+        if LINEAGE_KEY in trial.config:  # population-based training changed its config
+            exploit = trial.config[LINEAGE_KEY]
+            if exploit["generation"] > len(record.lineage):
+                self._emit(events.exploited(trial.trial_id, exploit, dict(trial.config)))
         return record
 
     def _measure(self, record: TrialRecord) -> None:

@@ -9,7 +9,7 @@ happened, never by what is already known.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from tuning.record.records import EpochRecord, TrialRecord
@@ -54,6 +54,12 @@ def adopted(trial_id: str, orphan_id: str) -> Event:
     return {"e": "adopt", "id": trial_id, "from": orphan_id}
 
 
+def exploited(trial_id: str, exploit: dict[str, Any], config: dict[str, Any]) -> Event:
+    """Population-based training moved the trial onto another trial's checkpoint, with
+    ``config`` (``exploit``: :class:`tuning.record.lineage.Exploit`'s data)."""
+    return {"e": "exploit", "id": trial_id, "exploit": exploit, "config": config}
+
+
 def apply(trials: dict[str, TrialRecord], event: Event) -> None:
     """Folds one event into ``trials``.
 
@@ -89,5 +95,13 @@ def apply(trials: dict[str, TrialRecord], event: Event) -> None:
         record.checkpoints, record.checkpoint_bytes = event["checkpoints"], event["bytes"]
     elif kind == "orphan":
         record.orphan = True
+    elif kind == "exploit":
+        exploit = event["exploit"]
+        record.lineage = [*record.lineage, exploit]
+        record.config = event["config"]
+        # Its Train run starts over from the copy: its own checkpoints are gone, and epochs
+        # after the donor's are trained again.
+        record.history = [replace(e, checkpoint=None) for e in record.history
+                          if e.epoch <= exploit["epoch"]]
     else:
         logger.warning("trial %s: an event of unknown kind %r, skipped", trial_id, kind)

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from tuning.compat import TRAIN_CHECKPOINT_SNAPSHOT, snapshot_checkpoints, snapshot_latest
+from tuning.record.lineage import PBT_DIR
 from tuning.record.location import Location
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ CHECKPOINT_SNAPSHOT = TRAIN_CHECKPOINT_SNAPSHOT  # Ray Train's list of those it 
 # whole copy beside it.
 WHOLE_SNAPSHOT = "checkpoint_manager_snapshot.whole.json"
 CHECKPOINT_NAME = "checkpoint.ckpt"  # the Lightning checkpoint file in each checkpoint_* dir
+GENERATION_FILE = f"{PBT_DIR}/generation"  # the exploit a trial's Train run started from
 
 
 def trial_dirname(trial: Any) -> str:
@@ -150,3 +152,20 @@ def repair_train_snapshot(experiment: Location, trial_id: str) -> str | None:
         return "restored Ray Train's checkpoint list, cut short by a full disk, from its last whole copy"
     snapshot.remove()
     return "removed Ray Train's checkpoint list, cut short by a full disk: the trial starts over"
+
+
+def begin_generation(experiment: Location, trial_id: str, generation: int) -> bool:
+    """Clears a trial's Train run the first time it starts after exploit ``generation``
+    (population-based training), so that the run starts from the donor's copied checkpoint, not
+    from its own last one. A run restarted within the generation (a dead worker, a resumed sweep)
+    keeps its checkpoints.
+
+    Returns:
+        Whether the run was cleared.
+    """
+    marker = trial_path(experiment, trial_id) / GENERATION_FILE
+    if marker.is_file() and marker.read_text().strip() == str(generation):
+        return False
+    _train_run(experiment, trial_id).remove()
+    marker.write_text(str(generation))
+    return True

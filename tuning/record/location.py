@@ -169,6 +169,20 @@ class Location:
         elif kind == pafs.FileType.File:
             fs.delete_file(path)
 
+    def copy_to(self, target: Location) -> None:
+        """Copies this directory tree to ``target`` (any storage to any storage).
+
+        Raises:
+            FileNotFoundError: When this directory holds no file.
+        """
+        files = self.files()
+        if not files:
+            raise FileNotFoundError(self.uri)
+        fs, path = self._fs
+        target_fs, target_path = target._fs
+        target_fs.create_dir(target_path, recursive=True)
+        pafs.copy_files(path, target_path, source_filesystem=fs, destination_filesystem=target_fs)
+
     def download(self, directory: Path) -> Path:
         """Copies this file into ``directory`` (a local one is not copied); returns the local path."""
         if self.is_local:

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuning.record.lineage import searched_values
+
 STATUSES = ("pending", "running", "completed", "stopped", "errored")
 FINISHED = ("completed", "stopped")
 
@@ -38,6 +40,8 @@ class TrialRecord:
     # Finished after Ray Tune last saved its state, so a restored Tune does not know it: its
     # configuration, proposed again, takes this result instead of training again.
     orphan: bool = False
+    # Population-based training's exploits of this trial, in order (tuning.record.lineage.Exploit).
+    lineage: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def epochs(self) -> int:
@@ -76,7 +80,7 @@ class TrialRecord:
             "trial_id": self.trial_id, "status": self.status, "config": self.config,
             "history": [vars(e) for e in self.history], "error": self.error,
             "checkpoints": self.checkpoints, "checkpoint_bytes": self.checkpoint_bytes,
-            "orphan": self.orphan,
+            "orphan": self.orphan, "lineage": self.lineage,
         }
 
     @classmethod
@@ -85,6 +89,19 @@ class TrialRecord:
         history = [EpochRecord(**e) for e in data["history"]]
         return cls(**{**data, "history": history})
 
+    def schedule(self) -> list[dict[str, Any]]:
+        """The searched values the trial trained with, from which epoch on: one entry, its
+        config, unless population-based training changed them (then one more per exploit,
+        with the trial whose checkpoint it continued from)."""
+        if not self.lineage:
+            return [{"from_epoch": 1, "values": searched_values(self.config)}]
+        first = self.lineage[0]
+        entries = [{"from_epoch": 1, "values": {**searched_values(self.config), **first["before"]}}]
+        for exploit in self.lineage:
+            entries.append({"from_epoch": exploit["epoch"] + 1, "donor": exploit["donor"],
+                            "values": exploit["values"]})
+        return entries
+
     def to_dict(self, metric: str, mode: str) -> dict[str, Any]:
         best = self.best_epoch(metric, mode)
         return {
@@ -92,12 +109,13 @@ class TrialRecord:
             "status": self.status,
             "epochs": self.epochs,
             "value": best.metrics[metric] if best else None,
-            "config": self.config,
+            "config": searched_values(self.config),
             "error": self.error,
             "checkpoints": self.checkpoints,
             "checkpoint_bytes": self.checkpoint_bytes,
             "seconds": self.seconds,
             "worker_seconds": self.worker_seconds,
+            **({"schedule": self.schedule()} if self.lineage else {}),
         }
 
 

@@ -22,7 +22,14 @@ from tuning.compat import TorchTrainerWithoutDatasets, wait_for_reports, worker_
 from tuning.config.spec import SweepSpec
 from tuning.errors import StorageFullError, is_storage_full
 from tuning.record import finished_trial, recorded_epochs
-from tuning.record.layout import TRAIN_RUN_NAME, keep_whole_snapshot, repair_train_snapshot, trial_path
+from tuning.record.layout import (
+    TRAIN_RUN_NAME,
+    begin_generation,
+    keep_whole_snapshot,
+    repair_train_snapshot,
+    trial_path,
+)
+from tuning.record.lineage import GENERATION_METRIC, Exploit
 from tuning.record.location import Location
 from tuning.trial.tracking import wandb_run
 
@@ -50,6 +57,21 @@ class SnapshotKeeper(ray.train.UserCallback):
                      checkpoint: ray.train.Checkpoint | None) -> None:
         if checkpoint is not None:
             keep_whole_snapshot(self.experiment, self.trial_id)
+
+
+class LineageReportCallback(TuneReportCallback):
+    """Ray's report to Tune, with the trial's exploit generation (population-based training)
+    in each result, so the searcher can tell results of the values it proposed from later ones."""
+
+    def __init__(self, generation: int) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.generation = generation
+
+    @override
+    def after_report(self, run_context: Any, metrics: list[dict[str, Any]],
+                     checkpoint: ray.train.Checkpoint | None) -> None:
+        metrics = [{**metrics[0], GENERATION_METRIC: self.generation}, *metrics[1:]]
+        super().after_report(run_context, metrics, checkpoint)
 
 
 def _retry_reason(error: TrainingFailedError) -> str | None:
@@ -96,6 +118,10 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
             result[CHECKPOINT_PATH_KEY] = Location.parse(last.checkpoint).parent.uri
         tune.report(result)
         return
+    exploit = Exploit.of(config)
+    if exploit is not None and begin_generation(experiment, trial_id, exploit.generation):
+        logger.info("trial %s: starting from trial %s's epoch %d", trial_id, exploit.donor,
+                    exploit.epoch)
     repaired = repair_train_snapshot(experiment, trial_id)
     if repaired:
         logger.warning("trial %s: %s", trial_id, repaired)
@@ -103,14 +129,16 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
     if res.gpus_per_worker:
         per_worker["GPU"] = res.gpus_per_worker
     for attempt in range(spec.failures.max_retries + 1):
-        report_callback = TuneReportCallback()
+        report_callback = (LineageReportCallback(exploit.generation) if exploit
+                           else TuneReportCallback())
         trainer = TorchTrainerWithoutDatasets(
             train_worker,
             train_loop_config={"spec": spec_data, "config": config,
                                "known_epoch": recorded_epochs(experiment, trial_id),
                                "wandb": wandb_run(spec, experiment, trial_id, wandb_mode),
                                "trial_dir": trial_path(experiment, trial_id).uri
-                               if experiment.is_local else None},
+                               if experiment.is_local else None,
+                               "start_from": exploit.checkpoint if exploit else None},
             scaling_config=ray.train.ScalingConfig(
                 num_workers=res.workers_per_trial,
                 use_gpu=res.gpus_per_worker > 0,

@@ -55,11 +55,14 @@ class _EpochReport:
 
     Args:
         known_epoch: The trial's last epoch that the sweep recorded before this run started.
+        resend: False when the checkpoint is another trial's (population-based training): its
+            reports are that trial's, and none is sent again.
     """
 
-    def __init__(self, known_epoch: int = 0) -> None:
+    def __init__(self, known_epoch: int = 0, resend: bool = True) -> None:
         super().__init__()
         self._known_epoch = known_epoch
+        self._resend = resend
         self._reports: list[dict[str, float]] = []
         self._to_resend: list[dict[str, float]] = []
         self._num_nodes = 1
@@ -72,7 +75,7 @@ class _EpochReport:
         last = state_dict.get("last_report")
         self._reports = list(state_dict.get("reports") or ([last] if last else []))
         unknown = [r for r in self._reports if r["epoch"] > self._known_epoch]
-        self._to_resend = unknown or self._reports[-1:]
+        self._to_resend = (unknown or self._reports[-1:]) if self._resend else []
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._num_nodes = _count_nodes()

@@ -24,6 +24,7 @@ from tuning.config.spec import SweepSpec
 from tuning.config.targets import lightning_namespace, resolve_class
 from tuning.record.layout import CHECKPOINT_NAME
 from tuning.trial.callbacks import build_callbacks
+from tuning.trial.explored import explored_values_callback
 from tuning.trial.lightning_compat import prepare, ray_lightning
 from tuning.trial.tracking import finish_wandb, wandb_logger
 
@@ -85,7 +86,8 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         loop_config: ``{"spec": SweepSpec.model_dump(), "config": the trial's searched values,
             "known_epoch": the trial's last epoch the sweep recorded, "wandb": the trial's W&B
             run (:func:`tuning.trial.tracking.wandb_run`) or None, "trial_dir": the trial's directory
-            when the experiment is local, else None}``.
+            when the experiment is local, else None, "start_from": the checkpoint to start from
+            when the run has none of its own (population-based training's copy), or None}``.
     """
     spec = SweepSpec.model_validate(loop_config["spec"])
     args = spec.trial_args(loop_config["config"])
@@ -121,11 +123,22 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     datamodule = build(datamodule_cls, datamodule_args, pl)
     model = build(module_cls, args["module"], pl)
     apply_optimizer(model, args["optimizer"], args["lr_scheduler"], pl)
+    # The run's own last checkpoint; failing that, under population-based training, the copy
+    # of the donor's checkpoint the trial continues from (tuning.driver.pbt).
+    checkpoint = ray.train.get_checkpoint()
+    start_from: str | None = loop_config.get("start_from")
+    inherited = checkpoint is None and start_from is not None
+    if start_from is not None and inherited:
+        checkpoint = ray.train.Checkpoint(start_from)
+    if spec.scheduler.name == "pbt":
+        callbacks.append(explored_values_callback(pl)(apply=inherited))
     trainer = pl.Trainer(
         max_epochs=spec.scheduler.max_epochs,
         accelerator=spec.accelerator,
         # The report last: it sends what the user's callbacks logged at the epoch's end too.
-        callbacks=[*callbacks, report_cls(known_epoch=loop_config.get("known_epoch", 0))],
+        # A donor's reports are its own: a run that starts from its checkpoint resends none.
+        callbacks=[*callbacks, report_cls(known_epoch=loop_config.get("known_epoch", 0),
+                                          resend=not inherited)],
         **_strategy_args(pl, world_size),
         **trainer_args,
     )
@@ -133,7 +146,6 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         trainer = prepare(trainer, pl)
 
     # A restarted or restored trial continues from its own last checkpoint.
-    checkpoint = ray.train.get_checkpoint()
     with checkpoint.as_directory() if checkpoint else nullcontext(None) as ckpt_dir:
         ckpt_path = Path(ckpt_dir, CHECKPOINT_NAME).as_posix() if ckpt_dir else None
         try:

@@ -1,0 +1,158 @@
+"""Population-based training's decisions over Train trials, with fake Tune trials and a real
+experiment directory: who exploits whom, what is copied, what the restarted trial is told."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
+
+from tests.conftest import BASE_SWEEP
+from tuning.config.spec import SweepSpec
+from tuning.driver.pbt import TrainRunPBT, mutations, within_bounds
+from tuning.record.layout import begin_generation, trial_path
+from tuning.record.lineage import LINEAGE_KEY, PBT_DIR, Exploit
+from tuning.record.location import Location
+
+PBT_SWEEP = {**BASE_SWEEP, "scheduler": {"name": "pbt", "max_epochs": 8,
+                                         "perturbation_interval": 2, "quantile_fraction": 0.5,
+                                         "resample_probability": 0.0}}
+
+
+@dataclass(eq=False)  # hashed by identity, as Tune's trials are
+class FakeTrial:
+    """What PBT reads and changes of a Tune trial."""
+
+    trial_id: str
+    config: dict[str, Any]
+    status: str = "RUNNING"
+    experiment_tag: str = ""
+    last_result: dict[str, Any] = field(default_factory=dict)
+
+    def is_finished(self) -> bool:
+        return False
+
+    def set_config(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    def set_experiment_tag(self, tag: str) -> None:
+        self.experiment_tag = tag
+
+
+@dataclass
+class FakeController:
+    trials: list[FakeTrial]
+    paused: list[str] = field(default_factory=list)
+    search_alg: Any = None
+
+    def get_trials(self) -> list[FakeTrial]:
+        return self.trials
+
+    def pause_trial(self, trial: FakeTrial, should_checkpoint: bool = True) -> None:
+        self.paused.append(trial.trial_id)
+        trial.status = "PAUSED"
+
+
+def _checkpoint(experiment: Location, trial_id: str, epoch: int) -> str:
+    directory = Path(trial_path(experiment, trial_id).uri) / "train" / f"checkpoint_{epoch:06d}"
+    directory.mkdir(parents=True)
+    (directory / "checkpoint.ckpt").write_text(f"{trial_id} epoch {epoch}")
+    return directory.as_posix()
+
+
+def _report(scheduler: TrainRunPBT, controller: FakeController, trial: FakeTrial,
+            epoch: int, value: float, experiment: Location) -> str:
+    trial.last_result = {"epoch": epoch, "val/acc": value,
+                         CHECKPOINT_PATH_KEY: _checkpoint(experiment, trial.trial_id, epoch)}
+    return scheduler.on_trial_result(controller, trial, trial.last_result)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> tuple[TrainRunPBT, FakeController, Location]:
+    random.seed(0)
+    experiment = Location.parse(tmp_path / "exp")
+    scheduler = TrainRunPBT(SweepSpec.model_validate(PBT_SWEEP), experiment)
+    scheduler.set_search_properties("val/acc", "max")
+    trials = [FakeTrial("good", {"module.lr": 0.01, "datamodule.batch_size": 32, "seed": 1}),
+              FakeTrial("bad", {"module.lr": 0.05, "datamodule.batch_size": 64, "seed": 2})]
+    controller = FakeController(trials)
+    for trial in trials:
+        scheduler.on_trial_add(controller, trial)  # type: ignore[arg-type]
+    return scheduler, controller, experiment
+
+
+def test_the_bottom_trial_continues_from_a_copy_of_the_top_trials_checkpoint(sweep) -> None:
+    scheduler, controller, experiment = sweep
+    good, bad = controller.trials
+    _report(scheduler, controller, good, 2, 0.9, experiment)
+    _report(scheduler, controller, bad, 2, 0.5, experiment)
+
+    assert controller.paused == ["bad"]
+    exploit = Exploit.of(bad.config)
+    assert exploit is not None
+    assert (exploit.generation, exploit.donor, exploit.epoch) == (1, "good", 2)
+    copy = Path(exploit.checkpoint)
+    assert copy == Path(trial_path(experiment, "bad").uri) / PBT_DIR / "001"
+    assert (copy / "checkpoint.ckpt").read_text() == "good epoch 2"
+    donor_dir = Path(trial_path(experiment, "good").uri) / "train" / "checkpoint_000002"
+    assert (donor_dir / "checkpoint.ckpt").read_text() == "good epoch 2", "donor untouched"
+    # The donor's values, perturbed: lr x0.8 or x1.2, batch size a neighbour in its choice.
+    assert bad.config["module.lr"] in (pytest.approx(0.008), pytest.approx(0.012))
+    assert bad.config["datamodule.batch_size"] in (32, 64)
+    assert exploit.before == {"module.lr": 0.05, "datamodule.batch_size": 64}
+    assert exploit.values == {k: bad.config[k] for k in ("module.lr", "datamodule.batch_size")}
+    assert bad.config["seed"] == 2, "the trial keeps its own seed"
+    assert good.config["module.lr"] == 0.01 and LINEAGE_KEY not in good.config
+
+
+def test_no_exploit_before_the_perturbation_interval(sweep) -> None:
+    scheduler, controller, experiment = sweep
+    good, bad = controller.trials
+    _report(scheduler, controller, good, 1, 0.9, experiment)
+    _report(scheduler, controller, bad, 1, 0.5, experiment)
+    assert controller.paused == [] and Exploit.of(bad.config) is None
+
+
+def test_a_second_exploit_replaces_the_first_copy(sweep) -> None:
+    scheduler, controller, experiment = sweep
+    good, bad = controller.trials
+    for epoch in (2, 4):
+        bad.status = "RUNNING"
+        _report(scheduler, controller, good, epoch, 0.9, experiment)
+        _report(scheduler, controller, bad, epoch, 0.5, experiment)
+    exploit = Exploit.of(bad.config)
+    assert exploit is not None and (exploit.generation, exploit.epoch) == (2, 4)
+    copies = sorted(p.name for p in (Path(trial_path(experiment, "bad").uri) / PBT_DIR).iterdir())
+    assert copies == ["002"]
+
+
+def test_a_donor_checkpoint_that_is_gone_skips_the_exploit(sweep) -> None:
+    scheduler, controller, experiment = sweep
+    good, bad = controller.trials
+    _report(scheduler, controller, good, 2, 0.9, experiment)
+    good.last_result[CHECKPOINT_PATH_KEY] += "-removed-by-train"
+    _report(scheduler, controller, bad, 2, 0.5, experiment)
+    assert controller.paused == [] and Exploit.of(bad.config) is None
+
+
+def test_mutations_come_from_the_space_and_perturbed_values_stay_in_bounds() -> None:
+    spec = SweepSpec.model_validate(PBT_SWEEP)
+    found = mutations(spec.search_space)
+    assert found["datamodule.batch_size"] == [32, 64]
+    assert within_bounds(spec.search_space, {"module.lr": 0.5}) == {"module.lr": 0.1}
+    assert within_bounds(spec.search_space, {"module.lr": 1e-5}) == {"module.lr": 1e-3}
+
+
+def test_a_trials_train_run_is_cleared_once_per_exploit(tmp_path: Path) -> None:
+    experiment = Location.parse(tmp_path)
+    own = _checkpoint(experiment, "t", 3)
+    assert begin_generation(experiment, "t", 1)
+    assert not Path(own).exists()
+    _checkpoint(experiment, "t", 5)  # the new run's own checkpoint
+    assert not begin_generation(experiment, "t", 1), "a restart within the generation keeps it"
+    assert Path(trial_path(experiment, "t").uri, "train", "checkpoint_000005").exists()
+    assert begin_generation(experiment, "t", 2)

@@ -1,0 +1,109 @@
+"""Population-based training over Ray Train trials: what ``scheduler: {name: pbt}`` runs.
+
+Every ``perturbation_interval`` epochs a trial reports, Ray Tune's PBT ranks the running trials
+by the sweep's metric. A trial in the bottom ``quantile_fraction`` then continues from a top
+trial (its donor): the donor's latest checkpoint is copied into the trial's own directory (the
+donor untouched), and the trial takes the donor's searched values, each perturbed (x0.8 or x1.2;
+a neighbour in a choice or an integer range) or, with ``resample_probability``, drawn anew from
+``space``, and kept within ``space``'s bounds. Tune then restarts the trial: its driver starts a
+fresh Train run from the copy (:mod:`tuning.trial.driver`), whose workers put the new values over
+what the checkpoint restores: hyperparameters, optimizer param groups, LR schedulers' base values,
+the DataModule (:mod:`tuning.trial.explored`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
+from typing_extensions import override
+
+from tuning.compat import PopulationBasedTrainingOverTrain
+from tuning.config.seeding import SEED_KEY
+from tuning.config.space import LogUniform, SearchSpace, Uniform
+from tuning.config.spec import SweepSpec
+from tuning.record.layout import trial_path
+from tuning.record.lineage import LINEAGE_KEY, PBT_DIR, Exploit
+from tuning.record.location import Location
+
+logger = logging.getLogger(__name__)
+
+
+def mutations(space: SearchSpace) -> dict[str, Any]:
+    """PBT's mutation of each searched key: a Tune domain for a continuous one, the list of
+    values for a choice or an integer range (PBT moves to a neighbour in a list)."""
+    found: dict[str, Any] = {}
+    for key, dist in space.distributions.items():
+        values = dist.finite_values()
+        found[key] = values if values is not None else dist.to_tune()
+    return found
+
+
+def within_bounds(space: SearchSpace, config: dict[str, Any]) -> dict[str, Any]:
+    """PBT's explore step multiplies continuous values: kept inside ``space``'s bounds."""
+    for key, dist in space.distributions.items():
+        if isinstance(dist, LogUniform | Uniform) and key in config:
+            config[key] = min(max(float(config[key]), dist.low), dist.high)
+    return config
+
+
+class TrainRunPBT(PopulationBasedTrainingOverTrain):
+    """PBT whose exploit copies the donor's latest Train checkpoint into the trial's directory.
+
+    Args:
+        spec: The sweep (``scheduler.name: pbt``).
+        experiment: The experiment directory.
+    """
+
+    def __init__(self, spec: SweepSpec, experiment: Location) -> None:
+        space = spec.search_space
+        self._mutated = mutations(space)
+        super().__init__(
+            # The epoch survives restarts; Tune's training_iteration restarts at 1 after one.
+            time_attr="epoch",
+            perturbation_interval=spec.scheduler.pbt_interval,
+            quantile_fraction=spec.scheduler.pbt_quantile,
+            resample_probability=spec.scheduler.pbt_resample,
+            hyperparam_mutations=self._mutated,
+            custom_explore_fn=functools.partial(within_bounds, space),
+            log_config=False,  # the record keeps each trial's lineage
+        )
+        self.experiment = experiment
+
+    @override
+    def prepare_exploit(self, trial: Any, donor: Any, config: dict[str, Any]
+                        ) -> dict[str, Any] | None:
+        result = donor.last_result or {}
+        checkpoint, epoch = result.get(CHECKPOINT_PATH_KEY), result.get("epoch")
+        if not checkpoint or epoch is None:
+            return None
+        previous = Exploit.of(trial.config)
+        generation = previous.generation + 1 if previous else 1
+        directory = trial_path(self.experiment, trial.trial_id) / PBT_DIR
+        copy = directory / f"{generation:03d}"
+        try:
+            self.experiment.from_fs_path(checkpoint).copy_to(copy)
+        except FileNotFoundError:
+            # Train removed it (the donor reported again meanwhile): the trial goes on as is.
+            logger.info("trial %s: trial %s's checkpoint is gone; not exploited",
+                        trial.trial_id, donor.trial_id)
+            copy.remove()
+            return None
+        if previous is not None:
+            (directory / f"{previous.generation:03d}").remove()
+        config = dict(config)
+        if SEED_KEY in trial.config:  # the trial keeps its own seed
+            config[SEED_KEY] = trial.config[SEED_KEY]
+        exploit = Exploit(
+            generation=generation, donor=donor.trial_id, epoch=int(epoch), checkpoint=copy.uri,
+            values={k: config[k] for k in self._mutated if k in config},
+            before={k: trial.config[k] for k in self._mutated if k in trial.config},
+        )
+        config[LINEAGE_KEY] = exploit.as_data()
+        changed = ", ".join(f"{k} {exploit.before.get(k)!r} -> {v!r}"
+                            for k, v in exploit.values.items())
+        logger.info("trial %s continues from trial %s's epoch %d: %s",
+                    trial.trial_id, donor.trial_id, exploit.epoch, changed)
+        return config
