@@ -141,10 +141,29 @@ def test_a_donor_checkpoint_that_is_gone_skips_the_exploit(sweep) -> None:
 
 def test_mutations_come_from_the_space_and_perturbed_values_stay_in_bounds() -> None:
     spec = SweepSpec.model_validate(PBT_SWEEP)
-    found = mutations(spec.search_space)
+    found = mutations(spec.search_space, spec.pbt_mutated)
     assert found["datamodule.batch_size"] == [32, 64]
     assert within_bounds(spec.search_space, {"module.lr": 0.5}) == {"module.lr": 0.1}
     assert within_bounds(spec.search_space, {"module.lr": 1e-5}) == {"module.lr": 1e-3}
+
+
+def test_keys_outside_mutate_are_the_donors_with_its_weights(tmp_path: Path) -> None:
+    random.seed(0)
+    experiment = Location.parse(tmp_path / "exp")
+    spec = SweepSpec.model_validate({**PBT_SWEEP, "scheduler": {
+        **PBT_SWEEP["scheduler"], "mutate": ["model.lr"]}})  # LightningCLI's name for module.
+    assert spec.pbt_mutated == ["module.lr"]
+    scheduler = TrainRunPBT(spec, experiment)
+    scheduler.set_search_properties("val/acc", "max")
+    good = FakeTrial("good", {"module.lr": 0.01, "datamodule.batch_size": 32})
+    bad = FakeTrial("bad", {"module.lr": 0.05, "datamodule.batch_size": 64})
+    controller = FakeController([good, bad])
+    for trial in (good, bad):
+        scheduler.on_trial_add(controller, trial)  # type: ignore[arg-type]
+    _report(scheduler, controller, good, 2, 0.9, experiment)
+    _report(scheduler, controller, bad, 2, 0.5, experiment)
+    assert bad.config["datamodule.batch_size"] == 32, "the donor's, unperturbed"
+    assert Exploit.of(bad.config).before["datamodule.batch_size"] == 64
 
 
 def test_a_trials_train_run_is_cleared_once_per_exploit(tmp_path: Path) -> None:

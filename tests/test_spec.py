@@ -62,6 +62,8 @@ def test_cli_overrides_win_and_are_validated(write_sweep: SweepWriter) -> None:
          "scheduler.resample_probability"),
         ({"scheduler": {"name": "pbt"}, "space": {"datamodule.batch_size": 32}},
          "scheduler.name: pbt mutates the searched values of space, and space searches none"),
+        ({"scheduler": {"name": "pbt", "mutate": ["module.width"]}},
+         r"scheduler\.mutate: 'module\.width' is not searched in space"),
         ({"scheduler": {"name": "pbt"}, "space": {"module.optimizer": {"choice": [
             {"class_path": "torch.optim.SGD"}, {"class_path": "torch.optim.Adam"}]}}},
          r"space\.module\.optimizer: a choice among objects cannot change in the middle"),

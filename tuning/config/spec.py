@@ -63,7 +63,7 @@ class SearchConfig(_Section):
     sampler: Literal["tpe", "random"] = "tpe"
 
 
-PBT_FIELDS = ("perturbation_interval", "quantile_fraction", "resample_probability")
+PBT_FIELDS = ("perturbation_interval", "quantile_fraction", "resample_probability", "mutate")
 
 
 class SchedulerConfig(_Section):
@@ -72,7 +72,9 @@ class SchedulerConfig(_Section):
     trial to ``max_epochs`` (no early stopping); ``name: pbt`` is population-based training
     (:mod:`tuning.driver.pbt`): every ``perturbation_interval`` epochs a trial in the bottom
     ``quantile_fraction`` continues from a copy of a top trial's checkpoint, with the top trial's
-    searched values perturbed (or, with ``resample_probability``, drawn anew from ``space``)."""
+    searched values perturbed (or, with ``resample_probability``, drawn anew from ``space``).
+    ``mutate`` names the searched keys PBT changes (default: all); the others, such as a layer's
+    width, which a checkpoint's weights fix, are the donor's with its weights."""
 
     name: Literal["asha", "fifo", "pbt"] = "asha"
     max_epochs: int = Field(10, gt=0)
@@ -81,6 +83,7 @@ class SchedulerConfig(_Section):
     perturbation_interval: int | None = Field(None, gt=0)
     quantile_fraction: float | None = Field(None, ge=0, le=0.5)
     resample_probability: float | None = Field(None, ge=0, le=1)
+    mutate: list[str] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _grace_within_max(self) -> SchedulerConfig:
@@ -260,6 +263,12 @@ class SweepSpec(BaseModel):
                 "scheduler.name: pbt mutates the searched values of space, and space searches "
                 "none. Fix: search at least one value (e.g. module.lr: {loguniform: [1e-4, 1e-1]})"
             )
+        for raw in self.scheduler.mutate or []:
+            if canonical_key(raw) not in space.distributions:
+                raise SweepError(
+                    f"scheduler.mutate: {raw!r} is not searched in space. Fix: name keys of "
+                    f"space ({', '.join(space.distributions)})"
+                )
         for key, dist in space.distributions.items():
             if isinstance(dist, ObjectChoice):
                 raise SweepError(
@@ -268,6 +277,13 @@ class SweepSpec(BaseModel):
                     f"{split_key(key)[0]}_args and search its arguments, or use scheduler.name: asha"
                 )
         return self
+
+    @property
+    def pbt_mutated(self) -> list[str]:
+        """The searched keys population-based training changes."""
+        if self.scheduler.mutate is None:
+            return list(self.search_space.distributions)
+        return [canonical_key(k) for k in self.scheduler.mutate]
 
     @property
     def search_space(self) -> SearchSpace:

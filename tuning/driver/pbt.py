@@ -5,7 +5,8 @@ by the sweep's metric. A trial in the bottom ``quantile_fraction`` then continue
 trial (its donor): the donor's latest checkpoint is copied into the trial's own directory (the
 donor untouched), and the trial takes the donor's searched values, each perturbed (x0.8 or x1.2;
 a neighbour in a choice or an integer range) or, with ``resample_probability``, drawn anew from
-``space``, and kept within ``space``'s bounds. Tune then restarts the trial: its driver starts a
+``space``, and kept within ``space``'s bounds; keys outside ``scheduler.mutate`` (a layer's width,
+which the weights fix) are the donor's. Tune then restarts the trial: its driver starts a
 fresh Train run from the copy (:mod:`tuning.trial.driver`), whose workers put the new values over
 what the checkpoint restores: hyperparameters, optimizer param groups, LR schedulers' base values,
 the DataModule (:mod:`tuning.trial.explored`).
@@ -31,11 +32,12 @@ from tuning.record.location import Location
 logger = logging.getLogger(__name__)
 
 
-def mutations(space: SearchSpace) -> dict[str, Any]:
-    """PBT's mutation of each searched key: a Tune domain for a continuous one, the list of
+def mutations(space: SearchSpace, keys: list[str]) -> dict[str, Any]:
+    """PBT's mutation of each of ``keys``: a Tune domain for a continuous one, the list of
     values for a choice or an integer range (PBT moves to a neighbour in a list)."""
     found: dict[str, Any] = {}
-    for key, dist in space.distributions.items():
+    for key in keys:
+        dist = space.distributions[key]
         values = dist.finite_values()
         found[key] = values if values is not None else dist.to_tune()
     return found
@@ -59,14 +61,14 @@ class TrainRunPBT(PopulationBasedTrainingOverTrain):
 
     def __init__(self, spec: SweepSpec, experiment: Location) -> None:
         space = spec.search_space
-        self._mutated = mutations(space)
+        self._searched = list(space.distributions)
         super().__init__(
             # The epoch survives restarts; Tune's training_iteration restarts at 1 after one.
             time_attr="epoch",
             perturbation_interval=spec.scheduler.pbt_interval,
             quantile_fraction=spec.scheduler.pbt_quantile,
             resample_probability=spec.scheduler.pbt_resample,
-            hyperparam_mutations=self._mutated,
+            hyperparam_mutations=mutations(space, spec.pbt_mutated),
             custom_explore_fn=functools.partial(within_bounds, space),
             log_config=False,  # the record keeps each trial's lineage
         )
@@ -98,12 +100,13 @@ class TrainRunPBT(PopulationBasedTrainingOverTrain):
             config[SEED_KEY] = trial.config[SEED_KEY]
         exploit = Exploit(
             generation=generation, donor=donor.trial_id, epoch=int(epoch), checkpoint=copy.uri,
-            values={k: config[k] for k in self._mutated if k in config},
-            before={k: trial.config[k] for k in self._mutated if k in trial.config},
+            values={k: config[k] for k in self._searched if k in config},
+            before={k: trial.config[k] for k in self._searched if k in trial.config},
         )
         config[LINEAGE_KEY] = exploit.as_data()
         changed = ", ".join(f"{k} {exploit.before.get(k)!r} -> {v!r}"
-                            for k, v in exploit.values.items())
+                            for k, v in exploit.values.items()
+                            if v != exploit.before.get(k)) or "the same values"
         logger.info("trial %s continues from trial %s's epoch %d: %s",
                     trial.trial_id, donor.trial_id, exploit.epoch, changed)
         return config
