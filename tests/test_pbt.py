@@ -130,6 +130,14 @@ def test_a_second_exploit_replaces_the_first_copy(sweep) -> None:
     assert copies == ["002"]
 
 
+def test_a_trial_at_its_last_epoch_ends_as_it_is(sweep) -> None:
+    scheduler, controller, experiment = sweep
+    good, bad = controller.trials
+    _report(scheduler, controller, good, 8, 0.9, experiment)
+    _report(scheduler, controller, bad, 8, 0.5, experiment)
+    assert controller.paused == [] and Exploit.of(bad.config) is None
+
+
 def test_a_donor_checkpoint_that_is_gone_skips_the_exploit(sweep) -> None:
     scheduler, controller, experiment = sweep
     good, bad = controller.trials

@@ -103,3 +103,21 @@ def test_report_command_prints_nothing_but_where_it_wrote(experiment: Path, tmp_
     out, err = capfd.readouterr()
     assert out.strip() == str(tmp_path / "r" / "index.html")
     assert "new study created" not in err  # Optuna's INFO line for the importances' study
+
+
+def test_a_pbt_sweeps_report_draws_each_trials_schedule(tmp_path: Path) -> None:
+    spec = SweepSpec.model_validate({**BASE_SWEEP, "scheduler": {
+        "name": "pbt", "max_epochs": 4, "perturbation_interval": 2}})
+    leader = _trial("leader", "completed", [0.5, 0.7, 0.8, 0.9], 0.01)
+    moved = _trial("moved", "completed", [0.2, 0.3, 0.72, 0.85], 0.012)
+    exploit = {"generation": 1, "donor": "leader", "epoch": 2, "checkpoint": "/c",
+               "values": {"module.lr": 0.012, "datamodule.batch_size": 32},
+               "before": {"module.lr": 0.0001, "datamodule.batch_size": 64}}
+    moved.lineage = [exploit]
+    moved.config = {**moved.config, "pbt": exploit}
+    path = tmp_path / "pbt"
+    Ledger(spec, {"leader": leader, "moved": moved}).save(Location.parse(path))
+    index = write_report(str(path))
+    page = index.read_text()
+    assert "Population-based training" in page and "'pbt'" not in page
+    assert (index.parent / "pbt_schedules.png").read_bytes().startswith(PNG)

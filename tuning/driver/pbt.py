@@ -73,6 +73,7 @@ class TrainRunPBT(PopulationBasedTrainingOverTrain):
             log_config=False,  # the record keeps each trial's lineage
         )
         self.experiment = experiment
+        self._max_epochs = spec.scheduler.max_epochs
 
     @override
     def prepare_exploit(self, trial: Any, donor: Any, config: dict[str, Any]
@@ -81,6 +82,8 @@ class TrainRunPBT(PopulationBasedTrainingOverTrain):
         checkpoint, epoch = result.get(CHECKPOINT_PATH_KEY), result.get("epoch")
         if not checkpoint or epoch is None:
             return None
+        if max(int(epoch), int((trial.last_result or {}).get("epoch", 0))) >= self._max_epochs:
+            return None  # nothing left to train: the trial ends as it is
         previous = Exploit.of(trial.config)
         generation = previous.generation + 1 if previous else 1
         directory = trial_path(self.experiment, trial.trial_id) / PBT_DIR

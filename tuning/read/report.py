@@ -7,6 +7,8 @@
 - ``parallel_coordinates.png``: each trial's searched values against its best metric;
 - ``importances.png``: Optuna's parameter importances (fANOVA) over the completed trials;
 - ``epochs.png``: epochs each trial trained, and those early stopping saved;
+- ``pbt_schedules.png`` (population-based training): each trial's values by epoch, and which
+  trial each exploit continued from;
 - the leaderboard.
 
 It reads only the leaderboard, so it works during a sweep too, and for a cloud experiment
@@ -23,6 +25,7 @@ from typing import Any
 from tuning.config.space import Choice, IntRange, LogUniform
 from tuning.config.spec import SweepSpec
 from tuning.record import Ledger, TrialRecord, is_finite_number
+from tuning.record.lineage import searched_values
 from tuning.record.location import Location
 
 REPORT_DIR = "report"
@@ -148,6 +151,68 @@ def _axis_label(name: str, width: int = 18) -> str:
         else:
             lines[-1] += piece
     return "\n".join(lines)
+
+
+def plot_pbt_schedules(ledger: Ledger, out: Path) -> list[str]:
+    """Draws, for each key population-based training mutates, every trial's value over its
+    epochs (a step at each exploit, an arrow from the donor it continued from) into ``out``;
+    returns the trials that were moved."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    spec = ledger.spec
+    keys = spec.pbt_mutated
+    fig, axes = plt.subplots(len(keys), 1, figsize=(9, 2.6 * len(keys) + 0.6), dpi=110,
+                             squeeze=False)
+    moved = []
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for n, trial in enumerate(ledger.trials.values()):
+        schedule = trial.schedule()
+        if trial.lineage:
+            moved.append(trial.trial_id)
+        color = colors[n % len(colors)]
+        # Each entry holds from its first epoch to the epoch before the next one starts.
+        ends = [entry["from_epoch"] - 1 for entry in schedule[1:]] + [max(trial.epochs, 1)]
+        for ax, key in zip(axes[:, 0], keys, strict=True):
+            for entry, end in zip(schedule, ends, strict=True):
+                value = entry["values"].get(key)
+                start = entry["from_epoch"] - (0.5 if "donor" in entry else 0)
+                ax.plot([start, max(start, end)], [value, value], color=color, alpha=0.8,
+                        linewidth=1.6, label=trial.trial_id if entry is schedule[0] else None)
+                if "donor" in entry:
+                    donor = ledger.trials.get(entry["donor"])
+                    donor_value = _value_at(donor, key, entry["from_epoch"] - 1)
+                    if donor_value is not None:
+                        ax.annotate("", (start, value), (start - 0.5, donor_value),
+                                    arrowprops={"arrowstyle": "->", "color": color})
+    for ax, key in zip(axes[:, 0], keys, strict=True):
+        dist = spec.search_space.distributions[key]
+        if isinstance(dist, LogUniform):
+            ax.set_yscale("log")
+        ax.set_ylabel(_axis_label(key))
+        ax.set_xlim(0.5, spec.scheduler.max_epochs + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.25)
+    axes[0, 0].set_title(f"Population-based training: each trial's values by epoch; "
+                         f"{len(moved)} of {len(ledger.trials)} moved (arrow: from the donor)")
+    if len(ledger.trials) <= 10:
+        axes[0, 0].legend(fontsize=8, loc="best")
+    axes[-1, 0].set_xlabel("epoch")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return moved
+
+
+def _value_at(trial: TrialRecord | None, key: str, epoch: int) -> Any:
+    """The value of ``key`` that ``trial`` trained ``epoch`` with."""
+    if trial is None:
+        return None
+    value = None
+    for entry in trial.schedule():
+        if entry["from_epoch"] <= epoch:
+            value = entry["values"].get(key, value)
+    return value
 
 
 def plot_parallel_coordinates(ledger: Ledger, out: Path) -> list[str]:
@@ -341,6 +406,9 @@ def write_report(experiment: str | Location, out: str | Path | None = None) -> P
     plot_parallel_coordinates(ledger, directory / "parallel_coordinates.png")
     plot_importances(importances, directory / "importances.png")
     plot_epochs(ledger, directory / "epochs.png")
+    pbt = spec.scheduler.name == "pbt"
+    if pbt:
+        plot_pbt_schedules(ledger, directory / "pbt_schedules.png")
 
     best = _best_trial(ledger)
     cost = ledger.cost()
@@ -349,7 +417,8 @@ def write_report(experiment: str | Location, out: str | Path | None = None) -> P
         assert epoch is not None
         best_html = (f"<p><b>Best trial {best.trial_id}</b>: {html.escape(metric)} = "
                      f"{epoch.metrics[metric]:.4f} at epoch {epoch.epoch} ({best.status}).<br>"
-                     + ", ".join(html.escape(f"{k} = {v}") for k, v in best.config.items())
+                     + ", ".join(html.escape(f"{k} = {v}")
+                                 for k, v in searched_values(best.config).items())
                      + (f"<br>checkpoint: <code>{html.escape(epoch.checkpoint)}</code>"
                         if epoch.checkpoint else "") + "</p>")
     else:
@@ -370,6 +439,7 @@ early stopping saved {cost.epochs_saved} epochs and about {cost.worker_seconds_s
 worker-seconds{share} against running every trial to {spec.scheduler.max_epochs} epochs.</p>
 <h2>Learning curves</h2><img src="learning_curves.png" alt="learning curves">
 <h2>Searched values</h2><img src="parallel_coordinates.png" alt="parallel coordinates">
+{'<h2>Population-based training</h2><img src="pbt_schedules.png" alt="schedules">' if pbt else ''}
 <div class="figures"><div><h2>Parameter importances</h2>
 <img src="importances.png" alt="importances"></div>
 <div><h2>Epochs per trial</h2><img src="epochs.png" alt="epochs per trial"></div></div>
