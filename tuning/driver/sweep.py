@@ -404,6 +404,12 @@ def launch(
     )
     if past is not None:
         logger.info("warm start: the study begins with %d trials of %s", len(past), warm_start)
+    if spec.scheduler.name == "pbt" and concurrency < spec.search.num_samples:
+        logger.warning(
+            "population-based training compares trials that train at the same time, and %d of "
+            "the %d trials fit at once: the others wait, and a paused trial restarts its Train "
+            "run. Fix: lower search.num_samples to %d, or give each trial less "
+            "(resources.cpus_per_worker)", concurrency, spec.search.num_samples, concurrency)
     _fit(build_tuner(spec, path, concurrency, past), path)
     return _outcome(path)
 
