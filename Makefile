@@ -36,6 +36,7 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench.run --bookkeeping --trials 2000 --epochs 30 --out bench/results/bookkeeping.json
 	$(PY) -m bench.search
 	$(PY) -m bench.regret
+	$(PY) -m bench.pbt
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
