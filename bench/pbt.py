@@ -110,7 +110,7 @@ def _recipe_trainable(config: dict[str, Any]) -> None:
                 ckpt_path = f"{tmp}/checkpoint.ckpt"
                 Path(ckpt_path).write_bytes(Path(directory, "checkpoint.ckpt").read_bytes())
             model = Classifier.load_from_checkpoint(ckpt_path)
-            checkpoint_lr = float(model.hparams.lr)
+            checkpoint_lr = float(model.hparams["lr"])
         else:
             model = Classifier(arch="cnn1d", input_shape=[40], width=32, depth=3,
                                lr=config["lr"], optimizer="adamw")
@@ -145,8 +145,8 @@ def _ray_recipe(storage: Path, epochs: int, population: int) -> dict[str, Any]:
         ray.shutdown()
     wall = time.perf_counter() - start
     checked = applied = 0
-    for result in results:
-        for row in result.metrics_dataframe.to_dict("records"):
+    for index in range(len(results)):
+        for row in results[index].metrics_dataframe.to_dict("records"):
             # The first epoch after a restore from a checkpoint of another rate: an exploit.
             if row["first_after_restore"] and not _same(row["checkpoint_lr"], row["config_lr"]):
                 checked += 1

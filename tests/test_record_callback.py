@@ -233,3 +233,28 @@ def test_snapshots_grow_apart_as_the_record_grows(
     assert all(b >= 1.4 * a for a, b in itertools.pairwise(saved[2:])), saved
     keeper.on_experiment_end([trial])  # type: ignore[list-item]
     assert Ledger.load(experiment).trials["a"].epochs == 1000
+
+
+def test_a_costly_snapshot_makes_the_next_age_based_one_wait(
+    experiment: Location, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # At 10,000 trials a snapshot takes seconds: one a minute would take over the driver.
+    clock = [1000.0]
+    monkeypatch.setattr(callback.time, "monotonic", lambda: clock[0])
+    saves: list[float] = []
+    save = Ledger.save
+
+    def slow_save(self: Ledger, where: Location) -> None:
+        saves.append(clock[0])
+        clock[0] += 2.0  # a snapshot that takes 2 s
+        save(self, where)
+
+    monkeypatch.setattr(Ledger, "save", slow_save)
+    keeper = _started(experiment, _spec(max_epochs=1000))
+    trial = FakeTrial("a")
+    for epoch in range(1, 40):
+        clock[0] += 10.0  # a report every 10 s: fewer events than a growth-based snapshot needs
+        _report(keeper, trial, epoch, 0.5)
+    # 2 s / SNAPSHOT_SHARE = 200 s apart, not SNAPSHOT_MAX_AGE_S = 60.
+    gaps = [b - a for a, b in itertools.pairwise(saves)]
+    assert gaps and all(gap >= 2.0 / callback.SNAPSHOT_SHARE for gap in gaps), gaps

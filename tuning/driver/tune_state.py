@@ -27,9 +27,9 @@ STATE_PATTERNS = TUNE_STATE_PATTERNS
 BACKUP_DIR = "lightsweep/tune-state"
 BACKUP_EVERY_S = 1.0
 # Tune's experiment state holds every trial (about 10 KB each): checking and copying it costs
-# more as the sweep grows, so copies wait long enough to keep their share of the driver's time
-# at most this.
-BACKUP_SHARE = 0.02
+# more as the sweep grows (100 MB at 10,000 trials), so copies wait long enough to keep their
+# share of the driver's time at most this.
+BACKUP_SHARE = 0.01
 RESCAN_S = 30.0
 
 

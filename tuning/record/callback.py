@@ -32,8 +32,11 @@ FLUSH_S = 2.0  # the most events a killed driver loses: those of its last second
 SNAPSHOT_GROWTH = 0.5  # a snapshot once the log holds this many events per event it holds
 SNAPSHOT_MIN_EVENTS = 500
 # ... and at least this often while events come: readers (a cloud one fetches each segment)
-# fold at most this many seconds of segments.
+# fold at most this many seconds of segments. A snapshot's cost grows with the sweep (2 s at
+# 10,000 trials): the age-based ones wait long enough to keep their share of the driver's time
+# at most SNAPSHOT_SHARE.
 SNAPSHOT_MAX_AGE_S = 60.0
+SNAPSHOT_SHARE = 0.01
 TIDY_AFTER_S = 10.0
 LAST_TIDY_WAIT_S = 3.0
 _NOT_METRICS = {*AUTO_RESULT_KEYS, "epoch", "trial_id", "experiment_tag", "done"}
@@ -59,6 +62,7 @@ class LedgerCallback(Callback):
         self._held = 0  # events the last snapshot holds (counted since this process began)
         self._since = 0  # events logged since it
         self._snapshot_at = time.monotonic()
+        self._snapshot_s = 0.0  # how long the last snapshot took
         self._seen = 0  # Tune's trials list only grows: those before this index are recorded
 
     @override
@@ -108,16 +112,19 @@ class LedgerCallback(Callback):
         snapshot if ``snapshot`` or when one is due."""
         snapshot = snapshot or self._since >= max(
             SNAPSHOT_MIN_EVENTS, SNAPSHOT_GROWTH * self._held) or bool(
-            self._since and time.monotonic() - self._snapshot_at >= SNAPSHOT_MAX_AGE_S)
+            self._since and time.monotonic() - self._snapshot_at >= max(
+                SNAPSHOT_MAX_AGE_S, self._snapshot_s / SNAPSHOT_SHARE))
         try:
             if flush or snapshot or self._log.due(FLUSH_S):
                 self._log.flush()
             if snapshot:
+                started = time.monotonic()
                 self.ledger.logged = self._log.last
                 self.ledger.save(self.experiment)
                 self._log.compact(self.ledger.logged)
                 self._held, self._since = self._held + self._since, 0
                 self._snapshot_at = time.monotonic()
+                self._snapshot_s = self._snapshot_at - started
         except OSError as error:
             if is_storage_full(error):  # what was written stays whole (atomic writes)
                 raise StorageFullError(str(self.experiment)) from error
