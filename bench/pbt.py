@@ -146,7 +146,8 @@ def _ray_recipe(storage: Path, epochs: int, population: int) -> dict[str, Any]:
     wall = time.perf_counter() - start
     checked = applied = 0
     for index in range(len(results)):
-        for row in results[index].metrics_dataframe.to_dict("records"):
+        frame = results[index].metrics_dataframe
+        for row in frame.to_dict("records") if frame is not None else []:
             # The first epoch after a restore from a checkpoint of another rate: an exploit.
             if row["first_after_restore"] and not _same(row["checkpoint_lr"], row["config_lr"]):
                 checked += 1
