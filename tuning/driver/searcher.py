@@ -124,8 +124,10 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        if not self._single_metric() or self.is_completed(trial_id):
+        if not self._single_metric():
             super().on_trial_complete(trial_id, result, error)
+            return
+        if self.is_completed(trial_id):  # told already (at a PBT exploit, or before a resume)
             return
         if result and not error:
             self.on_trial_result(trial_id, result)

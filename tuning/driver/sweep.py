@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -252,6 +253,9 @@ def build_tuner(
         scheduler = FIFOScheduler()
     elif spec.scheduler.name == "pbt":
         scheduler = TrainRunPBT(spec, path)
+        # Tune suggests reused actors for PBT; a moved trial restarts its Train run in a fresh
+        # process here by design (tuning.driver.pbt), so the advice does not apply.
+        warnings.filterwarnings("ignore", message="Consider boosting PBT performance")
     else:
         scheduler = ASHAScheduler(
             # The epoch survives restarts; Tune's training_iteration restarts at 1 after a restore.

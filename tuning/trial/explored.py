@@ -80,7 +80,10 @@ class _ExploredValues:
                 suffix = f"/{i}.{j}" if i or j else ""  # optimizer i, param group j
                 for key in LOGGED:
                     if isinstance(group.get(key), int | float):
-                        pl_module.log(f"optimizer/{key}{suffix}", float(group[key]))
+                        # The same on every rank: synced, as Lightning asks of epoch-level
+                        # logs in a distributed run.
+                        pl_module.log(f"optimizer/{key}{suffix}", float(group[key]),
+                                      sync_dist=True)
 
 
 @functools.cache
