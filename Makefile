@@ -28,7 +28,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,bench]"
 	touch $(BENCH_STAMP)
 
-# Benchmarks (about an hour on 2 cores): bench/results/latest.json and bookkeeping.json.
+# Benchmarks (about two hours on 2 cores): bench/results/latest.json and bookkeeping.json.
 # Speed (bench.run), then search quality: MNIST-1D against random search, regret on LCDB.
 bench: $(BENCH_STAMP)
 	$(PY) -m bench.run
