@@ -71,11 +71,12 @@ def _report(scheduler: TrainRunPBT, controller: FakeController, trial: FakeTrial
     return scheduler.on_trial_result(controller, trial, trial.last_result)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def sweep(tmp_path: Path) -> tuple[TrainRunPBT, FakeController, Location]:
+def _population(tmp_path: Path, spec: SweepSpec
+                ) -> tuple[TrainRunPBT, FakeController, Location]:
+    """A good and a bad trial under PBT, added as Tune adds them."""
     random.seed(0)
     experiment = Location.parse(tmp_path / "exp")
-    scheduler = TrainRunPBT(SweepSpec.model_validate(PBT_SWEEP), experiment)
+    scheduler = TrainRunPBT(spec, experiment)
     scheduler.set_search_properties("val/acc", "max")
     trials = [FakeTrial("good", {"module.lr": 0.01, "datamodule.batch_size": 32, "seed": 1}),
               FakeTrial("bad", {"module.lr": 0.05, "datamodule.batch_size": 64, "seed": 2})]
@@ -83,6 +84,11 @@ def sweep(tmp_path: Path) -> tuple[TrainRunPBT, FakeController, Location]:
     for trial in trials:
         scheduler.on_trial_add(controller, trial)  # type: ignore[arg-type]
     return scheduler, controller, experiment
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> tuple[TrainRunPBT, FakeController, Location]:
+    return _population(tmp_path, SweepSpec.model_validate(PBT_SWEEP))
 
 
 def test_the_bottom_trial_continues_from_a_copy_of_the_top_trials_checkpoint(sweep) -> None:
@@ -109,11 +115,13 @@ def test_the_bottom_trial_continues_from_a_copy_of_the_top_trials_checkpoint(swe
     assert good.config["module.lr"] == 0.01 and LINEAGE_KEY not in good.config
 
 
-def test_no_exploit_before_the_perturbation_interval(sweep) -> None:
+@pytest.mark.parametrize("epoch", [1, 8], ids=["before the interval", "at the last epoch"])
+def test_no_exploit_before_the_interval_nor_at_the_last_epoch(sweep, epoch: int) -> None:
+    # At the last epoch there is nothing left to train: the trial ends as it is.
     scheduler, controller, experiment = sweep
     good, bad = controller.trials
-    _report(scheduler, controller, good, 1, 0.9, experiment)
-    _report(scheduler, controller, bad, 1, 0.5, experiment)
+    _report(scheduler, controller, good, epoch, 0.9, experiment)
+    _report(scheduler, controller, bad, epoch, 0.5, experiment)
     assert controller.paused == [] and Exploit.of(bad.config) is None
 
 
@@ -128,14 +136,6 @@ def test_a_second_exploit_replaces_the_first_copy(sweep) -> None:
     assert exploit is not None and (exploit.generation, exploit.epoch) == (2, 4)
     copies = sorted(p.name for p in (Path(trial_path(experiment, "bad").uri) / PBT_DIR).iterdir())
     assert copies == ["002"]
-
-
-def test_a_trial_at_its_last_epoch_ends_as_it_is(sweep) -> None:
-    scheduler, controller, experiment = sweep
-    good, bad = controller.trials
-    _report(scheduler, controller, good, 8, 0.9, experiment)
-    _report(scheduler, controller, bad, 8, 0.5, experiment)
-    assert controller.paused == [] and Exploit.of(bad.config) is None
 
 
 def test_a_donor_checkpoint_that_is_gone_skips_the_exploit(sweep) -> None:
@@ -156,18 +156,11 @@ def test_mutations_come_from_the_space_and_perturbed_values_stay_in_bounds() -> 
 
 
 def test_keys_outside_mutate_are_the_donors_with_its_weights(tmp_path: Path) -> None:
-    random.seed(0)
-    experiment = Location.parse(tmp_path / "exp")
     spec = SweepSpec.model_validate({**PBT_SWEEP, "scheduler": {
         **PBT_SWEEP["scheduler"], "mutate": ["model.lr"]}})  # LightningCLI's name for module.
     assert spec.pbt_mutated == ["module.lr"]
-    scheduler = TrainRunPBT(spec, experiment)
-    scheduler.set_search_properties("val/acc", "max")
-    good = FakeTrial("good", {"module.lr": 0.01, "datamodule.batch_size": 32})
-    bad = FakeTrial("bad", {"module.lr": 0.05, "datamodule.batch_size": 64})
-    controller = FakeController([good, bad])
-    for trial in (good, bad):
-        scheduler.on_trial_add(controller, trial)  # type: ignore[arg-type]
+    scheduler, controller, experiment = _population(tmp_path, spec)
+    good, bad = controller.trials
     _report(scheduler, controller, good, 2, 0.9, experiment)
     _report(scheduler, controller, bad, 2, 0.5, experiment)
     assert bad.config["datamodule.batch_size"] == 32, "the donor's, unperturbed"
