@@ -64,15 +64,20 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
             study.add_trial(trial)
         self._copy_ended_trials()
 
+    def _tune_ids(self) -> dict[int, str]:
+        """Tune's trial id of each Optuna trial number, kept as trials are proposed (built once
+        for a searcher pickled by an older lightsweep)."""
+        if not hasattr(self, "_trial_ids"):
+            self._trial_ids = self.optuna_numbers()
+        return self._trial_ids
+
     def _copy_ended_trials(self) -> None:
         # Searchers pickled by an older lightsweep (a resumed sweep) have no study file.
         study_file: StudyFile | None = getattr(self, "_study_file", None)
         if study_file is None:
             return
-        if not hasattr(self, "_trial_ids"):  # pickled by an older lightsweep: built once
-            self._trial_ids = self.optuna_numbers()
         try:
-            study_file.add(self.study.get_trials(deepcopy=False), self._trial_ids)
+            study_file.add(self.study.get_trials(deepcopy=False), self._tune_ids())
         except (OSError, SQLAlchemyError) as error:
             # A view for optuna-dashboard: the next ended trial copies whatever is missing.
             logger.warning("%s not updated: %s", study_file.location, error)
@@ -80,14 +85,14 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
     @override
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = super().suggest(trial_id)
-        if isinstance(config, dict):
-            if not hasattr(self, "_trial_ids"):  # pickled by an older lightsweep
-                self._trial_ids = self.optuna_numbers()
-            self._trial_ids[self.optuna_trial(trial_id).number] = trial_id
+        if not isinstance(config, dict):
+            return config
+        number = self.optuna_trial(trial_id).number
+        self._tune_ids()[number] = trial_id
         # Searchers pickled by an older lightsweep (a resumed sweep) have no seed to draw from.
         seed = getattr(self, "_seed", None)
-        if isinstance(config, dict) and seed is not None:
-            config[SEED_KEY] = trial_seed(seed, self.optuna_trial(trial_id).number)
+        if seed is not None:
+            config[SEED_KEY] = trial_seed(seed, number)
         return config
 
     def _tell_stopped(self, trial_id: str) -> None:
