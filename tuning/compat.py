@@ -164,8 +164,8 @@ class PopulationBasedTrainingOverTrain(PopulationBasedTraining):
     checkpoints of the trials' Ray Train runs instead of Tune's own.
 
     Private: ``_checkpoint_or_exploit`` and ``_exploit`` (overridden), ``_trial_state`` and
-    ``_PBTTrialState``,
-    ``_get_new_config``, ``_hyperparam_mutations``, the counters, ``_make_experiment_tag``.
+    ``_PBTTrialState``, ``_get_new_config``, ``_hyperparam_mutations``, ``_num_perturbations``,
+    ``_make_experiment_tag``.
     Public way: none. PBT clones only checkpoints reported to Tune (``tune.report(checkpoint=)``);
     a trial that drives a Ray Train run reports Train's checkpoints as a path among its metrics
     (``TuneReportCallback``), so stock PBT finds nothing to clone and never exploits, and Ray
