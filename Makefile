@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: tune test lint bench clean
+.PHONY: tune test lint bench gpu-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench.search
 	$(PY) -m bench.regret
 	$(PY) -m bench.pbt
+
+# One GPU, under 8 minutes: trials sharing the card, every precision, against plain Lightning.
+# Writes bench/results/gpu.json; without a GPU it says "no GPU: skipped" and succeeds.
+gpu-check: $(STAMP)
+	$(PY) -m bench.gpu_check
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import Any
 
+from tuning.config.gpus import Gpu, check_precision_on, cluster_gpus, local_gpus
 from tuning.config.lightning_config import ROUTE_SECTIONS
 from tuning.config.objects import check_object, check_path, validate
 from tuning.config.space import Choice, Distribution, IntRange, LogUniform, ObjectChoice, Uniform
@@ -20,7 +23,8 @@ from tuning.errors import SweepError
 from tuning.trial.callbacks import check_callbacks
 
 # Lightning's precision names, and the short aliases it accepts for them.
-PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true",
+              "transformer-engine", "transformer-engine-float16")
 PRECISION_ALIASES: dict[Any, str] = {
     32: "32-true", "32": "32-true", 16: "16-mixed", "16": "16-mixed", "bf16": "bf16-mixed",
     64: "64-true", "64": "64-true",
@@ -48,16 +52,22 @@ class Hardware:
 
     cpus: float
     gpus: float
+    gpu_kinds: tuple[Gpu, ...] = ()  # the kinds of card among ``gpus``
 
     @classmethod
     def local(cls) -> Hardware:
-        import torch
+        kinds = local_gpus()
+        count = 0
+        if kinds:
+            import torch
 
-        return cls(cpus=float(os.cpu_count() or 1), gpus=float(torch.cuda.device_count()))
+            count = torch.cuda.device_count()
+        return cls(cpus=float(os.cpu_count() or 1), gpus=float(count), gpu_kinds=kinds)
 
     @classmethod
-    def of_cluster(cls, resources: dict[str, float]) -> Hardware:
-        return cls(cpus=resources.get("CPU", 0.0), gpus=resources.get("GPU", 0.0))
+    def of_cluster(cls, resources: Mapping[str, float]) -> Hardware:
+        return cls(cpus=resources.get("CPU", 0.0), gpus=resources.get("GPU", 0.0),
+                   gpu_kinds=cluster_gpus(resources))
 
 
 def normalize_precision(value: Any) -> str:
@@ -214,11 +224,17 @@ def _check_precision(spec: SweepSpec) -> None:
                 f"{field}: {seen[name]!r} and {value!r} are the same precision ({name}). "
                 "Fix: list it once"
             )
+        if name.startswith("transformer-engine") and find_spec("transformer_engine") is None:
+            raise SweepError(
+                f"{field}: precision {value!r} needs NVIDIA's Transformer Engine, which is not "
+                "installed. Fix: pip install 'transformer-engine[pytorch]', or use bf16-mixed"
+            )
         seen[name] = value
 
 
 def check_hardware(spec: SweepSpec, hardware: Hardware) -> None:
-    """Refuses a sweep whose trials could never be placed on ``hardware``."""
+    """Refuses a sweep whose trials could never be placed on ``hardware``, or whose precision
+    a card among its GPUs cannot run."""
     res = spec.resources
     cpus = res.workers_per_trial * res.cpus_per_worker
     if cpus > hardware.cpus:
@@ -234,6 +250,10 @@ def check_hardware(spec: SweepSpec, hardware: Hardware) -> None:
             "available. Fix: set resources.gpus_per_worker to 0 to train on CPU, or run on a "
             "machine or cluster with GPUs (--address)"
         )
+    if res.gpus_per_worker and "precision" in spec.given("trainer"):
+        field = _where(spec, "trainer", "precision")
+        for value in spec.possible_values("trainer", "precision") or ():
+            check_precision_on(field, normalize_precision(value), hardware.gpu_kinds)
 
 
 def max_concurrent_trials(spec: SweepSpec, hardware: Hardware) -> int:

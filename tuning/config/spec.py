@@ -17,7 +17,7 @@ A sweep file is YAML::
     search: {num_samples: 16, seed: 0}
     scheduler: {max_epochs: 20, grace_period: 2, reduction_factor: 3}
     resources: {workers_per_trial: 1, cpus_per_worker: 1, gpus_per_worker: 0, max_concurrent: null,
-                placement: PACK}
+                placement: PACK, float32_matmul_precision: null}   # 0.5: two trials per GPU
     checkpoints: {num_to_keep: 2}
     failures: {max_retries: 2, fail_fast: false}
 
@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tuning.config.gpus import share_error
 from tuning.config.lightning_config import merge, resolve_lightning_config, section
 from tuning.config.objects import set_path
 from tuning.config.space import ROUTES, ObjectChoice, SearchSpace, canonical_key, split_key
@@ -135,6 +136,16 @@ class ResourcesConfig(_Section):
     gpus_per_worker: float = Field(0.0, ge=0)
     max_concurrent: int | None = Field(None, gt=0, strict=True)
     placement: Literal["PACK", "SPREAD"] = "PACK"
+    # torch.set_float32_matmul_precision in every worker: "high" lets float32 matrix products
+    # run as TF32 on Ampere and later. None leaves PyTorch's default ("highest").
+    float32_matmul_precision: Literal["highest", "high", "medium"] | None = None
+
+    @model_validator(mode="after")
+    def _gpus_shareable(self) -> ResourcesConfig:
+        reason = share_error(self.workers_per_trial, self.gpus_per_worker)
+        if reason is not None:
+            raise ValueError(f"gpus_per_worker: {reason}")
+        return self
 
 
 class CheckpointsConfig(_Section):

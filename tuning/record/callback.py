@@ -25,7 +25,14 @@ from tuning.record.events import Event
 from tuning.record.layout import CHECKPOINT_NAME, LEDGER_FILE, checkpoint_usage, remove_stray_checkpoints
 from tuning.record.lineage import LINEAGE_KEY
 from tuning.record.location import Location
-from tuning.record.records import FINISHED, EpochRecord, TrialRecord, end_status, is_finite_number
+from tuning.record.records import (
+    FINISHED,
+    RAN_PREFIX,
+    EpochRecord,
+    TrialRecord,
+    end_status,
+    is_finite_number,
+)
 from tuning.record.store import EventLog, Ledger
 
 FLUSH_S = 2.0  # the most events a killed driver loses: those of its last seconds
@@ -209,6 +216,10 @@ class LedgerCallback(Callback):
             # The time to restart and report the epoch again was spent too.
             entry.seconds = previous.seconds + (entry.seconds or 0.0)
         self._emit(events.epoch(trial.trial_id, entry))
+        ran = {k.removeprefix(RAN_PREFIX): v for k, v in result.items()
+               if k.startswith(RAN_PREFIX) and isinstance(v, str)}
+        if ran and ran != record.ran:
+            self._emit(events.ran(trial.trial_id, ran))
         self._write(flush=False)
 
     def _end(self, record: TrialRecord, status: str, error: str | None = None) -> None:

@@ -60,6 +60,11 @@ def exploited(trial_id: str, exploit: dict[str, Any], config: dict[str, Any]) ->
     return {"e": "exploit", "id": trial_id, "exploit": exploit, "config": config}
 
 
+def ran(trial_id: str, facts: dict[str, str]) -> Event:
+    """The trial's workers reported what they ran on (:attr:`TrialRecord.ran`)."""
+    return {"e": "ran", "id": trial_id, "ran": facts}
+
+
 def apply(trials: dict[str, TrialRecord], event: Event) -> None:
     """Folds one event into ``trials``.
 
@@ -93,6 +98,8 @@ def apply(trials: dict[str, TrialRecord], event: Event) -> None:
         record.history = history
     elif kind == "usage":
         record.checkpoints, record.checkpoint_bytes = event["checkpoints"], event["bytes"]
+    elif kind == "ran":
+        record.ran = event["ran"]
     elif kind == "orphan":
         record.orphan = True
     elif kind == "exploit":

@@ -8,6 +8,8 @@ from typing import Any
 
 from tuning.record.lineage import searched_values
 
+# Results' keys that say what a trial ran on, not what it measured (tuning.trial.lightning_compat).
+RAN_PREFIX = "ran/"
 STATUSES = ("pending", "running", "completed", "stopped", "errored")
 FINISHED = ("completed", "stopped")
 
@@ -42,6 +44,9 @@ class TrialRecord:
     orphan: bool = False
     # Population-based training's exploits of this trial, in order (tuning.record.lineage.Exploit).
     lineage: list[dict[str, Any]] = field(default_factory=list)
+    # What the trial's workers ran on, as they reported it (RAN_PREFIX keys of a result without
+    # the prefix): {"precision": "bf16-mixed", "device": "NVIDIA H100 80GB HBM3"}.
+    ran: dict[str, str] = field(default_factory=dict)
 
     @property
     def epochs(self) -> int:
@@ -80,7 +85,7 @@ class TrialRecord:
             "trial_id": self.trial_id, "status": self.status, "config": self.config,
             "history": [vars(e) for e in self.history], "error": self.error,
             "checkpoints": self.checkpoints, "checkpoint_bytes": self.checkpoint_bytes,
-            "orphan": self.orphan, "lineage": self.lineage,
+            "orphan": self.orphan, "lineage": self.lineage, "ran": self.ran,
         }
 
     @classmethod
@@ -115,6 +120,7 @@ class TrialRecord:
             "checkpoint_bytes": self.checkpoint_bytes,
             "seconds": self.seconds,
             "worker_seconds": self.worker_seconds,
+            "ran": self.ran,
             **({"schedule": self.schedule()} if self.lineage else {}),
         }
 

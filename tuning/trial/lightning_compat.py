@@ -23,6 +23,7 @@ from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare
 
 from tuning.compat import ray_lightning_namespace
 from tuning.record.layout import CHECKPOINT_NAME
+from tuning.record.records import RAN_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,14 @@ def _count_nodes() -> int:
     nodes: list[Any] = [None] * torch.distributed.get_world_size()
     torch.distributed.all_gather_object(nodes, node)
     return len(set(nodes))
+
+
+def _what_runs(trainer: Any) -> dict[str, str]:
+    """What the trial trains with, as the leaderboard records it: the precision Lightning runs
+    (which may differ from the one asked for) and the device's name."""
+    device = trainer.strategy.root_device
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    return {f"{RAN_PREFIX}precision": str(trainer.precision), f"{RAN_PREFIX}device": name}
 
 
 class _EpochReport:
@@ -66,6 +75,7 @@ class _EpochReport:
         self._reports: list[dict[str, float]] = []
         self._to_resend: list[dict[str, float]] = []
         self._num_nodes = 1
+        self._ran: dict[str, str] = {}
 
     def state_dict(self) -> dict[str, Any]:
         return {"reports": list(self._reports)}
@@ -79,6 +89,7 @@ class _EpochReport:
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._num_nodes = _count_nodes()
+        self._ran = _what_runs(trainer)
         for report in self._to_resend:  # every rank restored them: reports are collective
             ray.train.report(report)
         self._to_resend = []
@@ -101,7 +112,7 @@ class _EpochReport:
             # epoch with a 100 MB checkpoint, but lets training run epochs ahead of Tune and
             # moves a full disk's error into a background thread, whose traceback reaches the
             # console after the sweep's own message: kept off until those are handled.
-            ray.train.report(metrics, checkpoint=checkpoint)
+            ray.train.report({**metrics, **self._ran}, checkpoint=checkpoint)
             trainer.strategy.barrier()
 
 

@@ -18,9 +18,10 @@ import ray.train.torch
 
 from tuning.compat import TRAIN_CONTEXT_LOGGER
 from tuning.config.checks import normalize_precision
+from tuning.config.gpus import memory_fraction
 from tuning.config.objects import apply_optimizer, build, build_arguments
 from tuning.config.seeding import SEED_KEY
-from tuning.config.spec import SweepSpec
+from tuning.config.spec import ResourcesConfig, SweepSpec
 from tuning.config.targets import lightning_namespace, resolve_class
 from tuning.record.layout import CHECKPOINT_NAME
 from tuning.trial.callbacks import build_callbacks
@@ -69,6 +70,19 @@ def _strategy_args(pl: Any, world_size: int) -> dict[str, Any]:
     return {"strategy": strategy_cls(), "plugins": [environment_cls()], "devices": "auto"}
 
 
+def _set_up_device(resources: ResourcesConfig) -> None:
+    """The worker's share of its GPU, and how float32 matrix products run."""
+    import torch
+
+    if resources.float32_matmul_precision is not None:
+        torch.set_float32_matmul_precision(resources.float32_matmul_precision)
+    fraction = memory_fraction(resources.gpus_per_worker)
+    if fraction is not None:
+        # Trials sharing a card each get their share of its memory: one that outgrows it
+        # fails alone with CUDA's out-of-memory error instead of starving its neighbours.
+        torch.cuda.set_per_process_memory_fraction(fraction, ray.train.torch.get_device())
+
+
 def _profiler(pl: Any, name: str, trial_dir: str) -> Any:
     classes = {"simple": "SimpleProfiler", "advanced": "AdvancedProfiler",
                "pytorch": "PyTorchProfiler"}
@@ -94,6 +108,7 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     module_cls = resolve_class(spec.module, "module")
     datamodule_cls = resolve_class(spec.datamodule, "datamodule")
     world_size = ray.train.get_context().get_world_size()
+    _set_up_device(spec.resources)
     _quiet_worker_logs(world_size)  # after the user's imports, which may set Lightning's levels
     pl = lightning_namespace(module_cls, "LightningModule")
     report_cls = ray_lightning(pl)[2]
