@@ -8,6 +8,9 @@ over ``16-mixed``, ``bf16-mixed`` and ``32-true``. Then:
   ``nvidia-smi`` lists processes) two worker processes held GPU memory at the same moment;
 - every trial's precision as its workers recorded it is the one its configuration asked for;
 - the best trial's model loads and scores its logged validation accuracy again;
+- a trial that outgrows its share of the card's memory fails alone: two trials share the GPU,
+  one holding 70% of the card's memory (more than its half, though both together would fit),
+  the other 10%; the first fails with CUDA's out-of-memory error, the second completes;
 - samples/s inside a trial against plain Lightning fitting the same model with the same
   precision and batch size alone on the same GPU (median epoch after the first, validation and
   lightsweep's per-epoch checkpoint included), per-trial overhead (a trial's seconds less its
@@ -33,8 +36,12 @@ from collections.abc import Sized
 from pathlib import Path
 from typing import Any, cast
 
+import torch
 import yaml
+from typing_extensions import override
 
+from lightning_modules.classifier import Classifier
+from tuning.record import Ledger
 from tuning.record.files import atomic_write_text
 
 REPO = Path(__file__).parents[1]
@@ -47,7 +54,32 @@ SEED = 3
 MODULE_ARGS: dict[str, Any] = {"arch": "cnn1d", "input_shape": [40], "num_classes": 10, "depth": 3,
                "width": 128, "optimizer": "adamw"}
 
+# The out-of-memory phase: shares of the card's memory each of its two trials holds.
+HUNGRY, MODEST = 0.7, 0.1
+OOM_SEED = 0  # its two random draws are one of each (tests/test_gpu_check.py holds it)
+
 logger = logging.getLogger("bench.gpu_check")
+
+
+class MemoryHungryClassifier(Classifier):
+    """The check's classifier, holding ``card_share`` of its GPU's memory from the start of fit:
+    a model too big for the share of the card its trial was given.
+
+    Args:
+        card_share: The share of the card's memory held.
+        lr: Learning rate.
+    """
+
+    def __init__(self, card_share: float = 0.0, lr: float = 1e-3) -> None:
+        super().__init__(arch="cnn1d", input_shape=(40,), width=32, depth=3, lr=lr)
+        self.card_share = card_share
+        self.held: torch.Tensor | None = None
+
+    @override
+    def on_fit_start(self) -> None:
+        total = torch.cuda.get_device_properties(self.device).total_memory
+        self.held = torch.empty(int(total * self.card_share), dtype=torch.uint8,
+                                device=self.device)
 
 
 def sweep_data(storage: Path, epochs: int = EPOCHS) -> dict[str, Any]:
@@ -67,6 +99,35 @@ def sweep_data(storage: Path, epochs: int = EPOCHS) -> dict[str, Any]:
         "wandb": {"enabled": False},
         "storage": str(storage / "runs"),
     }
+
+
+def oom_sweep_data(storage: Path) -> dict[str, Any]:
+    """Two trials sharing the card, one holding more memory than its share."""
+    return {
+        "module": "bench.gpu_check:MemoryHungryClassifier",
+        "datamodule": "lightning_modules.datamodules:MNIST1DDataModule",
+        "datamodule_args": {"data_dir": str(storage / "data"), "batch_size": BATCH},
+        "space": {"module.card_share": {"choice": [HUNGRY, MODEST]}},
+        "metric": "val/acc", "mode": "max",
+        "search": {"num_samples": 2, "seed": OOM_SEED, "sampler": "random"},
+        "scheduler": {"name": "fifo", "max_epochs": 2},
+        "resources": {"workers_per_trial": 1, "cpus_per_worker": 2,
+                      "gpus_per_worker": GPUS_PER_WORKER},
+        "wandb": {"enabled": False},
+        "storage": str(storage / "runs"),
+    }
+
+
+def _oom_isolation(storage: Path) -> dict[str, Any]:
+    """Runs :func:`oom_sweep_data`'s sweep; what became of each trial."""
+    sweep = storage / "gpu_oom.yaml"
+    sweep.write_text(yaml.safe_dump(oom_sweep_data(storage), sort_keys=False))
+    # The sweep ends with a failed trial, so run_tune.py exits non-zero: the record tells.
+    subprocess.run([sys.executable, "run_tune.py", "launch", str(sweep), "--name", "gpu-oom"],
+                   cwd=REPO, check=False)
+    trials = Ledger.load(str(storage / "runs" / "gpu-oom")).trials.values()
+    return {str(t.config.get("module.card_share")): {"status": t.status, "epochs": t.epochs,
+                                                     "error": t.error} for t in trials}
 
 
 class GpuSampler:
@@ -120,9 +181,7 @@ def _plain_lightning(precision: str, epochs: int, data_dir: Path,
     """Seconds of each epoch of plain Lightning fitting the check's model on the GPU alone, and
     the samples of an epoch."""
     import lightning.pytorch as pl
-    import torch
 
-    from lightning_modules.classifier import Classifier
     from lightning_modules.datamodules import MNIST1DDataModule
 
     class EpochClock(pl.Callback):
@@ -148,8 +207,6 @@ def _plain_lightning(precision: str, epochs: int, data_dir: Path,
 
 def _val_acc(best: Any) -> float:
     """The best trial's loaded model, scored on the validation split it was tuned on."""
-    import torch
-
     model = best.load_model(map_location="cuda").eval()
     datamodule = best.load_datamodule()
     datamodule.prepare_data()
@@ -164,13 +221,10 @@ def _val_acc(best: Any) -> float:
 
 
 def run(epochs: int = EPOCHS) -> dict[str, Any] | None:
-    import torch
-
     if not torch.cuda.is_available():
         print("no GPU: skipped (torch.cuda.is_available() is False)")
         return None
     from tuning.read.results import fetch_best
-    from tuning.record import Ledger
 
     gpu_name = torch.cuda.get_device_name(0)
     capability = ".".join(map(str, torch.cuda.get_device_capability(0)))
@@ -191,6 +245,8 @@ def run(epochs: int = EPOCHS) -> dict[str, Any] | None:
         reloaded_acc = _val_acc(best)
         logger.info("gpu-check: plain Lightning on the same GPU, one fit per precision ...")
         lr = float(best.config["module.lr"])
+        logger.info("gpu-check: a trial that outgrows its share of the card ...")
+        oom = _oom_isolation(storage)
         fits = {p: _plain_lightning(p, epochs, storage / "data", lr) for p in PRECISIONS}
     plain = {p: times for p, (times, _) in fits.items()}
     samples = fits[PRECISIONS[0]][1]
@@ -237,10 +293,21 @@ def run(epochs: int = EPOCHS) -> dict[str, Any] | None:
         "gpu_utilization_max_pct": max(util) if util else None,
         "gpu_memory_max_mib": max((s["mem_mib"] for s in sampler.samples), default=None),
         "sweep_wall_s": sweep_s,
+        "oom_isolation": oom,
+        "oom_failed_alone": _failed_alone(oom),
         "per_trial": per_trial,
         "versions": _versions(),
     }
     return figures
+
+
+def _failed_alone(oom: dict[str, Any]) -> bool:
+    """Whether the hungry trial failed out of memory while its neighbour completed."""
+    hungry, modest = oom.get(str(HUNGRY), {}), oom.get(str(MODEST), {})
+    error = str(hungry.get("error")).lower()
+    return (hungry.get("status") == "errored"
+            and ("out of memory" in error or "outofmemory" in error)
+            and modest.get("status") == "completed")
 
 
 def _versions() -> dict[str, str]:
@@ -258,6 +325,8 @@ def failures(figures: dict[str, Any]) -> list[str]:
         problems.append(f"precisions run {figures['precisions_run']}, not {PRECISIONS}")
     if not figures["precisions_as_asked"]:
         problems.append("a trial ran another precision than its configuration's")
+    if not figures["oom_failed_alone"]:
+        problems.append(f"out of memory, not failed alone: {figures['oom_isolation']}")
     best = figures["best"]
     if abs(best["reloaded_val_acc"] - best["logged_val_acc"]) > 0.01:
         problems.append(f"the loaded best model scores {best['reloaded_val_acc']:.4f}, "
@@ -276,7 +345,8 @@ def main() -> int:
         return 0
     atomic_write_text(args.out, json.dumps(figures, indent=1) + "\n")
     for key in ("gpu_name", "max_trials_at_once_on_one_gpu", "max_gpu_processes_at_once",
-                "precisions_run", "throughput_ratio_vs_plain_lightning", "per_trial_overhead_s",
+                "precisions_run", "oom_failed_alone", "throughput_ratio_vs_plain_lightning",
+                "per_trial_overhead_s",
                 "gpu_utilization_mean_pct", "sweep_wall_s"):
         print(f"{key}: {figures[key]}")
     problems = failures(figures)

@@ -9,7 +9,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.gpu_check import PRECISIONS, REPO, TRIALS, _overlap, failures, sweep_data
+from bench.gpu_check import (
+    HUNGRY,
+    MODEST,
+    PRECISIONS,
+    REPO,
+    TRIALS,
+    _failed_alone,
+    _overlap,
+    failures,
+    oom_sweep_data,
+    sweep_data,
+)
 from tuning.config.spec import SweepSpec
 from tuning.driver.sweep import build_searcher
 
@@ -18,6 +29,26 @@ def test_the_check_sweep_tries_every_precision_in_its_four_trials(tmp_path: Path
     searcher = build_searcher(SweepSpec.model_validate(sweep_data(tmp_path)))
     asked = [searcher.suggest(f"trial{i}")["trainer.precision"] for i in range(TRIALS)]
     assert set(asked) == set(PRECISIONS)
+
+
+def test_the_out_of_memory_sweep_runs_one_hungry_and_one_modest_trial(tmp_path: Path) -> None:
+    searcher = build_searcher(SweepSpec.model_validate(oom_sweep_data(tmp_path)))
+    shares = {searcher.suggest(f"trial{i}")["module.card_share"] for i in range(2)}
+    assert shares == {HUNGRY, MODEST}
+    assert HUNGRY > 0.5 and HUNGRY + MODEST < 1  # over its half, though both would fit the card
+
+
+@pytest.mark.parametrize(("hungry", "modest", "alone"), [
+    (("errored", "OutOfMemoryError: CUDA out of memory."), ("completed", None), True),
+    (("errored", "OutOfMemoryError: CUDA out of memory."), ("errored", "OutOfMemoryError"), False),
+    (("completed", None), ("completed", None), False),  # the cap did not hold
+    (("errored", "ValueError: bad"), ("completed", None), False),
+])
+def test_failed_alone_needs_the_hungry_trial_out_of_memory_and_its_neighbour_done(
+        hungry: tuple[str, str | None], modest: tuple[str, str | None], alone: bool) -> None:
+    oom = {str(HUNGRY): {"status": hungry[0], "error": hungry[1]},
+           str(MODEST): {"status": modest[0], "error": modest[1]}}
+    assert _failed_alone(oom) is alone
 
 
 def test_overlap_counts_the_most_trials_running_at_one_moment() -> None:
@@ -29,7 +60,7 @@ def test_overlap_counts_the_most_trials_running_at_one_moment() -> None:
 def _figures(**changes: object) -> dict[str, object]:
     figures: dict[str, object] = {
         "max_trials_at_once_on_one_gpu": 2, "precisions_run": sorted(PRECISIONS),
-        "precisions_as_asked": True,
+        "precisions_as_asked": True, "oom_failed_alone": True, "oom_isolation": {},
         "best": {"reloaded_val_acc": 0.9, "logged_val_acc": 0.905},
     }
     return {**figures, **changes}
@@ -40,6 +71,7 @@ def _figures(**changes: object) -> dict[str, object]:
     ({"max_trials_at_once_on_one_gpu": 1}, "no two trials ran on the GPU at once"),
     ({"precisions_run": ["32-true"]}, "precisions run"),
     ({"precisions_as_asked": False}, "another precision"),
+    ({"oom_failed_alone": False}, "out of memory, not failed alone"),
     ({"best": {"reloaded_val_acc": 0.5, "logged_val_acc": 0.9}}, "loaded best model scores"),
 ])
 def test_failures_name_what_a_gpu_run_did_not_show(changes: dict[str, object],
