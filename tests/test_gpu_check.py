@@ -17,6 +17,7 @@ from bench.gpu_check import (
     TRIALS,
     _failed_alone,
     _overlap,
+    _steady_epoch_s,
     failures,
     oom_sweep_data,
     sweep_data,
@@ -49,6 +50,12 @@ def test_failed_alone_needs_the_hungry_trial_out_of_memory_and_its_neighbour_don
     oom = {str(HUNGRY): {"status": hungry[0], "error": hungry[1]},
            str(MODEST): {"status": modest[0], "error": modest[1]}}
     assert _failed_alone(oom) is alone
+
+
+def test_epoch_seconds_are_taken_over_the_epochs_after_the_first_together() -> None:
+    # Reports that reached Tune in a batch: 0.19 s, then 0.01 s, are two epochs of 0.1 s.
+    assert _steady_epoch_s([30.0, 0.19, 0.01, 0.1]) == pytest.approx(0.1)
+    assert _steady_epoch_s([2.0]) == 2.0
 
 
 def test_overlap_counts_the_most_trials_running_at_one_moment() -> None:
