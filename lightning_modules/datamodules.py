@@ -67,10 +67,12 @@ class ArrayDataModule(pl.LightningDataModule):
         batch_size: Samples per batch on each worker.
         data_dir: Directory for this DataModule's files (see :func:`default_data_dir`).
         num_workers: DataLoader worker processes (0 loads in the training process).
+        pin_memory: Page-locked batches, which copy to a GPU faster (and asynchronously).
     """
 
     def __init__(
-        self, batch_size: int = 64, data_dir: str | None = None, num_workers: int = 0
+        self, batch_size: int = 64, data_dir: str | None = None, num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
         super().__init__()
         if batch_size <= 0:
@@ -78,6 +80,7 @@ class ArrayDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
         self.num_workers = num_workers
+        self.pin_memory = pin_memory
         self.splits: dict[str, TensorDataset] = {}
 
     def load_splits(self) -> dict[str, Split]:
@@ -97,6 +100,7 @@ class ArrayDataModule(pl.LightningDataModule):
         return DataLoader(
             self.splits[split], batch_size=self.batch_size, shuffle=shuffle,
             num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+            pin_memory=self.pin_memory,
         )
 
     @override
@@ -124,13 +128,14 @@ class MNIST1DDataModule(ArrayDataModule):
         seed: The dataset's generation seed (42 is the published dataset).
         val_fraction: Fraction of the 4000 training sequences held out for validation.
         num_workers: DataLoader worker processes.
+        pin_memory: Page-locked batches, for faster copies to a GPU.
     """
 
     def __init__(
         self, batch_size: int = 64, data_dir: str | None = None, seed: int = 42,
-        val_fraction: float = 0.1, num_workers: int = 0,
+        val_fraction: float = 0.1, num_workers: int = 0, pin_memory: bool = False,
     ) -> None:
-        super().__init__(batch_size, data_dir, num_workers)
+        super().__init__(batch_size, data_dir, num_workers, pin_memory)
         if not 0 < val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
         self.seed = seed
@@ -175,13 +180,14 @@ class DigitsDataModule(ArrayDataModule):
         data_dir: Unused (the data ships with scikit-learn); accepted for a uniform interface.
         seed: Seed of the train/val/test split.
         num_workers: DataLoader worker processes.
+        pin_memory: Page-locked batches, for faster copies to a GPU.
     """
 
     def __init__(
         self, batch_size: int = 64, data_dir: str | None = None, seed: int = 0,
-        num_workers: int = 0,
+        num_workers: int = 0, pin_memory: bool = False,
     ) -> None:
-        super().__init__(batch_size, data_dir, num_workers)
+        super().__init__(batch_size, data_dir, num_workers, pin_memory)
         self.seed = seed
 
     @override
@@ -210,6 +216,7 @@ class TorchvisionIdxDataModule(ArrayDataModule):
         val_size: Training images held out (seeded) for validation.
         seed: Seed of the validation split.
         num_workers: DataLoader worker processes.
+        pin_memory: Page-locked batches, for faster copies to a GPU.
     """
 
     dataset_name: ClassVar[str]
@@ -223,8 +230,9 @@ class TorchvisionIdxDataModule(ArrayDataModule):
     def __init__(
         self, batch_size: int = 64, data_dir: str | None = None, download: bool = False,
         source_dir: str | None = None, val_size: int = 5000, seed: int = 0, num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
-        super().__init__(batch_size, data_dir, num_workers)
+        super().__init__(batch_size, data_dir, num_workers, pin_memory)
         self.download = download
         self.source_dir = Path(source_dir) if source_dir else (
             Path(self.default_source_dir) if self.default_source_dir else None

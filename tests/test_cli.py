@@ -36,6 +36,33 @@ def test_bad_sweep_exits_2_naming_the_field_without_traceback(write_sweep: Sweep
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(("resources", "says"), [
+    ({"gpus_per_worker": 0.3}, "resources.gpus_per_worker: 0.3 does not divide one GPU"),
+    ({"gpus_per_worker": 0.5, "workers_per_trial": 2}, "NCCL refuses two ranks on one card"),
+])
+def test_a_gpu_share_that_cannot_work_exits_2_before_ray(
+        write_sweep: SweepWriter, resources: dict[str, float], says: str) -> None:
+    result = _run("validate", str(write_sweep(resources=resources)))
+    assert result.returncode == 2
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_leaderboard_shows_the_precision_each_trial_ran(capsys) -> None:
+    from tuning.cli import _leaderboard_table
+
+    row = {"trial_id": "a", "status": "completed", "epochs": 2, "value": 0.9, "error": None,
+           "config": {"trainer.precision": 16}, "checkpoints": 1, "checkpoint_bytes": 10,
+           "worker_seconds": 3.0}
+    table = _leaderboard_table([{**row, "ran": {"precision": "16-mixed"}},
+                                {**row, "trial_id": "b", "ran": {}}], "val/acc")
+    header, first, second = table.splitlines()
+    assert header.split()[-2:] == ["ran", "config"]
+    assert first.split()[-2:] == ["16-mixed", "trainer.precision=16"]
+    assert second.split()[-2] == "-"  # its workers never said
+    assert "ran" not in _leaderboard_table([row], "val/acc").splitlines()[0].split()
+
+
 def test_validate_accepts_the_shipped_sweeps() -> None:
     for sweep in sorted((REPO / "search_spaces").glob("*.yaml")):
         assert main(["validate", str(sweep)]) == 0, sweep

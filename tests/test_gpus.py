@@ -109,3 +109,18 @@ def test_cluster_gpus_reads_ray_accelerator_types_and_leaves_unknown_ones_unchec
     kinds = cluster_gpus({"accelerator_type:H100": 1.0, "accelerator_type:Future-X": 1.0,
                           "GPU": 16.0, "memory": 1e12})
     assert kinds == (Gpu("Future-X", None), Gpu("H100", (9, 0)))
+
+
+def test_a_worker_sets_the_float32_matmul_precision_the_sweep_asks_for() -> None:
+    import torch
+
+    from tuning.trial.worker import _set_up_device
+
+    before = torch.get_float32_matmul_precision()
+    try:
+        _set_up_device(ResourcesConfig(float32_matmul_precision="high"))
+        assert torch.get_float32_matmul_precision() == "high"
+        _set_up_device(ResourcesConfig())  # not given: PyTorch's setting stays
+        assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision(before)

@@ -258,3 +258,22 @@ def test_a_costly_snapshot_makes_the_next_age_based_one_wait(
     # 2 s / SNAPSHOT_SHARE = 200 s apart, not SNAPSHOT_MAX_AGE_S = 60.
     gaps = [b - a for a, b in itertools.pairwise(saves)]
     assert gaps and all(gap >= 2.0 / callback.SNAPSHOT_SHARE for gap in gaps), gaps
+
+
+def test_what_a_trial_ran_is_recorded_once_apart_from_its_metrics(
+    experiment: Location, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(callback, "FLUSH_S", 0.0)
+    keeper = _started(experiment)
+    trial = FakeTrial("a", config={"trainer.precision": "16-mixed"})
+    keeper.on_trial_start(0, [], trial)  # type: ignore[arg-type]
+    ran = {"ran/precision": "16-mixed", "ran/device": "NVIDIA H100 80GB HBM3"}
+    for epoch in (1, 2):
+        keeper.on_trial_result(0, [], trial, {"epoch": epoch, "val/acc": 0.5, **ran})  # type: ignore[arg-type]
+    keeper.on_step_end(0, [trial])  # type: ignore[arg-type]
+    record = Ledger.load(experiment).trials["a"]
+    assert record.ran == {"precision": "16-mixed", "device": "NVIDIA H100 80GB HBM3"}
+    assert all("ran/precision" not in e.metrics for e in record.history)
+    log = "".join(p.read_text() for p in Path(experiment.uri).rglob("*.jsonl"))
+    assert log.count('"e":"ran"') == 1, "told once, not with every epoch"
+    assert Ledger.load(experiment).rows()[0]["ran"]["precision"] == "16-mixed"

@@ -141,7 +141,10 @@ def _bytes(size: int) -> str:
 
 
 def _leaderboard_table(rows: list[dict[str, Any]], metric: str) -> str:
-    header = ["rank", "trial", "status", "epochs", metric, "worker-s", "checkpoints", "config"]
+    # What each trial ran (the precision Lightning used), when its workers said.
+    ran = any(row.get("ran") for row in rows)
+    header = ["rank", "trial", "status", "epochs", metric, "worker-s", "checkpoints",
+              *(["ran"] if ran else []), "config"]
     lines = [header]
     for rank, row in enumerate(rows, 1):
         value = "-" if row["value"] is None else f"{row['value']:.4f}"
@@ -149,8 +152,9 @@ def _leaderboard_table(rows: list[dict[str, Any]], metric: str) -> str:
         if row["error"]:
             config += f"  [{row['error']}]"
         kept = f"{row['checkpoints']} ({_bytes(row['checkpoint_bytes'])})"
+        precision = [row.get("ran", {}).get("precision", "-")] if ran else []
         lines.append([str(rank), row["trial_id"], row["status"], str(row["epochs"]), value,
-                      f"{row['worker_seconds']:.1f}", kept, config])
+                      f"{row['worker_seconds']:.1f}", kept, *precision, config])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(line[:-1], widths, strict=True)) + "  " + line[-1]

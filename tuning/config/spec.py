@@ -33,7 +33,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from tuning.config.gpus import share_error
 from tuning.config.lightning_config import merge, resolve_lightning_config, section
@@ -140,12 +148,14 @@ class ResourcesConfig(_Section):
     # run as TF32 on Ampere and later. None leaves PyTorch's default ("highest").
     float32_matmul_precision: Literal["highest", "high", "medium"] | None = None
 
-    @model_validator(mode="after")
-    def _gpus_shareable(self) -> ResourcesConfig:
-        reason = share_error(self.workers_per_trial, self.gpus_per_worker)
+    @field_validator("gpus_per_worker")
+    @classmethod
+    def _gpus_shareable(cls, value: float, info: ValidationInfo) -> float:
+        # workers_per_trial, declared first, is validated first (absent if it was invalid).
+        reason = share_error(info.data.get("workers_per_trial", 1), value)
         if reason is not None:
-            raise ValueError(f"gpus_per_worker: {reason}")
-        return self
+            raise ValueError(reason)
+        return value
 
 
 class CheckpointsConfig(_Section):
