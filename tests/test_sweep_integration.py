@@ -71,6 +71,8 @@ def test_asha_stops_weak_trials_early(asha_sweep: Path) -> None:
     assert len(set(lrs)) == 6 and all(1e-4 <= lr <= 3e-1 for lr in lrs)
     # Each trial seeded apart, from the sweep's seed (0) and its number, as recorded.
     assert sorted(r["config"]["seed"] for r in rows) == sorted(trial_seed(0, n) for n in range(6))
+    # What each trial ran on, as its worker said: Lightning's default precision, on CPU.
+    assert all(r["ran"] == {"precision": "32-true", "device": "cpu"} for r in rows)
     # Every epoch of a completed trial reached Tune, the last one too, and the leaderboard.
     ledger = Ledger.load(asha_sweep)
     for row in completed:
