@@ -30,6 +30,32 @@ def test_a_trial_starts_no_dataset_manager_actor() -> None:
     assert len(lean) == len(_default_callbacks(TorchTrainer)) - 1
 
 
+def test_the_lean_trainer_is_ray_torch_trainer_in_all_but_its_lazy_imports() -> None:
+    from ray.train.torch import TorchConfig
+
+    from tuning.compat import LazyTorchConfig
+
+    for use_gpu, backend in ((False, "gloo"), (True, "nccl")):
+        scaling = ray.train.ScalingConfig(num_workers=1, use_gpu=use_gpu)
+        ours = TorchTrainerWithoutDatasets(_noop, scaling_config=scaling).backend_config
+        theirs = TorchTrainer(_noop, scaling_config=scaling).backend_config
+        assert isinstance(ours, LazyTorchConfig) and isinstance(theirs, TorchConfig)
+        assert ours.to_dict() == theirs.to_dict() == {**theirs.to_dict(), "backend": backend}
+        assert ours.framework == theirs.framework
+        assert (ours.backend_cls.share_cuda_visible_devices
+                == theirs.backend_cls.share_cuda_visible_devices)
+
+
+def test_building_a_trials_trainer_imports_no_torch() -> None:
+    # The trial's driver only builds the trainer; torch would cost it 300 MB and a second.
+    code = ("import sys, ray.train, tuning.trial.driver as d; "
+            "t = d.TorchTrainerWithoutDatasets(print, scaling_config=ray.train.ScalingConfig("
+            "num_workers=1)); t._create_default_callbacks(); t._get_train_func(); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_the_trial_driver_does_not_import_lightning() -> None:
     # Trial drivers and Train's controllers never train: Lightning would cost each seconds of
     # start-up and hundreds of MB. Only the workers import it (tuning.trial.worker).
