@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -79,6 +80,28 @@ def test_asha_stops_weak_trials_early(asha_sweep: Path) -> None:
         assert [e.epoch for e in ledger.trials[row["trial_id"]].history] == [1, 2, 3, 4]
         with open(asha_sweep / f"trial_{row['trial_id']}" / "progress.csv") as f:
             assert [int(float(r["epoch"])) for r in csv.DictReader(f)] == [1, 2, 3, 4]
+
+
+@pytest.mark.timeout(600)
+def test_trials_run_trains_controller_in_their_own_process_and_leave_no_placement_group(
+        asha_sweep: Path) -> None:
+    from ray.util import placement_group_table
+    from ray.util.state import list_actors
+
+    # tuning.compat.TorchTrainerWithoutDatasets: Train's control loop ran in each trial's process,
+    # so Ray started no controller actor for any of the six runs.
+    classes = {a.class_name for a in list_actors(limit=10_000, raise_on_missing_output=False)}
+    assert "TrainController" not in classes
+    assert "PlacementGroupCleaner" in classes  # kept: it frees what a stopped trial held
+    # Every trial's placement group is gone, those of the trials ASHA stopped too (the cleaner
+    # polls each second).
+    deadline = time.monotonic() + 30
+    while True:
+        states = [pg["state"] for pg in placement_group_table().values()]
+        if set(states) == {"REMOVED"} or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert states and set(states) == {"REMOVED"}
 
 
 @pytest.mark.timeout(600)  # the first test to use asha_sweep pays for it

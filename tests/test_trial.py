@@ -134,3 +134,35 @@ def test_a_resumed_run_resends_the_reports_the_sweep_never_recorded() -> None:
     older = _EpochReport(known_epoch=0)  # a checkpoint of an older lightsweep: its last report
     older.load_state_dict({"last_report": reports[-1]})
     assert older._to_resend == [reports[-1]]
+
+
+def test_trains_controller_runs_in_the_trials_process_or_else_in_rays_own_actor(
+        monkeypatch) -> None:
+    from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
+
+    import tuning.compat as compat
+
+    assert compat._train_controller_class() is not None, "Ray moved TrainController"
+    ran: list[dict[str, object]] = []
+
+    class FakeController:
+        def __init__(self, **kwargs: object) -> None:
+            ran.append(kwargs)
+
+        async def run(self) -> None:
+            pass
+
+        def get_result(self) -> str:
+            return "result of the loop run here"
+
+    trainer = TorchTrainerWithoutDatasets(_noop, scaling_config=ray.train.ScalingConfig(
+        num_workers=1))
+    monkeypatch.setattr(compat, "_train_controller_class", lambda: FakeController)
+    assert trainer._initialize_and_run_controller(a=1) == "result of the loop run here"
+    assert ran == [{"a": 1}] and trainer.controller_ran_in == "trial"
+    # A Ray without that class: Train's own controller actor, as Ray would start it.
+    monkeypatch.setattr(compat, "_train_controller_class", lambda: None)
+    monkeypatch.setattr(DataParallelTrainer, "_initialize_and_run_controller",
+                        lambda self, **kwargs: ("actor", kwargs))
+    assert trainer._initialize_and_run_controller(a=2) == ("actor", {"a": 2})
+    assert trainer.controller_ran_in == "actor"
