@@ -83,8 +83,12 @@ class _TorchBackendWhereItRuns(Backend):
 class LazyTorchConfig(BackendConfig):
     """Ray's ``TorchConfig``, without importing torch in the process that builds the trainer.
 
-    ``ray.train.torch`` imports torch (444 MB of a trial driver's memory against 131 MB, and a
-    second of CPU per trial) where nothing trains: the trial's driver only builds the trainer.
+    ``ray.train.torch`` imports torch (444 MB of a process's memory against 131 MB, and a second
+    of CPU) at module level. Building the trainer needs none of it; setting up the workers'
+    process group does, and imports it then, wherever the controller runs: in the trial's own
+    process (:meth:`TorchTrainerWithoutDatasets._initialize_and_run_controller`), so a trial
+    that ends before training (a finished one handed back on resume) never pays for it, or in
+    Ray's controller actor, where the trial's process then never imports torch at all.
     Private: ``_TorchBackend``, ``TorchConfigContextManager``, ``TrainingFramework``. Public way:
     none (``TorchConfig`` is the only torch backend and imports torch at module level).
     """
