@@ -81,7 +81,7 @@ def test_workers_keep_lightnings_per_trial_logging_interval_warning_off_the_cons
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _quiet_worker_logs(world_size=1)
+        _quiet_worker_logs()
         warnings.warn("The number of training batches (4) is smaller than the logging interval "
                       "Trainer(log_every_n_steps=50). Set a lower value for log_every_n_steps if "
                       "you want to see logs for the training epoch.", UserWarning, stacklevel=1)
@@ -166,3 +166,41 @@ def test_trains_controller_runs_in_the_trials_process_or_else_in_rays_own_actor(
                         lambda self, **kwargs: ("actor", kwargs))
     assert trainer._initialize_and_run_controller(a=2) == ("actor", {"a": 2})
     assert trainer.controller_ran_in == "actor"
+
+
+def test_a_one_worker_run_gets_no_process_group_and_its_controller_no_torch() -> None:
+    code = ("import sys; from tuning.compat import _TorchBackendWhereItRuns as B, LazyTorchConfig; "
+            "G = type('G', (), {'__len__': lambda self: 1}); b = B(); c = LazyTorchConfig('gloo'); "
+            "b.on_start(G(), c); b.on_training_start(G(), c); b.on_shutdown(G(), c); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_ddp_run_gets_rays_torch_process_group_with_the_same_settings(monkeypatch) -> None:
+    from ray.train.torch import TorchConfig
+
+    from tuning.compat import LazyTorchConfig, _TorchBackendWhereItRuns
+
+    calls: list[tuple[str, object]] = []
+
+    class RaysBackend:
+        def on_start(self, group: object, config: object) -> None:
+            calls.append(("on_start", config))
+
+        def on_training_start(self, group: object, config: object) -> None:
+            calls.append(("on_training_start", config))
+
+        def on_shutdown(self, group: object, config: object) -> None:
+            calls.append(("on_shutdown", config))
+
+    real = _TorchBackendWhereItRuns._torch
+    monkeypatch.setattr(_TorchBackendWhereItRuns, "_torch", staticmethod(
+        lambda config: (RaysBackend(), real(config)[1])))
+    group = type("Group", (), {"__len__": lambda self: 2})()
+    backend, config = _TorchBackendWhereItRuns(), LazyTorchConfig(backend="nccl", timeout_s=60)
+    backend.on_start(group, config)
+    backend.on_training_start(group, config)
+    backend.on_shutdown(group, config)
+    assert [name for name, _ in calls] == ["on_start", "on_training_start", "on_shutdown"]
+    assert all(c == TorchConfig(backend="nccl", timeout_s=60) for _, c in calls)

@@ -63,20 +63,27 @@ class _TorchBackendWhereItRuns(Backend):
                                             init_method=backend_config.init_method,
                                             timeout_s=backend_config.timeout_s)
 
+    # A run of one worker trains on its device without DDP (tuning.trial.worker): it gets no
+    # process group, whose set-up would cost it a rendezvous and the controller an import of
+    # torch, for collectives that have no one to talk to.
+
     @override
     def on_start(self, worker_group: Any, backend_config: BackendConfig) -> None:
-        backend, config = self._torch(backend_config)
-        backend.on_start(worker_group, config)
+        if len(worker_group) > 1:
+            backend, config = self._torch(backend_config)
+            backend.on_start(worker_group, config)
 
     @override
     def on_shutdown(self, worker_group: Any, backend_config: BackendConfig) -> None:
-        backend, config = self._torch(backend_config)
-        backend.on_shutdown(worker_group, config)
+        if len(worker_group) > 1:
+            backend, config = self._torch(backend_config)
+            backend.on_shutdown(worker_group, config)
 
     @override
     def on_training_start(self, worker_group: Any, backend_config: BackendConfig) -> None:
-        backend, config = self._torch(backend_config)
-        backend.on_training_start(worker_group, config)
+        if len(worker_group) > 1:
+            backend, config = self._torch(backend_config)
+            backend.on_training_start(worker_group, config)
 
 
 @dataclass
@@ -85,10 +92,10 @@ class LazyTorchConfig(BackendConfig):
 
     ``ray.train.torch`` imports torch (444 MB of a process's memory against 131 MB, and a second
     of CPU) at module level. Building the trainer needs none of it; setting up the workers'
-    process group does, and imports it then, wherever the controller runs: in the trial's own
-    process (:meth:`TorchTrainerWithoutDatasets._initialize_and_run_controller`), so a trial
-    that ends before training (a finished one handed back on resume) never pays for it, or in
-    Ray's controller actor, where the trial's process then never imports torch at all.
+    process group does, and imports it then, wherever the controller runs (in the trial's own
+    process, :meth:`TorchTrainerWithoutDatasets._initialize_and_run_controller`). A run of one
+    worker gets no process group (:class:`_TorchBackendWhereItRuns`), so a one-worker trial's
+    process never imports torch.
     Private: ``_TorchBackend``, ``TorchConfigContextManager``, ``TrainingFramework``. Public way:
     none (``TorchConfig`` is the only torch backend and imports torch at module level).
     """

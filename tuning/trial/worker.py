@@ -38,7 +38,7 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _quiet_worker_logs(world_size: int) -> None:
+def _quiet_worker_logs() -> None:
     # Every worker of every trial would repeat Lightning's start-up banner and Ray's per-report
     # lines on the driver's console; warnings and errors still come through.
     for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric",
@@ -50,10 +50,6 @@ def _quiet_worker_logs(world_size: int) -> None:
     # that its epoch is shorter than Lightning's logging interval: epoch-level metrics are
     # what a sweep reports, so that interval does not matter here.
     warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval")
-    if world_size == 1:
-        # Train sets up a process group even for one worker, so Lightning's single-device run
-        # asks for sync_dist=True, which would have nothing to sync.
-        warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed")
 
 
 def _strategy_args(pl: Any, world_size: int) -> dict[str, Any]:
@@ -109,7 +105,7 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     datamodule_cls = resolve_class(spec.datamodule, "datamodule")
     world_size = ray.train.get_context().get_world_size()
     _set_up_device(spec.resources)
-    _quiet_worker_logs(world_size)  # after the user's imports, which may set Lightning's levels
+    _quiet_worker_logs()  # after the user's imports, which may set Lightning's levels
     pl = lightning_namespace(module_cls, "LightningModule")
     report_cls = ray_lightning(pl)[2]
 
