@@ -17,6 +17,12 @@ def _noop(config: dict) -> None:
     pass
 
 
+def _fresh_python(code: str) -> str:
+    """What ``code`` prints in a new interpreter, whose imports are its own."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
 def _default_callbacks(trainer_cls: type[TorchTrainer]) -> list[object]:
     trainer = trainer_cls(_noop, scaling_config=ray.train.ScalingConfig(num_workers=1))
     return trainer._create_default_callbacks()
@@ -52,8 +58,8 @@ def test_building_a_trials_trainer_imports_no_torch() -> None:
             "t = d.TorchTrainerWithoutDatasets(print, scaling_config=ray.train.ScalingConfig("
             "num_workers=1)); t._create_default_callbacks(); t._get_train_func(); "
             "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    out = _fresh_python(code)
+    assert out == "False"
 
 
 def test_the_trial_driver_does_not_import_lightning() -> None:
@@ -62,16 +68,16 @@ def test_the_trial_driver_does_not_import_lightning() -> None:
     code = ("import sys, tuning.trial.driver, tuning.driver.sweep, tuning.cli; "
             "print(sorted(m for m in ('lightning', 'pytorch_lightning', 'torchvision') "
             "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    out = _fresh_python(code)
+    assert out == "[]"
 
 
 def test_the_log_filter_every_ray_process_runs_imports_nothing_heavy() -> None:
     # Ray runs tuning.trial.ray_logs in every process of a sweep (controllers, actors, workers).
     code = ("import sys, tuning.trial.ray_logs; print(sorted(m for m in ('ray', 'torch', 'optuna', "
             "'pandas', 'pydantic') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    out = _fresh_python(code)
+    assert out == "[]"
 
 
 def test_workers_keep_lightnings_per_trial_logging_interval_warning_off_the_console() -> None:
@@ -173,8 +179,8 @@ def test_a_one_worker_run_gets_no_process_group_and_its_controller_no_torch() ->
             "G = type('G', (), {'__len__': lambda self: 1}); b = B(); c = LazyTorchConfig('gloo'); "
             "b.on_start(G(), c); b.on_training_start(G(), c); b.on_shutdown(G(), c); "
             "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    out = _fresh_python(code)
+    assert out == "False"
 
 
 def test_a_ddp_run_gets_rays_torch_process_group_with_the_same_settings(monkeypatch) -> None:

@@ -66,24 +66,23 @@ class _TorchBackendWhereItRuns(Backend):
     # A run of one worker trains on its device without DDP (tuning.trial.worker): it gets no
     # process group, whose set-up would cost it a rendezvous and the controller an import of
     # torch, for collectives that have no one to talk to.
+    @staticmethod
+    def _delegate(hook: str, worker_group: Any, backend_config: BackendConfig) -> None:
+        if len(worker_group) > 1:
+            backend, config = _TorchBackendWhereItRuns._torch(backend_config)
+            getattr(backend, hook)(worker_group, config)
 
     @override
     def on_start(self, worker_group: Any, backend_config: BackendConfig) -> None:
-        if len(worker_group) > 1:
-            backend, config = self._torch(backend_config)
-            backend.on_start(worker_group, config)
+        self._delegate("on_start", worker_group, backend_config)
 
     @override
     def on_shutdown(self, worker_group: Any, backend_config: BackendConfig) -> None:
-        if len(worker_group) > 1:
-            backend, config = self._torch(backend_config)
-            backend.on_shutdown(worker_group, config)
+        self._delegate("on_shutdown", worker_group, backend_config)
 
     @override
     def on_training_start(self, worker_group: Any, backend_config: BackendConfig) -> None:
-        if len(worker_group) > 1:
-            backend, config = self._torch(backend_config)
-            backend.on_training_start(worker_group, config)
+        self._delegate("on_training_start", worker_group, backend_config)
 
 
 @dataclass

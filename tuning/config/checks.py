@@ -56,13 +56,10 @@ class Hardware:
 
     @classmethod
     def local(cls) -> Hardware:
-        kinds = local_gpus()
-        count = 0
-        if kinds:
-            import torch
+        import torch
 
-            count = torch.cuda.device_count()
-        return cls(cpus=float(os.cpu_count() or 1), gpus=float(count), gpu_kinds=kinds)
+        return cls(cpus=float(os.cpu_count() or 1), gpus=float(torch.cuda.device_count()),
+                   gpu_kinds=local_gpus())
 
     @classmethod
     def of_cluster(cls, resources: Mapping[str, float]) -> Hardware:
