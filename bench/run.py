@@ -1,6 +1,7 @@
 """The benchmark: ``make bench`` (or ``python -m bench.run``).
 
-Runs the workload of :mod:`bench.workload` five ways in one invocation: (a) lightsweep, (b) Ray's
+Runs the workload of :mod:`bench.workload` five ways in one invocation: (a) lightsweep (and (a')
+with ``trial_runner: inline``), (b) Ray's
 documented recipe, (c) Ray Tune + Lightning without Ray Train, (d) Optuna alone, (e) the floor,
 plain Lightning fitting (a)'s trials one after another. Each sweep runs in a process of its own
 whose whole tree's memory (PSS) is sampled. Prints a table and writes
@@ -30,14 +31,16 @@ from bench.bookkeeping import bookkeeping
 from bench.memory import PeakPss
 from bench.results_file import RESULTS, merge_results
 
-SWEEPS = ("lightsweep", "ray_recipe", "tune_plain_lightning", "optuna_alone")
+SWEEPS = ("lightsweep", "lightsweep_inline", "ray_recipe", "tune_plain_lightning", "optuna_alone")
 LABELS = {
     "lightsweep": "(a) lightsweep",
+    "lightsweep_inline": "(a') lightsweep, trial_runner: inline",
     "ray_recipe": "(b) Ray recipe: Tune + Train V2",
     "tune_plain_lightning": "(c) Tune + Lightning, no Train",
     "optuna_alone": "(d) Optuna alone",
     "plain_lightning": "(e) plain Lightning, serial",
     "lightsweep_alone": "(a1) lightsweep, one trial alone",
+    "lightsweep_inline_alone": "(a1') lightsweep inline, one trial alone",
     "plain_lightning_alone": "(e1) plain Lightning, that fit alone",
 }
 
@@ -109,19 +112,30 @@ def sweeps() -> dict[str, Any]:
         (workdir / "alone.json").write_text(json.dumps([w.ALONE_CONFIG]))
         print(f"bench: running {LABELS['lightsweep_alone']} ...", flush=True)
         raw["lightsweep_alone"] = _run_variant("lightsweep_alone", workdir)
+        print(f"bench: running {LABELS['lightsweep_inline_alone']} ...", flush=True)
+        raw["lightsweep_inline_alone"] = _run_variant("lightsweep_inline_alone", workdir)
         print(f"bench: running {LABELS['plain_lightning_alone']} ...", flush=True)
         raw["plain_lightning_alone"] = _run_variant(
             "plain_lightning", workdir, str(workdir / "alone.json"), out_name="plain_lightning_alone")
     summary = {name: _summary(result) for name, result in raw.items()}
     ours = summary["lightsweep"]
+    inline = summary["lightsweep_inline"]
     floor = summary["plain_lightning"]
     figures = {
         "per_trial_overhead_s": ours["per_trial_overhead_s"],
+        "alone_per_trial_overhead_s": summary["lightsweep_alone"]["per_trial_overhead_s"],
         "report_latency_s": ours["report_latency_s"],
         "ratio_vs_ray_recipe": ours["wall_s"] / summary["ray_recipe"]["wall_s"],
         "ratio_vs_tune_plain_lightning": ours["wall_s"] / summary["tune_plain_lightning"]["wall_s"],
         "ratio_vs_optuna_alone": ours["wall_s"] / summary["optuna_alone"]["wall_s"],
         "peak_pss_gb": ours["peak_pss_gb"],
+        "inline_per_trial_overhead_s": inline["per_trial_overhead_s"],
+        "inline_alone_per_trial_overhead_s":
+            summary["lightsweep_inline_alone"]["per_trial_overhead_s"],
+        "inline_ratio_vs_tune_plain_lightning":
+            inline["wall_s"] / summary["tune_plain_lightning"]["wall_s"],
+        "inline_ratio_vs_train_runner": inline["wall_s"] / ours["wall_s"],
+        "inline_peak_pss_gb": inline["peak_pss_gb"],
         # Samples/s of the same fit inside a lightsweep trial and in plain Lightning, each
         # alone: what running in a trial costs the training loop.
         "inner_throughput_ratio": summary["lightsweep_alone"]["throughput_samples_per_s"]

@@ -42,12 +42,13 @@ def _tune_trials(experiment: Path) -> list[Result]:
     return trials
 
 
-def lightsweep(workdir: Path, alone: bool = False) -> Result:
-    """(a) This project: ``tuning.launch`` on the workload's sweep (``alone``: one trial)."""
+def lightsweep(workdir: Path, alone: bool = False, runner: str = "train") -> Result:
+    """(a) This project: ``tuning.launch`` on the workload's sweep (``alone``: one trial;
+    ``runner``: ``resources.trial_runner``)."""
     from tuning import launch
     from tuning.config.spec import SweepSpec
 
-    spec = SweepSpec.model_validate(w.sweep_spec_data(str(workdir / "runs"), alone))
+    spec = SweepSpec.model_validate(w.sweep_spec_data(str(workdir / "runs"), alone, runner))
     start = time.perf_counter()
     outcome = launch(spec, name="bench")
     wall = time.perf_counter() - start
@@ -257,8 +258,20 @@ def lightsweep_alone(workdir: Path) -> Result:
     return lightsweep(workdir, alone=True)
 
 
+def lightsweep_inline(workdir: Path) -> Result:
+    """(a') The same sweep with ``resources.trial_runner: inline``."""
+    return lightsweep(workdir, runner="inline")
+
+
+def lightsweep_inline_alone(workdir: Path) -> Result:
+    """:data:`workload.ALONE_CONFIG`'s one trial inline, nothing else running."""
+    return lightsweep(workdir, alone=True, runner="inline")
+
+
 VARIANTS: dict[str, Callable[[Path], Result]] = {
-    "lightsweep": lightsweep, "lightsweep_alone": lightsweep_alone, "ray_recipe": ray_recipe,
+    "lightsweep": lightsweep, "lightsweep_alone": lightsweep_alone,
+    "lightsweep_inline": lightsweep_inline, "lightsweep_inline_alone": lightsweep_inline_alone,
+    "ray_recipe": ray_recipe,
     "tune_plain_lightning": tune_plain_lightning, "optuna_alone": optuna_alone,
 }
 

@@ -56,14 +56,16 @@ class TimedClassifier(Classifier):
         self._epoch_done = time.perf_counter()
 
 
-def sweep_spec_data(storage: str, alone: bool = False) -> dict[str, Any]:
-    """The workload as a lightsweep sweep file; ``alone``: just :data:`ALONE_CONFIG`'s trial."""
+def sweep_spec_data(storage: str, alone: bool = False, runner: str = "train") -> dict[str, Any]:
+    """The workload as a lightsweep sweep file; ``alone``: just :data:`ALONE_CONFIG`'s trial;
+    ``runner``: ``resources.trial_runner``."""
     if alone:
-        return {**sweep_spec_data(storage),
+        return {**sweep_spec_data(storage, runner=runner),
                 "space": {"module.lr": ALONE_CONFIG["lr"],
                           "datamodule.batch_size": ALONE_CONFIG["batch_size"]},
                 "search": {"num_samples": 1, "seed": SEED},
-                "resources": {"workers_per_trial": 1, "cpus_per_worker": 1, "max_concurrent": 1}}
+                "resources": {"workers_per_trial": 1, "cpus_per_worker": 1, "max_concurrent": 1,
+                              "trial_runner": runner}}
     return {
         "module": "bench.workload:TimedClassifier",
         "datamodule": "lightning_modules.datamodules:DigitsDataModule",
@@ -75,7 +77,7 @@ def sweep_spec_data(storage: str, alone: bool = False) -> dict[str, Any]:
         "scheduler": {"max_epochs": MAX_EPOCHS, "grace_period": GRACE_PERIOD,
                       "reduction_factor": REDUCTION_FACTOR},
         "resources": {"workers_per_trial": 1, "cpus_per_worker": 1,
-                      "max_concurrent": CONCURRENCY},
+                      "max_concurrent": CONCURRENCY, "trial_runner": runner},
         "storage": storage,
         # Like the baselines, which log to no tracker: this measures running trials.
         "wandb": {"enabled": False},

@@ -120,6 +120,42 @@ def test_killed_worker_restarts_from_last_checkpoint(ray_session, tmp_path: Path
     assert outcome["result"].finished == 1
 
 
+@pytest.mark.timeout(300)
+def test_a_killed_inline_trial_restarts_from_its_last_checkpoint(
+        ray_session, tmp_path: Path) -> None:
+    epochs = 20  # still running when its second epoch is recorded (up to 2 s late)
+    sweep = _write_sweep(tmp_path, samples=1, epochs=epochs)
+    path = tmp_path / "runs" / "kill-inline"
+    outcome: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: outcome.update(result=launch(
+        sweep, storage=str(tmp_path / "runs"), name="kill-inline", max_retries=1,
+        trial_runner="inline")))
+    runner.start()
+
+    def recorded_epoch_two() -> dict[str, Any] | None:
+        ledger = _ledger(path)  # what the restarted trial will know it need not send again
+        if not (ledger and any(t.epochs >= 2 for t in ledger.trials.values())):
+            return None
+        [results] = path.glob("trial_*/result.json")  # Tune's own record of the trial
+        return json.loads(results.read_text().splitlines()[-1])
+
+    # The trial's process is Tune's, and fits: killing it is the death of its one worker.
+    os.kill(wait_for(recorded_epoch_two, 240, "the trial's second epoch")["pid"], signal.SIGKILL)
+    runner.join(timeout=240)
+    assert not runner.is_alive()
+
+    [trial] = Ledger.load(path).trials.values()
+    assert (trial.status, trial.epochs) == ("completed", epochs)
+    reported = _tune_epochs(path / f"trial_{trial.trial_id}")
+    # One restart, from the last checkpoint Tune kept (epoch 2 or later), not from scratch: the
+    # restored fit sends again what the sweep may have missed, then goes on; no epoch skipped.
+    restarted = next(i for i in range(1, len(reported)) if reported[i] <= reported[i - 1])
+    before, after = reported[:restarted], reported[restarted:]
+    assert before == list(range(1, len(before) + 1)), reported
+    assert after == list(range(after[0], epochs + 1)) and 2 <= after[0] <= before[-1], reported
+    assert outcome["result"].finished == 1
+
+
 @pytest.mark.timeout(600)
 def test_resume_after_driver_killed_finishes_without_rerunning(
     s3_bucket: str, tmp_path: Path

@@ -114,13 +114,14 @@ def test_cluster_gpus_reads_ray_accelerator_types_and_leaves_unknown_ones_unchec
 def test_a_worker_sets_the_float32_matmul_precision_the_sweep_asks_for() -> None:
     import torch
 
+    from tuning.trial.session import TrainSession
     from tuning.trial.worker import _set_up_device
 
     before = torch.get_float32_matmul_precision()
     try:
-        _set_up_device(ResourcesConfig(float32_matmul_precision="high"))
+        _set_up_device(ResourcesConfig(float32_matmul_precision="high"), TrainSession())
         assert torch.get_float32_matmul_precision() == "high"
-        _set_up_device(ResourcesConfig())  # not given: PyTorch's setting stays
+        _set_up_device(ResourcesConfig(), TrainSession())  # not given: PyTorch's setting stays
         assert torch.get_float32_matmul_precision() == "high"
     finally:
         torch.set_float32_matmul_precision(before)

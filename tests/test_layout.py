@@ -128,3 +128,14 @@ def test_a_cut_snapshot_whose_copy_names_deleted_checkpoints_is_removed(tmp_path
 
 def test_a_missing_snapshot_needs_no_repair(experiment: Location) -> None:
     assert repair_train_snapshot(experiment, "abc") is None
+
+
+def test_checkpoint_usage_counts_an_inline_trials_tune_checkpoints_too(tmp_path: Path) -> None:
+    trial = tmp_path / "trial_abc"
+    for name, size in [("checkpoint_000000", 30), ("checkpoint_000001", 20)]:  # Tune's names
+        (trial / name).mkdir(parents=True)
+        (trial / name / "checkpoint.ckpt").write_bytes(b"x" * size)
+    (trial / "lightning_checkpoints").mkdir()  # a user's ModelCheckpoint: not the trial's own
+    (trial / "lightning_checkpoints" / "best.ckpt").write_bytes(b"z" * 1000)
+    (trial / "result.json").write_text("{}")
+    assert checkpoint_usage(Location.parse(tmp_path), "abc") == (2, 50)

@@ -7,6 +7,7 @@ import pytest
 from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment
 
 from tuning.trial.lightning_compat import ray_lightning
+from tuning.trial.session import TrainSession
 
 ptl = pytest.importorskip("pytorch_lightning")
 
@@ -40,12 +41,12 @@ def _reports(*epochs: int) -> list[dict[str, float]]:
 def test_a_restored_run_sends_again_the_reports_the_sweep_never_recorded(
     known_epoch: int, resent: list[int]
 ) -> None:
-    callback = ray_lightning(lp)[2](known_epoch=known_epoch)
+    callback = ray_lightning(lp)[2](TrainSession(), known_epoch=known_epoch)
     callback.load_state_dict({"reports": _reports(1, 2, 3, 4)})
     assert [r["epoch"] for r in callback._to_resend] == resent
 
 
 def test_checkpoints_of_an_older_lightsweep_send_their_last_report() -> None:
-    callback = ray_lightning(lp)[2](known_epoch=1)
+    callback = ray_lightning(lp)[2](TrainSession(), known_epoch=1)
     callback.load_state_dict({"last_report": _reports(3)[0]})
     assert [r["epoch"] for r in callback._to_resend] == [3]

@@ -277,3 +277,19 @@ def test_what_a_trial_ran_is_recorded_once_apart_from_its_metrics(
     log = "".join(p.read_text() for p in Path(experiment.uri).rglob("*.jsonl"))
     assert log.count('"e":"ran"') == 1, "told once, not with every epoch"
     assert Ledger.load(experiment).rows()[0]["ran"]["precision"] == "16-mixed"
+
+
+def test_an_inline_trials_checkpoint_is_the_one_tune_kept_in_its_directory(
+        experiment: Location) -> None:
+    from ray.train.constants import CHECKPOINT_DIR_NAME
+
+    keeper = _started(experiment)
+    trial = FakeTrial("t1")
+    # Tune names the directory it persisted the report's checkpoint in; no Train run path.
+    for epoch, name in ((1, "checkpoint_000000"), (2, None)):
+        keeper.on_trial_result(0, [], trial, {  # type: ignore[arg-type]
+            "epoch": epoch, "val/acc": 0.5, "time_this_iter_s": 1.0, CHECKPOINT_DIR_NAME: name})
+    history = keeper.ledger.trials["t1"].history
+    assert history[0].checkpoint == (experiment / "trial_t1/checkpoint_000000/checkpoint.ckpt").uri
+    assert history[1].checkpoint is None
+    assert all(CHECKPOINT_DIR_NAME not in e.metrics for e in history)

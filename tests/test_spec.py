@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -150,3 +151,16 @@ def test_trial_args_route_fixed_and_searched_values(write_sweep: SweepWriter) ->
     }
     assert args["trainer"] == {"gradient_clip_val": 1.0}
     assert args["datamodule"] == {}
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"resources": {"workers_per_trial": 2, "trial_runner": "inline"}},
+     "resources.trial_runner: inline fits a trial in one process, and workers_per_trial is 2"),
+    ({"resources": {"trial_runner": "inline"},
+      "scheduler": {"name": "pbt", "max_epochs": 4, "perturbation_interval": 1}},
+     "resources.trial_runner: inline does not run population-based training"),
+])
+def test_inline_trials_refuse_what_needs_a_train_run(
+        write_sweep: SweepWriter, changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(SweepError, match=message):
+        load_spec(write_sweep(**changes))

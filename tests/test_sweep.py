@@ -83,3 +83,28 @@ def test_baseline_search_is_random_draws_run_to_the_end(write_sweep: SweepWriter
     config = tuned._local_tuner._tune_config
     assert isinstance(config.scheduler, ASHAScheduler)
     assert isinstance(config.search_alg._sampler, optuna.samplers.TPESampler)
+
+
+def test_inline_trials_take_their_workers_resources_reuse_processes_and_let_tune_retry(
+        write_sweep: SweepWriter) -> None:
+    from tuning.driver.sweep import TRIAL_DRIVER_RESOURCES, build_tuner, trial_resources
+    from tuning.record.location import Location
+
+    train = load_spec(write_sweep(failures={"max_retries": 3}))
+    inline = train.with_overrides({"resources.trial_runner": "inline",
+                                   "resources.cpus_per_worker": 2})
+    assert trial_resources(train.resources) == TRIAL_DRIVER_RESOURCES  # a driver holds no CPU
+    assert trial_resources(inline.resources) == {"CPU": 2.0}  # inline, the trial is its worker
+    gpu = inline.with_overrides({"resources.gpus_per_worker": 0.5})
+    assert trial_resources(gpu.resources) == {"CPU": 2.0, "GPU": 0.5}
+    for spec, reuse, retries in ((train, False, 0), (inline, True, 3)):
+        tuner = build_tuner(spec, Location.parse("/tmp/never-written"), 1)._local_tuner
+        assert tuner._tune_config.reuse_actors is reuse
+        # A Train trial retries its own workers: Tune retrying it would rerun users' errors.
+        assert tuner._run_config.failure_config.max_failures == retries
+        kept = tuner._run_config.checkpoint_config
+        assert (kept.num_to_keep, kept.checkpoint_score_attribute) == (
+            spec.checkpoints.num_to_keep, "val/acc")
+    fail_fast = inline.with_overrides({"failures.fail_fast": True})
+    tuner = build_tuner(fail_fast, Location.parse("/tmp/never-written"), 1)._local_tuner
+    assert tuner._run_config.failure_config.max_failures == 0  # Tune allows no retry then

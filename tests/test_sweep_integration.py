@@ -72,8 +72,10 @@ def test_asha_stops_weak_trials_early(asha_sweep: Path) -> None:
     assert len(set(lrs)) == 6 and all(1e-4 <= lr <= 3e-1 for lr in lrs)
     # Each trial seeded apart, from the sweep's seed (0) and its number, as recorded.
     assert sorted(r["config"]["seed"] for r in rows) == sorted(trial_seed(0, n) for n in range(6))
-    # What each trial ran on, as its worker said: Lightning's default precision, on CPU.
-    assert all(r["ran"] == {"precision": "32-true", "device": "cpu"} for r in rows)
+    # What each trial ran on, as its worker said: Lightning's default precision, on CPU, each
+    # trial a Ray Train run.
+    assert all(r["ran"] == {"precision": "32-true", "device": "cpu", "runner": "train"}
+               for r in rows)
     # Every epoch of a completed trial reached Tune, the last one too, and the leaderboard.
     ledger = Ledger.load(asha_sweep)
     for row in completed:
@@ -226,22 +228,25 @@ def test_pytorch_lightning_user_module_tunes_unchanged(tmp_path: Path) -> None:
     assert "best trial" in result.stdout
 
 
-def _exploding_sweep(write_sweep: SweepWriter) -> Path:
+def _exploding_sweep(write_sweep: SweepWriter, runner: str = "train") -> Path:
     """Two trials, one at a time, both of which raise in their first training step."""
     return write_sweep(
         module="tests.user_modules:Exploding",
         space={"module.lr": 0.1},
         search={"num_samples": 2, "seed": 0},
         scheduler={"max_epochs": 2, "grace_period": 1},
-        resources={"max_concurrent": 1},
+        resources={"max_concurrent": 1, "trial_runner": runner},
     )
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("runner", ["train", "inline"])
 def test_errored_trials_show_their_cause_and_the_sweep_goes_on(
-    ray_session, write_sweep: SweepWriter, tmp_path: Path
+    ray_session, write_sweep: SweepWriter, tmp_path: Path, runner: str
 ) -> None:
-    code = main(["launch", str(_exploding_sweep(write_sweep)), "--storage", str(tmp_path),
+    # Inline, Tune retries a failed trial (failures.max_retries, 2 here), which would run the
+    # user's code again: the retries fail at once with the first attempt's error instead.
+    code = main(["launch", str(_exploding_sweep(write_sweep, runner)), "--storage", str(tmp_path),
                  "--name", "boom"])
     assert code == 1, "a sweep whose every trial failed has no best trial"
     rows = leaderboard(tmp_path / "boom")
@@ -418,3 +423,53 @@ def test_report_of_a_real_sweep_carries_every_trial(asha_sweep: Path, tmp_path: 
         assert f"<td>{row['trial_id']}</td>" in page
     assert all((tmp_path / "report" / f).stat().st_size > 10_000 for f in (
         "learning_curves.png", "parallel_coordinates.png", "importances.png", "epochs.png"))
+
+
+@pytest.fixture(scope="module")
+def inline_sweep(ray_session, tmp_path_factory) -> Path:
+    """``asha_sweep``'s six trials, fitted inline: in Tune's reused trial processes."""
+    root = tmp_path_factory.mktemp("inline")
+    sweep = root / "sweep.yaml"
+    sweep.write_text(
+        "module: lightning_modules.classifier:Classifier\n"
+        "datamodule: lightning_modules.datamodules:DigitsDataModule\n"
+        "module_args: {arch: mlp, input_shape: [8, 8], width: 32, depth: 1}\n"
+        "space:\n"
+        "  module.lr: {loguniform: [1e-4, 3e-1]}\n"
+        "  datamodule.batch_size: {choice: [32, 64]}\n"
+        "metric: val/acc\nmode: max\n"
+        "search: {num_samples: 6, seed: 0}\n"
+        f"scheduler: {{max_epochs: {MAX_EPOCHS}, grace_period: 1, reduction_factor: 2}}\n"
+        "resources: {trial_runner: inline}\n"
+    )
+    return Path(launch(sweep, storage=str(root / "runs"), name="inline").path.uri)
+
+
+@pytest.mark.timeout(300)
+def test_inline_trials_fit_in_reused_processes_with_a_train_trials_record(
+        inline_sweep: Path) -> None:
+    rows = leaderboard(inline_sweep)
+    assert len(rows) == 6 and {r["status"] for r in rows} <= {"completed", "stopped"}
+    stopped = [r for r in rows if r["status"] == "stopped"]
+    assert stopped and all(r["epochs"] < MAX_EPOCHS for r in stopped)
+    assert all(r["ran"] == {"precision": "32-true", "device": "cpu", "runner": "inline"}
+               for r in rows)
+    # Two trials at a time, each later one in a process an ended trial left: at most two ever.
+    pids = set()
+    for row in rows:
+        trial = inline_sweep / f"trial_{row['trial_id']}"
+        results = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+        assert [r["epoch"] for r in results] == list(range(1, row["epochs"] + 1))
+        pids |= {r["pid"] for r in results}
+        # Tune keeps the checkpoints, in the trial's directory, as many as a Train run would.
+        kept = [d for d in trial.glob("checkpoint_*") if any(d.iterdir())]
+        assert row["checkpoints"] == len(kept) >= 1
+        assert len(kept) <= Ledger.load(inline_sweep).spec.checkpoints.num_to_keep + 1
+        assert not (trial / "train").exists(), "no Train run"
+    assert len(pids) <= 2, pids
+    best = fetch_best(inline_sweep)
+    logged = next(e for e in Ledger.load(inline_sweep).trials[best.trial_id].history
+                  if e.epoch == best.checkpoint_epoch).metrics["val/acc"]
+    assert Path(best.checkpoint).parent.parent.name == f"trial_{best.trial_id}"
+    metrics = _validate(best.load_model(), best.load_datamodule())
+    assert metrics["val/acc"] == pytest.approx(logged, abs=1e-4)

@@ -129,15 +129,17 @@ def test_a_worker_killed_by_rays_memory_monitor_is_not_retried() -> None:
 
 def test_a_resumed_run_resends_the_reports_the_sweep_never_recorded() -> None:
     from tuning.trial.lightning_compat import _EpochReport
+    from tuning.trial.session import TrainSession
 
     reports = [{"epoch": float(e), "val/acc": e / 10} for e in (1, 2, 3, 4)]
-    behind = _EpochReport(known_epoch=2)  # the driver died before it recorded epochs 3 and 4
+    behind = _EpochReport(TrainSession(), known_epoch=2)  # the driver died before it recorded epochs 3 and 4
     behind.load_state_dict({"reports": reports})
     assert [r["epoch"] for r in behind._to_resend] == [3.0, 4.0]
-    current = _EpochReport(known_epoch=4)  # recorded all: the last one goes again, in case
+    current = _EpochReport(TrainSession(), known_epoch=4)  # recorded all: the last one goes again, in case
     current.load_state_dict({"reports": reports})
     assert [r["epoch"] for r in current._to_resend] == [4.0]
-    older = _EpochReport(known_epoch=0)  # a checkpoint of an older lightsweep: its last report
+    # A checkpoint of an older lightsweep: its last report.
+    older = _EpochReport(TrainSession(), known_epoch=0)
     older.load_state_dict({"last_report": reports[-1]})
     assert older._to_resend == [reports[-1]]
 

@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="DDP workers per trial (resources.workers_per_trial)")
     p.add_argument("--max-concurrent", type=_positive_int,
                    help="trials at once at most (resources.max_concurrent)")
+    p.add_argument("--trial-runner", choices=("train", "inline"),
+                   help="train: each trial a Ray Train run; inline: one-worker trials fit in "
+                   "Tune's reused trial processes (resources.trial_runner)")
     p.add_argument("--seed", type=int, help="search seed (search.seed)")
     p.add_argument("--storage", help="where experiments go: a directory or a cloud URI such as "
                    "s3://bucket/runs (storage; default runs)")
@@ -234,6 +237,7 @@ def _run(args: argparse.Namespace) -> int:
         return _summarize(launch(
             args.sweep, num_samples=args.num_samples, max_epochs=args.max_epochs,
             workers_per_trial=args.workers_per_trial, max_concurrent=args.max_concurrent,
+            trial_runner=args.trial_runner,
             max_retries=args.max_retries, fail_fast=args.fail_fast, seed=args.seed,
             storage=args.storage, name=args.name, address=args.address,
             warm_start=args.warm_start, wandb=args.wandb, wandb_project=args.wandb_project,

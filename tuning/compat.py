@@ -221,6 +221,9 @@ def wait_for_reports(report_callback: TuneReportCallback, timeout_s: float = 30.
 # INFO lines from every worker would drown the sweep's console. Public way: LoggingConfig, once it
 # covers it.
 TRAIN_CONTEXT_LOGGER = _train_context.__file__
+# Tune's storage logs each checkpoint it persists at INFO, in the trial's process: for an inline
+# trial that is a console line per epoch. Public way: none (Tune's verbosity covers its driver).
+TUNE_STORAGE_LOGGER = "ray.train._internal.storage"
 
 # Ray Train's list of the checkpoints a run tracks, rewritten after each report, and how it
 # names them. lightsweep reads it to tidy checkpoints and keeps a whole copy against a full disk.

@@ -41,6 +41,23 @@ class StorageFullError(Exception):
         return (type(self), (self.experiment,))
 
 
+class RepeatedUserError(Exception):
+    """An inline trial retried after its own code raised: it fails at once with that error.
+
+    Args:
+        trial_id: The trial.
+        error: The first error, as ``Type: message``.
+    """
+
+    def __init__(self, trial_id: str, error: str) -> None:
+        super().__init__(f"{error} (trial {trial_id} raised it in an earlier attempt; "
+                         "retrying the same code would raise it again)")
+        self.trial_id, self.error = trial_id, error
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # crosses Ray's process boundaries
+        return (type(self), (self.trial_id, self.error))
+
+
 def ray_wrapped(error: BaseException) -> list[BaseException]:
     """What one of Ray's wrappers wraps: each worker's failure (Train's worker-group errors),
     then the single cause (task errors, controller failures, failed health checks)."""
@@ -111,5 +128,7 @@ def describe_error(error: BaseException | None) -> str:
         error = wrapped[0]
     if error is None:
         return "unknown error"
+    if isinstance(error, RepeatedUserError):
+        return error.error  # the cause is the first attempt's
     message = str(error).strip().splitlines()
     return f"{type(error).__name__}: {message[0] if message else ''}".rstrip(": ")

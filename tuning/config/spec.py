@@ -135,6 +135,10 @@ class ResourcesConfig(_Section):
 
     ``placement``: ``PACK`` puts a trial's workers on as few nodes as possible (fast
     collectives); ``SPREAD`` puts them on as many as possible (one node's loss costs fewer).
+
+    ``trial_runner``: ``train`` makes every trial a Ray Train run (its workers started for it);
+    ``inline`` fits a one-worker trial in Tune's own trial process, reused from trial to trial
+    (:mod:`tuning.trial.session`): no Train run, no processes started per trial.
     """
 
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
@@ -147,6 +151,7 @@ class ResourcesConfig(_Section):
     # torch.set_float32_matmul_precision in every worker: "high" lets float32 matrix products
     # run as TF32 on Ampere and later. None leaves PyTorch's default ("highest").
     float32_matmul_precision: Literal["highest", "high", "medium"] | None = None
+    trial_runner: Literal["train", "inline"] = "train"
 
     @field_validator("gpus_per_worker")
     @classmethod
@@ -156,6 +161,16 @@ class ResourcesConfig(_Section):
         if reason is not None:
             raise ValueError(reason)
         return value
+
+    @model_validator(mode="after")
+    def _inline_is_one_process(self) -> ResourcesConfig:
+        if self.trial_runner == "inline" and self.workers_per_trial > 1:
+            raise SweepError(
+                f"resources.trial_runner: inline fits a trial in one process, and "
+                f"workers_per_trial is {self.workers_per_trial}. Fix: set workers_per_trial: 1, "
+                "or trial_runner: train for DDP across workers"
+            )
+        return self
 
 
 class CheckpointsConfig(_Section):
@@ -278,6 +293,12 @@ class SweepSpec(BaseModel):
     def _pbt_can_mutate(self) -> SweepSpec:
         if self.scheduler.name != "pbt":
             return self
+        if self.resources.trial_runner == "inline":
+            raise SweepError(
+                "resources.trial_runner: inline does not run population-based training, whose "
+                "trials each restart as a Train run from another's checkpoint. Fix: set "
+                "trial_runner: train, or scheduler.name: asha"
+            )
         space = self.search_space
         if not space.distributions:
             raise SweepError(

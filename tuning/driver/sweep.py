@@ -26,7 +26,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from tuning.config.checks import Hardware, check_hardware, check_spec, max_concurrent_trials
 from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.config.space import sample
-from tuning.config.spec import SweepSpec, load_spec
+from tuning.config.spec import ResourcesConfig, SweepSpec, load_spec
 from tuning.config.targets import import_from_launch_directory
 from tuning.driver.pbt import TrainRunPBT
 from tuning.driver.progress import progress_callback
@@ -154,6 +154,7 @@ def init_ray(address: str | None, **init_kwargs: Any) -> None:
         address: A Ray cluster's address, or None for an embedded local Ray.
         **init_kwargs: More arguments for ``ray.init`` (``num_cpus`` for a local Ray, say).
     """
+    drop_expected_messages()  # in this process too: it runs Tune
     if ray.is_initialized():
         return
     env = runtime_env(address)
@@ -200,13 +201,22 @@ def _connect(spec: SweepSpec, address: str | None, path: Location) -> int:
     return max_concurrent_trials(spec, hardware)
 
 
+def trial_resources(resources: ResourcesConfig) -> dict[str, float]:
+    """What Tune reserves for a trial's own process: a Train trial's driver, which holds nothing
+    its workers need, or an inline trial, which is its one worker."""
+    if resources.trial_runner == "train":
+        return TRIAL_DRIVER_RESOURCES
+    return {"CPU": resources.cpus_per_worker,
+            **({"GPU": resources.gpus_per_worker} if resources.gpus_per_worker else {})}
+
+
 def _trainable(spec: SweepSpec, path: Location) -> Any:
     trainable = tune.with_parameters(
         run_trial, spec_data=spec.model_dump(), experiment_path=path.uri,
         # Decided here, where the user's W&B key is (trials may run on other machines).
         wandb_mode=spec.wandb.mode or wandb_mode(),
     )
-    return tune.with_resources(trainable, TRIAL_DRIVER_RESOURCES)
+    return tune.with_resources(trainable, trial_resources(spec.resources))
 
 
 def build_searcher(
@@ -264,6 +274,7 @@ def build_tuner(
             grace_period=spec.scheduler.grace_period,
             reduction_factor=spec.scheduler.reduction_factor,
         )
+    inline = spec.resources.trial_runner == "inline"
     return tune.Tuner(
         _trainable(spec, path),
         param_space=param_space,
@@ -275,6 +286,9 @@ def build_tuner(
             num_samples=num_samples,
             max_concurrent_trials=concurrency,
             trial_dirname_creator=trial_dirname,
+            # An inline trial's process has torch, Lightning and the user's modules imported:
+            # the next trial starts in it. A Train trial's driver starts its own workers anyway.
+            reuse_actors=inline,
         ),
         run_config=tune.RunConfig(
             name=path.name,
@@ -287,9 +301,18 @@ def build_tuner(
                 progress_callback(spec.metric, spec.mode, spec.scheduler.max_epochs,
                                   spec.search.num_samples),
             ],
-            # Trials retry dead workers themselves (see tuning.trial.driver.run_trial); Tune retrying
-            # a trial would also re-run the user's deterministic exceptions.
-            failure_config=tune.FailureConfig(max_failures=0, fail_fast=spec.failures.fail_fast),
+            # Train trials retry dead workers themselves (see tuning.trial.driver.run_trial);
+            # Tune retrying them would also re-run the user's deterministic exceptions. An
+            # inline trial's death is its process's, which only Tune can restart (and Tune
+            # refuses to when it is to fail fast).
+            failure_config=tune.FailureConfig(
+                max_failures=spec.failures.max_retries
+                if inline and not spec.failures.fail_fast else 0,
+                fail_fast=spec.failures.fail_fast),
+            # Inline trials' checkpoints are Tune's to keep (Train runs keep their own, alike).
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=spec.checkpoints.num_to_keep,
+                checkpoint_score_attribute=spec.metric, checkpoint_score_order=spec.mode),
             verbose=0,
         ),
     )
@@ -335,6 +358,7 @@ def launch(
     max_epochs: int | None = None,
     workers_per_trial: int | None = None,
     max_concurrent: int | None = None,
+    trial_runner: str | None = None,
     max_retries: int | None = None,
     fail_fast: bool | None = None,
     seed: int | None = None,
@@ -355,6 +379,7 @@ def launch(
         max_epochs: Overrides ``scheduler.max_epochs``.
         workers_per_trial: Overrides ``resources.workers_per_trial``.
         max_concurrent: Overrides ``resources.max_concurrent``.
+        trial_runner: Overrides ``resources.trial_runner`` (``train`` or ``inline``).
         max_retries: Overrides ``failures.max_retries``.
         fail_fast: Overrides ``failures.fail_fast``.
         seed: Overrides ``search.seed``.
@@ -377,7 +402,8 @@ def launch(
     overrides = {
         "search.num_samples": num_samples, "scheduler.max_epochs": max_epochs,
         "resources.workers_per_trial": workers_per_trial,
-        "resources.max_concurrent": max_concurrent, "failures.max_retries": max_retries,
+        "resources.max_concurrent": max_concurrent, "resources.trial_runner": trial_runner,
+        "failures.max_retries": max_retries,
         "failures.fail_fast": fail_fast, "search.seed": seed, "storage": storage,
         "wandb.enabled": True if wandb_project else wandb, "wandb.project": wandb_project,
         **(SMOKE if smoke else {}),

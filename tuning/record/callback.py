@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ray.train.constants import CHECKPOINT_DIR_NAME
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
@@ -22,7 +23,13 @@ from tuning.config.spec import SweepSpec
 from tuning.errors import StorageFullError, describe_error, is_storage_full, trial_error
 from tuning.record import events
 from tuning.record.events import Event
-from tuning.record.layout import CHECKPOINT_NAME, LEDGER_FILE, checkpoint_usage, remove_stray_checkpoints
+from tuning.record.layout import (
+    CHECKPOINT_NAME,
+    LEDGER_FILE,
+    checkpoint_usage,
+    remove_stray_checkpoints,
+    trial_path,
+)
 from tuning.record.lineage import LINEAGE_KEY
 from tuning.record.location import Location
 from tuning.record.records import (
@@ -196,12 +203,10 @@ class LedgerCallback(Callback):
         metrics = {
             k: float(v) for k, v in result.items() if k not in _NOT_METRICS and is_finite_number(v)
         }
-        ckpt_dir = result.get(CHECKPOINT_PATH_KEY)
         seconds: Any = result.get(TIME_THIS_ITER_S)
         entry = EpochRecord(
             epoch=int(result["epoch"]), metrics=metrics,
-            checkpoint=(self.experiment.from_fs_path(ckpt_dir) / CHECKPOINT_NAME).uri
-            if ckpt_dir else None,
+            checkpoint=self._checkpoint(trial.trial_id, result),
             seconds=float(seconds) if is_finite_number(seconds) else None,
             reported_at=time.time(),
         )
@@ -221,6 +226,17 @@ class LedgerCallback(Callback):
         if ran and ran != record.ran:
             self._emit(events.ran(trial.trial_id, ran))
         self._write(flush=False)
+
+    def _checkpoint(self, trial_id: str, result: dict[str, Any]) -> str | None:
+        """The Lightning checkpoint a result came with: its Train run's (named by path), or,
+        from an inline trial, Tune's (named by directory, in the trial's own)."""
+        train_dir = result.get(CHECKPOINT_PATH_KEY)
+        if train_dir:
+            return (self.experiment.from_fs_path(train_dir) / CHECKPOINT_NAME).uri
+        tune_dir: str | None = result.get(CHECKPOINT_DIR_NAME)
+        if tune_dir:
+            return (trial_path(self.experiment, trial_id) / tune_dir / CHECKPOINT_NAME).uri
+        return None
 
     def _end(self, record: TrialRecord, status: str, error: str | None = None) -> None:
         self._emit(events.status(record.trial_id, status, error))

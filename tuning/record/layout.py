@@ -2,7 +2,7 @@
 
 ``<storage>/<name>/`` holds Ray Tune's experiment state, lightsweep's own files under
 ``lightsweep/`` and one ``trial_<id>/`` per trial, whose Train run keeps its checkpoints in
-``trial_<id>/train/checkpoint_*/``.
+``trial_<id>/train/checkpoint_*/`` (an inline trial's, kept by Tune: ``trial_<id>/checkpoint_*/``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ CHECKPOINT_SNAPSHOT = TRAIN_CHECKPOINT_SNAPSHOT  # Ray Train's list of those it 
 WHOLE_SNAPSHOT = "checkpoint_manager_snapshot.whole.json"
 CHECKPOINT_NAME = "checkpoint.ckpt"  # the Lightning checkpoint file in each checkpoint_* dir
 GENERATION_FILE = f"{PBT_DIR}/generation"  # the exploit a trial's Train run started from
+# An inline trial's exception from the user's code, in its directory: Tune retries a trial
+# whatever failed it, and this makes those retries fail at once (tuning.trial.driver).
+USER_ERROR_FILE = "user_error.txt"
 
 
 def trial_dirname(trial: Any) -> str:
@@ -48,15 +51,18 @@ def _train_run(experiment: Location, trial_id: str) -> Location:
 
 
 def checkpoint_usage(experiment: Location, trial_id: str) -> tuple[int, int]:
-    """How many checkpoints a trial keeps in storage, and their size in bytes.
+    """How many checkpoints a trial keeps in storage, and their size in bytes: its Train run's,
+    or, inline, Tune's.
 
-    A checkpoint directory without files (Ray Train creating or deleting it) is not counted.
+    A checkpoint directory without files (Ray creating or deleting it) is not counted.
     """
     sizes: dict[str, int] = {}
-    for relative, size in _train_run(experiment, trial_id).files():
-        top = relative.split("/", 1)[0]
-        if top.startswith(CHECKPOINT_DIR_PREFIX) and "/" in relative:
-            sizes[top] = sizes.get(top, 0) + size
+    for relative, size in trial_path(experiment, trial_id).files():
+        parts = relative.split("/")
+        if parts[0] == TRAIN_RUN_NAME:
+            parts = parts[1:]
+        if len(parts) > 1 and parts[0].startswith(CHECKPOINT_DIR_PREFIX):
+            sizes[parts[0]] = sizes.get(parts[0], 0) + size
     return len(sizes), sum(sizes.values())
 
 

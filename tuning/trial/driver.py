@@ -1,9 +1,11 @@
-"""What runs for one trial: a Tune function that drives a Ray Train run of Lightning DDP workers.
+"""What runs for one trial: a Tune function that drives a Ray Train run of Lightning DDP workers
+(or, with ``resources.trial_runner: inline``, fits in Tune's trial process itself).
 
 Under Ray Train V2 a trainer cannot be handed to the Tuner; instead each Tune trial calls
 :func:`run_trial`, which starts a ``TorchTrainer`` whose workers run :mod:`tuning.trial.worker`. Each
 epoch, rank 0's metrics and checkpoint flow worker -> Train -> ``TuneReportCallback`` -> Tune,
-where ASHA decides whether the trial goes on.
+where ASHA decides whether the trial goes on. Inline, the same worker code reports to Tune
+directly (:mod:`tuning.trial.session`).
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from typing_extensions import override
 
 from tuning.compat import TorchTrainerWithoutDatasets, wait_for_reports, worker_deaths
 from tuning.config.spec import SweepSpec
-from tuning.errors import StorageFullError, is_storage_full
+from tuning.errors import RepeatedUserError, StorageFullError, is_storage_full
 from tuning.record import finished_trial, recorded_epochs
 from tuning.record.layout import (
     TRAIN_RUN_NAME,
+    USER_ERROR_FILE,
     begin_generation,
     keep_whole_snapshot,
     repair_train_snapshot,
@@ -104,7 +107,6 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
             default serves experiments of an older lightsweep, whose saved trainable lacks it.
     """
     spec = SweepSpec.model_validate(spec_data)
-    res = spec.resources
     trial_id = tune.get_context().get_trial_id()
     experiment = Location.parse(experiment_path)
     finished = finished_trial(experiment, trial_id, config)
@@ -122,9 +124,48 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
     if exploit is not None and begin_generation(experiment, trial_id, exploit.generation):
         logger.info("trial %s: starting from trial %s's epoch %d", trial_id, exploit.donor,
                     exploit.epoch)
+    loop_config = {"spec": spec_data, "config": config,
+                   "known_epoch": recorded_epochs(experiment, trial_id),
+                   "wandb": wandb_run(spec, experiment, trial_id, wandb_mode),
+                   "trial_dir": trial_path(experiment, trial_id).uri if experiment.is_local else None,
+                   "start_from": exploit.checkpoint if exploit else None}
+    if spec.resources.trial_runner == "inline":
+        _fit_inline(loop_config, experiment, trial_id)
+    else:
+        _fit_in_train_run(spec, loop_config, experiment, trial_id, exploit)
+
+
+def _fit_inline(loop_config: dict[str, Any], experiment: Location, trial_id: str) -> None:
+    """Fits in this process (``trial_runner: inline``), reporting to Tune directly.
+
+    Tune retries a trial whose process died (``failures.max_retries``) from its last checkpoint,
+    but it cannot tell a death from an exception of the user's code, which would only happen
+    again: a trial whose code raised leaves a note, and its retries fail at once with it.
+    """
+    # Imported here: a reused trial process imports torch and Lightning once, for all its trials.
+    from tuning.trial.session import TuneSession
+    from tuning.trial.worker import train_worker as fit
+
+    note = trial_path(experiment, trial_id) / USER_ERROR_FILE
+    if note.exists():
+        raise RepeatedUserError(trial_id, note.read_text())
+    try:
+        fit(loop_config, TuneSession())
+    except Exception as error:  # the user's code, whatever it raised: noted, then re-raised
+        if is_storage_full(error):
+            raise StorageFullError(str(experiment)) from error
+        note.write_text(f"{type(error).__name__}: {error}")
+        raise
+
+
+def _fit_in_train_run(spec: SweepSpec, loop_config: dict[str, Any], experiment: Location,
+                      trial_id: str, exploit: Exploit | None) -> None:
+    """Fits as a Ray Train run of ``resources.workers_per_trial`` workers, retrying it from its
+    last checkpoint when a worker dies (``failures.max_retries``)."""
     repaired = repair_train_snapshot(experiment, trial_id)
     if repaired:
         logger.warning("trial %s: %s", trial_id, repaired)
+    res = spec.resources
     per_worker = {"CPU": res.cpus_per_worker}
     if res.gpus_per_worker:
         per_worker["GPU"] = res.gpus_per_worker
@@ -133,12 +174,7 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
                            else TuneReportCallback())
         trainer = TorchTrainerWithoutDatasets(
             train_worker,
-            train_loop_config={"spec": spec_data, "config": config,
-                               "known_epoch": recorded_epochs(experiment, trial_id),
-                               "wandb": wandb_run(spec, experiment, trial_id, wandb_mode),
-                               "trial_dir": trial_path(experiment, trial_id).uri
-                               if experiment.is_local else None,
-                               "start_from": exploit.checkpoint if exploit else None},
+            train_loop_config=loop_config,
             scaling_config=ray.train.ScalingConfig(
                 num_workers=res.workers_per_trial,
                 use_gpu=res.gpus_per_worker > 0,
@@ -170,7 +206,7 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
         except TrainingFailedError as error:
             if is_storage_full(error):
                 # The Tune driver stops the sweep on this error; `resume` continues the trial.
-                raise StorageFullError(experiment_path) from error
+                raise StorageFullError(str(experiment)) from error
             reason = _retry_reason(error)
             if reason is None or attempt == spec.failures.max_retries:
                 raise

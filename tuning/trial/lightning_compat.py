@@ -17,13 +17,13 @@ from types import ModuleType
 from typing import Any
 
 import ray
-import ray.train
 import torch
 from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
 
 from tuning.compat import ray_lightning_namespace
 from tuning.record.layout import CHECKPOINT_NAME
 from tuning.record.records import RAN_PREFIX
+from tuning.trial.session import TrialSession
 
 logger = logging.getLogger(__name__)
 
@@ -33,24 +33,26 @@ def _copy_members(cls: type, names: tuple[str, ...]) -> dict[str, Any]:
 
 def _count_nodes() -> int:
     """How many Ray nodes this run's ranks are on (a collective: every rank must call it)."""
-    node = ray.get_runtime_context().get_node_id()
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return 1
+        return 1  # one process
+    node = ray.get_runtime_context().get_node_id()
     nodes: list[Any] = [None] * torch.distributed.get_world_size()
     torch.distributed.all_gather_object(nodes, node)
     return len(set(nodes))
 
 
-def _what_runs(trainer: Any) -> dict[str, str]:
+def _what_runs(trainer: Any, session: TrialSession) -> dict[str, str]:
     """What the trial trains with, as the leaderboard records it: the precision Lightning runs
-    (which may differ from the one asked for) and the device's name."""
+    (which may differ from the one asked for), the device's name and the trial runner."""
     device = trainer.strategy.root_device
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-    return {f"{RAN_PREFIX}precision": str(trainer.precision), f"{RAN_PREFIX}device": name}
+    return {f"{RAN_PREFIX}precision": str(trainer.precision), f"{RAN_PREFIX}device": name,
+            f"{RAN_PREFIX}runner": session.runner}
 
 
 class _EpochReport:
-    """Reports each epoch's metrics and a checkpoint to Ray Train (and so to Tune).
+    """Reports each epoch's metrics and a checkpoint to the trial's session (Ray Train, and so
+    Tune; or Tune itself, inline).
 
     Differs from Ray's ``RayTrainReportCallback`` where a sweep needs it: ``epoch`` counts
     completed epochs (1-based, restored with the checkpoint, so ASHA can schedule on it after a
@@ -63,13 +65,15 @@ class _EpochReport:
     up for it.
 
     Args:
+        session: Where the fit reports (:mod:`tuning.trial.session`).
         known_epoch: The trial's last epoch that the sweep recorded before this run started.
         resend: False when the checkpoint is another trial's (population-based training): its
             reports are that trial's, and none is sent again.
     """
 
-    def __init__(self, known_epoch: int = 0, resend: bool = True) -> None:
+    def __init__(self, session: TrialSession, known_epoch: int = 0, resend: bool = True) -> None:
         super().__init__()
+        self._session = session
         self._known_epoch = known_epoch
         self._resend = resend
         self._reports: list[dict[str, float]] = []
@@ -89,9 +93,9 @@ class _EpochReport:
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._num_nodes = _count_nodes()
-        self._ran = _what_runs(trainer)
+        self._ran = _what_runs(trainer, self._session)
         for report in self._to_resend:  # every rank restored them: reports are collective
-            ray.train.report(report)
+            self._session.report(report, None)
         self._to_resend = []
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
@@ -107,12 +111,13 @@ class _EpochReport:
         with tempfile.TemporaryDirectory(prefix="lightsweep-ckpt-") as tmp:
             # Every rank takes part in saving (a collective); only rank 0 writes the file.
             trainer.save_checkpoint(Path(tmp, CHECKPOINT_NAME).as_posix(), weights_only=False)
-            checkpoint = ray.train.Checkpoint.from_directory(tmp) if trainer.global_rank == 0 else None
+            checkpoint = (self._session.checkpoint_class.from_directory(tmp)
+                          if trainer.global_rank == 0 else None)
             # Uploaded in place (SYNC). Train's ASYNC mode measured 0.38-0.44 -> 0.07-0.09 s per
             # epoch with a 100 MB checkpoint, but lets training run epochs ahead of Tune and
             # moves a full disk's error into a background thread, whose traceback reaches the
             # console after the sweep's own message: kept off until those are handled.
-            ray.train.report({**metrics, **self._ran}, checkpoint=checkpoint)
+            self._session.report({**metrics, **self._ran}, checkpoint)
             trainer.strategy.barrier()
 
 

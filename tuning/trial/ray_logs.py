@@ -4,8 +4,8 @@ When ASHA stops a trial, Tune ends the trial's driver process; the Train run it 
 it, and Train's controller and placement-group cleaner each log a warning (one with a traceback)
 about the run's sudden end. In a sweep that is how most trials end, so the console would fill
 with them. :func:`drop_expected_messages` runs in every Ray process of the sweep (Ray's
-``worker_process_setup_hook``) and drops those messages alone; anything else Ray logs still
-comes through.
+``worker_process_setup_hook``) and in the sweep's driver, and drops those messages alone;
+anything else Ray logs still comes through.
 """
 
 from __future__ import annotations
@@ -24,6 +24,12 @@ EXPECTED_MESSAGES: dict[str, tuple[str, ...]] = {
     ),
     "ray.train.v2._internal.execution.controller.placement_group_cleaner": (
         "Detected that the Ray Train controller actor",
+    ),
+    # Tune saves its experiment state whenever a trial has written num_to_keep checkpoints since
+    # the last save (so that no saved state names a removed one), and warns when that is often:
+    # inline trials of short epochs always do (tuning.trial.session), by design.
+    "ray.tune.execution.experiment_state": (
+        "Experiment state snapshotting has been triggered multiple times",
     ),
 }
 

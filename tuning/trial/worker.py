@@ -1,7 +1,8 @@
-"""What runs on each Ray Train worker of a trial: the user's DataModule, LightningModule and a
-Lightning Trainer, fitted from the trial's last checkpoint if it has one.
+"""What fits a trial: the user's DataModule, LightningModule and a Lightning Trainer, fitted from
+the trial's last checkpoint if it has one, on each Ray Train worker of the trial (or, with
+``trial_runner: inline``, in Tune's trial process: :mod:`tuning.trial.session`).
 
-Only worker processes import this module (and so Lightning): the trial's driver and Train's
+Only processes that fit import this module (and so Lightning): a Train trial's driver and Train's
 controller never need it, and each would pay Lightning's seconds of import time and its memory.
 """
 
@@ -13,10 +14,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-import ray.train
-import ray.train.torch
-
-from tuning.compat import TRAIN_CONTEXT_LOGGER
+from tuning.compat import TRAIN_CONTEXT_LOGGER, TUNE_STORAGE_LOGGER
 from tuning.config.checks import normalize_precision
 from tuning.config.gpus import memory_fraction
 from tuning.config.objects import apply_optimizer, build, build_arguments
@@ -27,6 +25,7 @@ from tuning.record.layout import CHECKPOINT_NAME
 from tuning.trial.callbacks import build_callbacks
 from tuning.trial.explored import explored_values_callback
 from tuning.trial.lightning_compat import prepare, ray_lightning
+from tuning.trial.session import TrainSession, TrialSession
 from tuning.trial.tracking import finish_wandb, wandb_logger
 
 # Defaults for the Lightning Trainer inside a trial; the sweep file's trainer_args win.
@@ -42,7 +41,7 @@ def _quiet_worker_logs() -> None:
     # Every worker of every trial would repeat Lightning's start-up banner and Ray's per-report
     # lines on the driver's console; warnings and errors still come through.
     for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric",
-                 TRAIN_CONTEXT_LOGGER):
+                 TRAIN_CONTEXT_LOGGER, TUNE_STORAGE_LOGGER):
         logging.getLogger(name).setLevel(logging.WARNING)
     # Lightning 2.6 on torch 2.14 warns about its own use of a torch internal, once per worker.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
@@ -52,21 +51,21 @@ def _quiet_worker_logs() -> None:
     warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval")
 
 
-def _strategy_args(pl: Any, world_size: int) -> dict[str, Any]:
+def _strategy_args(pl: Any, session: TrialSession) -> dict[str, Any]:
     """The Trainer's strategy: Ray's DDP across the trial's workers.
 
     A one-worker trial trains on its one device without DDP: a DDP wrapper around a single
     process only adds a gradient all-reduce to every step, which cost a small model ~40% of its
     throughput in bench/. The run, its reports and checkpoints are Ray Train's all the same.
     """
-    if world_size == 1:
-        device = ray.train.torch.get_device()  # the device Ray gave this worker, as Ray's DDP uses
-        return {"strategy": pl.strategies.SingleDeviceStrategy(device), "devices": 1}
+    if session.world_size == 1:
+        # The device Ray gave this process, as Ray's DDP uses.
+        return {"strategy": pl.strategies.SingleDeviceStrategy(session.device()), "devices": 1}
     strategy_cls, environment_cls, _ = ray_lightning(pl)
     return {"strategy": strategy_cls(), "plugins": [environment_cls()], "devices": "auto"}
 
 
-def _set_up_device(resources: ResourcesConfig) -> None:
+def _set_up_device(resources: ResourcesConfig, session: TrialSession) -> None:
     """The worker's share of its GPU, and how float32 matrix products run."""
     import torch
 
@@ -76,21 +75,20 @@ def _set_up_device(resources: ResourcesConfig) -> None:
     if fraction is not None:
         # Trials sharing a card each get their share of its memory: one that outgrows it
         # fails alone with CUDA's out-of-memory error instead of starving its neighbours.
-        torch.cuda.set_per_process_memory_fraction(fraction, ray.train.torch.get_device())
+        torch.cuda.set_per_process_memory_fraction(fraction, session.device())
 
 
-def _profiler(pl: Any, name: str, trial_dir: str) -> Any:
+def _profiler(pl: Any, name: str, trial_dir: str, rank: int) -> Any:
     classes = {"simple": "SimpleProfiler", "advanced": "AdvancedProfiler",
                "pytorch": "PyTorchProfiler"}
     if name not in classes:
         return name  # Lightning's own error names what it accepts
-    rank = ray.train.get_context().get_world_rank()
     return getattr(pl.profilers, classes[name])(dirpath=f"{trial_dir}/profiler",
                                                 filename=f"rank{rank}")
 
 
-def train_worker(loop_config: dict[str, Any]) -> None:
-    """One Ray Train worker: builds the user's DataModule, LightningModule and Trainer, and fits.
+def train_worker(loop_config: dict[str, Any], session: TrialSession | None = None) -> None:
+    """One process of a trial: builds the user's DataModule, LightningModule and Trainer, and fits.
 
     Args:
         loop_config: ``{"spec": SweepSpec.model_dump(), "config": the trial's searched values,
@@ -98,13 +96,15 @@ def train_worker(loop_config: dict[str, Any]) -> None:
             run (:func:`tuning.trial.tracking.wandb_run`) or None, "trial_dir": the trial's directory
             when the experiment is local, else None, "start_from": the checkpoint to start from
             when the run has none of its own (population-based training's copy), or None}``.
+        session: Where it runs and reports; a Ray Train worker's (:class:`TrainSession`) if None.
     """
+    session = session or TrainSession()
     spec = SweepSpec.model_validate(loop_config["spec"])
     args = spec.trial_args(loop_config["config"])
     module_cls = resolve_class(spec.module, "module")
     datamodule_cls = resolve_class(spec.datamodule, "datamodule")
-    world_size = ray.train.get_context().get_world_size()
-    _set_up_device(spec.resources)
+    world_size = session.world_size
+    _set_up_device(spec.resources, session)
     _quiet_worker_logs()  # after the user's imports, which may set Lightning's levels
     pl = lightning_namespace(module_cls, "LightningModule")
     report_cls = ray_lightning(pl)[2]
@@ -125,7 +125,8 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         trainer_args["enable_checkpointing"] = True  # the user asked for Lightning's own
     if isinstance(trainer_args.get("profiler"), str) and trial_dir:
         # A profiler named in the sweep file reports into the trial's directory, not the console.
-        trainer_args["profiler"] = _profiler(pl, trainer_args["profiler"], trial_dir)
+        trainer_args["profiler"] = _profiler(pl, trainer_args["profiler"], trial_dir,
+                                             session.world_rank)
 
     # The trial's own seed (tuning.config.seeding); the sweep's for trials of an older lightsweep.
     seed = loop_config["config"].get(SEED_KEY, spec.search.seed)
@@ -136,11 +137,11 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     apply_optimizer(model, args["optimizer"], args["lr_scheduler"], pl)
     # The run's own last checkpoint; failing that, under population-based training, the copy
     # of the donor's checkpoint the trial continues from (tuning.driver.pbt).
-    checkpoint = ray.train.get_checkpoint()
+    checkpoint = session.checkpoint()
     start_from: str | None = loop_config.get("start_from")
     inherited = checkpoint is None and start_from is not None
     if start_from is not None and inherited:
-        checkpoint = ray.train.Checkpoint(start_from)
+        checkpoint = session.checkpoint_class(start_from)
     if spec.scheduler.name == "pbt":
         callbacks.append(explored_values_callback(pl)(apply=inherited))
     trainer = pl.Trainer(
@@ -148,9 +149,9 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         accelerator=spec.accelerator,
         # The report last: it sends what the user's callbacks logged at the epoch's end too.
         # A donor's reports are its own: a run that starts from its checkpoint resends none.
-        callbacks=[*callbacks, report_cls(known_epoch=loop_config.get("known_epoch", 0),
+        callbacks=[*callbacks, report_cls(session, known_epoch=loop_config.get("known_epoch", 0),
                                           resend=not inherited)],
-        **_strategy_args(pl, world_size),
+        **_strategy_args(pl, session),
         **trainer_args,
     )
     if world_size > 1:
