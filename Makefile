@@ -29,9 +29,10 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 # Benchmarks (about two hours on 2 cores): bench/results/latest.json and bookkeeping.json.
-# Speed (bench.run), then search quality: MNIST-1D against random search, regret on LCDB.
+# Speed (bench.run, bench.default_sweep), then search quality: MNIST-1D against random search, regret on LCDB.
 bench: $(BENCH_STAMP)
 	$(PY) -m bench.run
+	$(PY) -m bench.default_sweep
 	$(PY) -m bench.run --bookkeeping --trials 10000 --out bench/results/bookkeeping.json
 	$(PY) -m bench.run --bookkeeping --trials 2000 --epochs 30 --out bench/results/bookkeeping.json
 	$(PY) -m bench.search
