@@ -473,3 +473,16 @@ def test_inline_trials_fit_in_reused_processes_with_a_train_trials_record(
     assert Path(best.checkpoint).parent.parent.name == f"trial_{best.trial_id}"
     metrics = _validate(best.load_model(), best.load_datamodule())
     assert metrics["val/acc"] == pytest.approx(logged, abs=1e-4)
+
+
+@pytest.mark.timeout(120)
+def test_inline_trials_sharing_a_process_are_each_one_wandb_run(inline_sweep: Path) -> None:
+    ledger = Ledger.load(inline_sweep)
+    runs = offline_runs(inline_sweep)
+    assert sorted(r.name for r in runs) == sorted(ledger.trials)
+    for run in runs:  # a run finished before the next trial in its process began its own
+        trial = ledger.trials[run.name]
+        assert run.config["seed"] == trial.config["seed"]
+        if trial.status == "completed":
+            logged = [row["val/acc"] for row in run.history if "val/acc" in row]
+            assert logged == pytest.approx([e.metrics["val/acc"] for e in trial.history])
