@@ -48,6 +48,15 @@ def test_a_gpu_share_that_cannot_work_exits_2_before_ray(
     assert "Traceback" not in result.stderr
 
 
+def test_launch_inline_with_ddp_workers_exits_2_before_ray(
+        write_sweep: SweepWriter, tmp_path: Path) -> None:
+    result = _run("launch", str(write_sweep()), "--trial-runner", "inline",
+                  "--workers-per-trial", "2", "--storage", str(tmp_path / "runs"))
+    assert result.returncode == 2
+    assert "resources.trial_runner: inline fits a trial in one process" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "runs").exists()
+
+
 def test_the_leaderboard_shows_the_precision_each_trial_ran(capsys) -> None:
     from tuning.cli import _leaderboard_table
 
