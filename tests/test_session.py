@@ -15,30 +15,20 @@ from typing_extensions import override
 from tests.conftest import BASE_SWEEP
 from tuning.config.spec import SweepSpec
 from tuning.record.layout import CHECKPOINT_NAME
-from tuning.trial.session import TrainSession, TrialSession, TuneSession
+from tuning.trial.session import TrainSession, TuneSession
 from tuning.trial.worker import train_worker
 
 
-class RecordingSession(TrialSession):
-    """One process, as inline; keeps a copy of each checkpoint, as Tune does."""
+class RecordingSession(TuneSession):
+    """Inline's one process of rank 0, keeping a copy of each checkpoint, as Tune does, without
+    Tune."""
 
     runner = "recording"
-    checkpoint_class = tune.Checkpoint  # made from a directory without Ray running
 
     def __init__(self, keep: Path, restored: Any | None = None) -> None:
         self.keep = keep
         self.restored = restored
         self.reports: list[tuple[dict[str, Any], Path | None]] = []
-
-    @property
-    @override
-    def world_size(self) -> int:
-        return 1
-
-    @property
-    @override
-    def world_rank(self) -> int:
-        return 0
 
     @override
     def device(self) -> Any:

@@ -85,7 +85,7 @@ def test_baseline_search_is_random_draws_run_to_the_end(write_sweep: SweepWriter
     assert isinstance(config.search_alg._sampler, optuna.samplers.TPESampler)
 
 
-def test_inline_trials_take_their_workers_resources_reuse_processes_and_let_tune_retry(
+def test_trials_reuse_processes_and_inline_ones_take_their_workers_resources_and_tune_retries(
         write_sweep: SweepWriter) -> None:
     from tuning.driver.sweep import TRIAL_DRIVER_RESOURCES, build_tuner, trial_resources
     from tuning.record.location import Location
@@ -97,7 +97,7 @@ def test_inline_trials_take_their_workers_resources_reuse_processes_and_let_tune
     assert trial_resources(inline.resources) == {"CPU": 2.0}  # inline, the trial is its worker
     gpu = inline.with_overrides({"resources.gpus_per_worker": 0.5})
     assert trial_resources(gpu.resources) == {"CPU": 2.0, "GPU": 0.5}
-    for spec, reuse, retries in ((train, False, 0), (inline, True, 3)):
+    for spec, reuse, retries in ((train, True, 0), (inline, True, 3)):
         tuner = build_tuner(spec, Location.parse("/tmp/never-written"), 1)._local_tuner
         assert tuner._tune_config.reuse_actors is reuse
         # A Train trial retries its own workers: Tune retrying it would rerun users' errors.

@@ -36,10 +36,8 @@ def _validate(model, datamodule) -> dict[str, float]:
     return metrics
 
 
-@pytest.fixture(scope="module")
-def asha_sweep(ray_session, tmp_path_factory) -> Path:
+def _six_digits_trials(root: Path, name: str, runner: str = "train") -> Path:
     """Six digits trials over a wide learning-rate range, so that some are clearly weak."""
-    root = tmp_path_factory.mktemp("asha")
     sweep = root / "sweep.yaml"
     sweep.write_text(
         "module: lightning_modules.classifier:Classifier\n"
@@ -51,8 +49,15 @@ def asha_sweep(ray_session, tmp_path_factory) -> Path:
         "metric: val/acc\nmode: max\n"
         f"search: {{num_samples: 6, seed: 0}}\n"
         f"scheduler: {{max_epochs: {MAX_EPOCHS}, grace_period: 1, reduction_factor: 2}}\n"
+        f"resources: {{trial_runner: {runner}}}\n"
     )
-    return Path(launch(sweep, storage=str(root / "runs"), name="asha").path.uri)
+    return Path(launch(sweep, storage=str(root / "runs"), name=name).path.uri)
+
+
+@pytest.fixture(scope="module")
+def asha_sweep(ray_session, tmp_path_factory) -> Path:
+    """Six trials, each a Ray Train run."""
+    return _six_digits_trials(tmp_path_factory.mktemp("asha"), "asha")
 
 
 @pytest.mark.timeout(600)
@@ -85,7 +90,7 @@ def test_asha_stops_weak_trials_early(asha_sweep: Path) -> None:
 
 
 @pytest.mark.timeout(600)
-def test_trials_run_trains_controller_in_their_own_process_and_leave_no_placement_group(
+def test_trials_run_trains_controller_in_reused_processes_and_leave_no_placement_group(
         asha_sweep: Path) -> None:
     from ray.util import placement_group_table
     from ray.util.state import list_actors
@@ -95,6 +100,13 @@ def test_trials_run_trains_controller_in_their_own_process_and_leave_no_placemen
     classes = {a.class_name for a in list_actors(limit=10_000, raise_on_missing_output=False)}
     assert "TrainController" not in classes
     assert "PlacementGroupCleaner" in classes  # kept: it frees what a stopped trial held
+    # Reports went to Tune in the trial's own thread (tuning.compat.ReportToTune): no queue
+    # actor per trial; and trials went on in the processes of ended ones, those ASHA stopped
+    # included (their runs ended in place first): 6 trials, 2 at a time, in fewer processes.
+    assert "_QueueActor" not in classes
+    pids = {json.loads(line)["pid"] for trial in asha_sweep.glob("trial_*")
+            for line in (trial / "result.json").read_text().splitlines()}
+    assert len(pids) < 6, pids
     # Every trial's placement group is gone, those of the trials ASHA stopped too (the cleaner
     # polls each second).
     deadline = time.monotonic() + 30
@@ -428,21 +440,7 @@ def test_report_of_a_real_sweep_carries_every_trial(asha_sweep: Path, tmp_path: 
 @pytest.fixture(scope="module")
 def inline_sweep(ray_session, tmp_path_factory) -> Path:
     """``asha_sweep``'s six trials, fitted inline: in Tune's reused trial processes."""
-    root = tmp_path_factory.mktemp("inline")
-    sweep = root / "sweep.yaml"
-    sweep.write_text(
-        "module: lightning_modules.classifier:Classifier\n"
-        "datamodule: lightning_modules.datamodules:DigitsDataModule\n"
-        "module_args: {arch: mlp, input_shape: [8, 8], width: 32, depth: 1}\n"
-        "space:\n"
-        "  module.lr: {loguniform: [1e-4, 3e-1]}\n"
-        "  datamodule.batch_size: {choice: [32, 64]}\n"
-        "metric: val/acc\nmode: max\n"
-        "search: {num_samples: 6, seed: 0}\n"
-        f"scheduler: {{max_epochs: {MAX_EPOCHS}, grace_period: 1, reduction_factor: 2}}\n"
-        "resources: {trial_runner: inline}\n"
-    )
-    return Path(launch(sweep, storage=str(root / "runs"), name="inline").path.uri)
+    return _six_digits_trials(tmp_path_factory.mktemp("inline"), "inline", runner="inline")
 
 
 @pytest.mark.timeout(300)

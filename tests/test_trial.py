@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import ray.train
 from ray.train import WorkerGroupError
 from ray.train.torch import TorchTrainer
@@ -212,3 +213,72 @@ def test_a_ddp_run_gets_rays_torch_process_group_with_the_same_settings(monkeypa
     backend.on_shutdown(group, config)
     assert [name for name, _ in calls] == ["on_start", "on_training_start", "on_shutdown"]
     assert all(c == TorchConfig(backend="nccl", timeout_s=60) for _, c in calls)
+
+
+def test_a_run_whose_trial_tune_stopped_ends_in_place_leaving_the_process_to_reuse(
+        monkeypatch) -> None:
+    from ray.train.v2._internal.execution.controller import TrainController
+    from ray.train.v2._internal.execution.controller.state import AbortedState
+
+    import tuning.compat as compat
+
+    # What ending a run in place uses of Train's controller: abort() but for exit_actor().
+    for name in ("get_state", "get_worker_group", "_set_state", "abort", "run"):
+        assert hasattr(TrainController, name), f"Ray moved TrainController.{name}"
+    events: list[str] = []
+
+    class Group:
+        def abort(self) -> None:  # kills the workers, removes their placement group
+            events.append("workers aborted")
+
+    class Hooks:
+        def invoke_best_effort(self, hook: str) -> None:  # stops the cleaner, among others
+            events.append(hook)
+
+    class StoppedByTune:
+        def __init__(self, **kwargs: object) -> None:
+            self._controller_callback_manager = Hooks()
+
+        async def run(self) -> None:
+            raise SystemExit(0)  # what tune.report raises, in ReportToTune, once Tune stopped it
+
+        def get_state(self) -> object:
+            return type("Running", (), {"is_terminal": lambda self: False})()
+
+        def get_worker_group(self) -> Group:
+            return Group()
+
+        def _set_state(self, state: object) -> None:
+            events.append(type(state).__name__)
+
+    trainer = TorchTrainerWithoutDatasets(_noop, scaling_config=ray.train.ScalingConfig(
+        num_workers=1))
+    monkeypatch.setattr(compat, "_train_controller_class", lambda: StoppedByTune)
+    try:
+        trainer._initialize_and_run_controller()
+    except SystemExit as ended:
+        assert ended.code == 0
+    else:
+        raise AssertionError("the stopped trial's function went on")
+    # The workers (and their placement group) first: the cleaner frees them if Tune ends this
+    # process before they are gone.
+    assert events == ["workers aborted", "before_controller_abort", AbortedState.__name__]
+
+
+def test_a_run_reports_to_tune_in_the_trials_thread_or_else_through_rays_queue(
+        monkeypatch) -> None:
+    import tuning.compat as compat
+
+    sent: list[dict[str, object]] = []
+    monkeypatch.setattr(compat.tune, "report", sent.append)
+    direct = compat.ReportToTune()  # the controller runs in the trial's process: no queue actor
+    assert direct.direct and not hasattr(direct, "_training_actor_item_queue")
+    checkpoint = ray.train.Checkpoint("/runs/exp/trial_a/train/checkpoint_1")
+    direct.after_report(None, [{"val/acc": 0.5}, {"val/acc": 0.4}], checkpoint)
+    direct.after_report(None, [{"val/acc": 0.6}], None)
+    assert sent == [{"val/acc": 0.5, "checkpoint_path": "/runs/exp/trial_a/train/checkpoint_1"},
+                    {"val/acc": 0.6}]  # rank 0's, as Ray's callback sends
+    direct.wait_until_taken()  # returns at once: tune.report returned once Tune took it
+    monkeypatch.setattr(compat, "_train_controller_class", lambda: None)
+    with pytest.raises(RuntimeError, match="Tune session"):  # Ray's own, outside a trial
+        compat.ReportToTune()

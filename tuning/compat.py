@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray.train.v2._internal.execution.context as _train_context
+from ray import tune
 from ray.train.backend import Backend, BackendConfig
 from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
 from ray.train.v2._internal.exceptions import (
@@ -26,7 +27,7 @@ from ray.train.v2._internal.exceptions import (
     WorkerHealthCheckTimeoutError,
 )
 from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
-from ray.tune.integration.ray_train import TuneReportCallback
+from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY, TuneReportCallback
 from ray.tune.schedulers import PopulationBasedTraining
 from ray.tune.schedulers.pbt import _make_experiment_tag, _PBTTrialState
 from ray.tune.search.optuna import OptunaSearch
@@ -167,9 +168,76 @@ class TorchTrainerWithoutDatasets(DataParallelTrainer):
             return super()._initialize_and_run_controller(**controller_init_kwargs)
         self.controller_ran_in = "trial"
         controller = controller_cls(**controller_init_kwargs)
-        # Tune runs a trial's function in a thread of its own: no event loop runs there yet.
-        asyncio.run(controller.run())
+        try:
+            # Tune runs a trial's function in a thread of its own: no event loop runs there yet.
+            asyncio.run(controller.run())
+        except SystemExit:
+            # Tune stopped the trial: its report (ReportToTune, in this thread) ends the trial's
+            # function so. End the run here, so that its workers and placement group are gone
+            # before Tune hands this process to the next trial (reuse_actors).
+            _abort_in_place(controller)
+            raise
         return controller.get_result()
+
+
+def _abort_in_place(controller: Any) -> None:
+    """``TrainController.abort()`` but for its last step, ``ray.actor.exit_actor()``: the process
+    is the trial's, which Tune reuses. Kills the run's workers, removes their placement group and
+    stops its placement-group cleaner. Private: the controller's callback manager and state.
+    Public way: none (``abort`` assumes the controller is an actor of its own).
+
+    The workers go first, then the cleaner (Ray's abort does the reverse): Tune may end this
+    process at any moment once it asked the trial to stop, and until the placement group is
+    gone only the cleaner, which outlives this process, would free its resources.
+    """
+    from ray.train.v2._internal.execution.controller.state import AbortedState
+
+    if controller.get_state().is_terminal():
+        return
+    worker_group = controller.get_worker_group()
+    if worker_group is not None:
+        worker_group.abort()
+    controller._controller_callback_manager.invoke_best_effort("before_controller_abort")
+    controller._set_state(AbortedState())
+
+
+class ReportToTune(TuneReportCallback):
+    """Ray's report of a Train run to Tune (rank 0's metrics, the checkpoint's path), handed to
+    Tune in the trial's own thread where Train's controller runs there
+    (:class:`TorchTrainerWithoutDatasets`), else through Ray's queue actor.
+
+    In the trial's thread, ``tune.report`` returns once Tune has taken the report, and ends the
+    thread when Tune stopped the trial: the run then ends at once, and the process can go on to
+    another trial. Ray's callback instead puts each report in a one-item queue actor (a process
+    per trial), which a stopped trial's controller would wait on forever.
+    """
+
+    def __init__(self) -> None:
+        self.direct = _train_controller_class() is not None
+        if not self.direct:
+            super().__init__()  # type: ignore[no-untyped-call]  # the queue actor
+
+    @override
+    def after_report(self, run_context: Any, metrics: list[dict[str, Any]],
+                     checkpoint: Any | None) -> None:
+        if not self.direct:
+            super().after_report(run_context, metrics, checkpoint)
+            return
+        result = metrics[0].copy()
+        if checkpoint:
+            result[CHECKPOINT_PATH_KEY] = checkpoint.path  # persisted by Train already
+        tune.report(result)
+
+    def wait_until_taken(self, timeout_s: float = 30.0) -> None:
+        """Waits until Tune has taken the last report (a trial function that returns before
+        ends the trial without it). Private, through the queue: ``_training_actor_item_queue``.
+        Public way: none (the callback has no flush)."""
+        if self.direct:
+            return  # taken as it was made
+        reports = self._training_actor_item_queue
+        deadline = time.monotonic() + timeout_s
+        while not reports.empty() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def _train_controller_class() -> type | None:
@@ -202,19 +270,6 @@ def worker_deaths(error: BaseException) -> list[BaseException]:
 # Attributes of Ray's wrapper exceptions that hold what they wrap: Train's worker-group errors
 # (public), task errors (public), controller failures and failed health checks (private).
 WRAPPED_ATTRS = ("cause", "controller_failure", "health_check_failure")
-
-
-def wait_for_reports(report_callback: TuneReportCallback, timeout_s: float = 30.0) -> None:
-    """Waits until Tune has taken the last report a Train run handed its ``TuneReportCallback``.
-
-    The callback hands each report to Tune through a one-item queue; a trial function that
-    returns while the last report still sits there ends the trial without it.
-    Private: ``_training_actor_item_queue``. Public way: none (the callback has no flush).
-    """
-    reports = report_callback._training_actor_item_queue
-    deadline = time.monotonic() + timeout_s
-    while not reports.empty() and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 # Ray Train names this logger by its file path, out of ``LoggingConfig``'s reach: its per-report

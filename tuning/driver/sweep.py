@@ -105,13 +105,19 @@ def _free_port() -> int:
 
 # Environment the trials need, forwarded to every worker (W&B settings, lightsweep's own, Ray
 # Train's settings).
-FORWARDED_ENV_PREFIXES = ("WANDB_", "LIGHTSWEEP_", "RAY_TRAIN_")
+FORWARDED_ENV_PREFIXES = ("WANDB_", "LIGHTSWEEP_", "RAY_TRAIN_", "TUNE_FUNCTION_THREAD_TIMEOUT_S")
 # Ray Train's settings for trials, unless the environment sets them. Train's controller takes a
 # worker's report only when it polls, every 2 s by default, and a report waits for the one
 # before it to be taken: short epochs waited for the poll. bench/ measured the median gap
 # between epochs at 0.108 s with 2 s, 0.042 s with 0.2 s; a missed poll is only waited on
 # longer (a worker is declared hung after RAY_TRAIN_WORKER_HEALTH_CHECK_TIMEOUT_S, 10 min).
-TRAIN_ENV_DEFAULTS = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
+TRAIN_ENV_DEFAULTS = {
+    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
+    # A reused trial process waits this long for the stopped trial's function to end before it
+    # takes the next trial (Tune's default, 2 s, fails the next trial when a Train run's
+    # workers take longer to go on a busy machine).
+    "TUNE_FUNCTION_THREAD_TIMEOUT_S": "30",
+}
 # On a local Ray, no node is ever drained for preemption, so Train's PreemptionWatcher (one more
 # actor, a process of its own, per trial) has nothing to watch; on a cluster it stays on.
 LOCAL_TRAIN_ENV_DEFAULTS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
@@ -286,9 +292,11 @@ def build_tuner(
             num_samples=num_samples,
             max_concurrent_trials=concurrency,
             trial_dirname_creator=trial_dirname,
-            # An inline trial's process has torch, Lightning and the user's modules imported:
-            # the next trial starts in it. A Train trial's driver starts its own workers anyway.
-            reuse_actors=inline,
+            # A trial's process goes on to the next trial: no process to start and no Ray (and,
+            # inline, no torch, Lightning and user modules) to import again. A Train trial that
+            # Tune stopped ends its run first (tuning.compat.ReportToTune). Not under
+            # PBT, whose moved trials start again in a fresh process by design (see above).
+            reuse_actors=spec.scheduler.name != "pbt",
         ),
         run_config=tune.RunConfig(
             name=path.name,

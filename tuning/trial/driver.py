@@ -3,7 +3,7 @@
 
 Under Ray Train V2 a trainer cannot be handed to the Tuner; instead each Tune trial calls
 :func:`run_trial`, which starts a ``TorchTrainer`` whose workers run :mod:`tuning.trial.worker`. Each
-epoch, rank 0's metrics and checkpoint flow worker -> Train -> ``TuneReportCallback`` -> Tune,
+epoch, rank 0's metrics and checkpoint flow worker -> Train -> ``ReportToTune`` -> Tune,
 where ASHA decides whether the trial goes on. Inline, the same worker code reports to Tune
 directly (:mod:`tuning.trial.session`).
 """
@@ -17,10 +17,10 @@ import ray.train
 from ray import tune
 from ray.exceptions import OutOfMemoryError as RayOutOfMemoryError
 from ray.train.v2.api.exceptions import TrainingFailedError
-from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY, TuneReportCallback
+from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
 from typing_extensions import override
 
-from tuning.compat import TorchTrainerWithoutDatasets, wait_for_reports, worker_deaths
+from tuning.compat import ReportToTune, TorchTrainerWithoutDatasets, worker_deaths
 from tuning.config.spec import SweepSpec
 from tuning.errors import RepeatedUserError, StorageFullError, is_storage_full
 from tuning.record import finished_trial, recorded_epochs
@@ -62,12 +62,12 @@ class SnapshotKeeper(ray.train.UserCallback):
             keep_whole_snapshot(self.experiment, self.trial_id)
 
 
-class LineageReportCallback(TuneReportCallback):
+class LineageReportCallback(ReportToTune):
     """Ray's report to Tune, with the trial's exploit generation (population-based training)
     in each result, so the searcher can tell results of the values it proposed from later ones."""
 
     def __init__(self, generation: int) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
+        super().__init__()
         self.generation = generation
 
     @override
@@ -124,12 +124,13 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
     if exploit is not None and begin_generation(experiment, trial_id, exploit.generation):
         logger.info("trial %s: starting from trial %s's epoch %d", trial_id, exploit.donor,
                     exploit.epoch)
-    loop_config = {"spec": spec_data, "config": config,
-                   "known_epoch": recorded_epochs(experiment, trial_id),
-                   "wandb": wandb_run(spec, experiment, trial_id, wandb_mode),
-                   "trial_dir": trial_path(experiment, trial_id).uri if experiment.is_local else None,
-                   "start_from": exploit.checkpoint if exploit else None}
+    loop_config: dict[str, Any] = {"spec": spec_data, "config": config,
+                                   "wandb": wandb_run(spec, experiment, trial_id, wandb_mode),
+                                   "trial_dir": trial_path(experiment, trial_id).uri
+                                   if experiment.is_local else None,
+                                   "start_from": exploit.checkpoint if exploit else None}
     if spec.resources.trial_runner == "inline":
+        loop_config["known_epoch"] = recorded_epochs(experiment, trial_id)
         _fit_inline(loop_config, experiment, trial_id)
     else:
         _fit_in_train_run(spec, loop_config, experiment, trial_id, exploit)
@@ -171,10 +172,12 @@ def _fit_in_train_run(spec: SweepSpec, loop_config: dict[str, Any], experiment: 
         per_worker["GPU"] = res.gpus_per_worker
     for attempt in range(spec.failures.max_retries + 1):
         report_callback = (LineageReportCallback(exploit.generation) if exploit
-                           else TuneReportCallback())
+                           else ReportToTune())
         trainer = TorchTrainerWithoutDatasets(
             train_worker,
-            train_loop_config=loop_config,
+            # What the sweep recorded before this attempt: a retry sends again only the rest.
+            train_loop_config={**loop_config,
+                               "known_epoch": recorded_epochs(experiment, trial_id)},
             scaling_config=ray.train.ScalingConfig(
                 num_workers=res.workers_per_trial,
                 use_gpu=res.gpus_per_worker > 0,
@@ -215,5 +218,5 @@ def _fit_in_train_run(spec: SweepSpec, loop_config: dict[str, Any], experiment: 
                 trial_id, reason, attempt + 1, spec.failures.max_retries,
             )
         else:
-            wait_for_reports(report_callback)
+            report_callback.wait_until_taken()
             return
