@@ -18,7 +18,7 @@ import pytest
 
 from lightning_modules import Classifier
 from tests.conftest import REPO, SweepWriter
-from tests.wandb_files import offline_runs
+from tests.wandb_files import offline_runs, read_run
 from tuning import fetch_best, launch, leaderboard
 from tuning.cli import main
 from tuning.config.seeding import trial_seed
@@ -256,14 +256,19 @@ def _exploding_sweep(write_sweep: SweepWriter, runner: str = "train") -> Path:
 def test_errored_trials_show_their_cause_and_the_sweep_goes_on(
     ray_session, write_sweep: SweepWriter, tmp_path: Path, runner: str
 ) -> None:
-    # Inline, Tune retries a failed trial (failures.max_retries, 2 here), which would run the
-    # user's code again: the retries fail at once with the first attempt's error instead.
+    # Inline, Tune retries a failed trial (--max-retries 1 here), which would run the user's
+    # code again: the retry fails at once with the first attempt's error instead.
     code = main(["launch", str(_exploding_sweep(write_sweep, runner)), "--storage", str(tmp_path),
-                 "--name", "boom"])
+                 "--name", "boom", "--max-retries", "1"])
     assert code == 1, "a sweep whose every trial failed has no best trial"
     rows = leaderboard(tmp_path / "boom")
     assert [r["status"] for r in rows] == ["errored", "errored"]
     assert all(r["error"] == "FloatingPointError: loss is nan (lr=0.100)" for r in rows)
+    if runner == "inline":  # Tune's own log of each trial's failures: the retry's is the note
+        for row in rows:
+            failures = (tmp_path / "boom" / f"trial_{row['trial_id']}" / "error.txt").read_text()
+            assert failures.count("Failure #") == 2
+            assert "raised it in an earlier attempt" in failures.split("Failure # 2")[1]
     # Nothing searched: the two trials are repeats that differ in their seed alone.
     assert sorted(r["config"]["seed"] for r in rows) == sorted(trial_seed(0, n) for n in (0, 1))
 
@@ -476,11 +481,17 @@ def test_inline_trials_fit_in_reused_processes_with_a_train_trials_record(
 @pytest.mark.timeout(120)
 def test_inline_trials_sharing_a_process_are_each_one_wandb_run(inline_sweep: Path) -> None:
     ledger = Ledger.load(inline_sweep)
-    runs = offline_runs(inline_sweep)
-    assert sorted(r.name for r in runs) == sorted(ledger.trials)
-    for run in runs:  # a run finished before the next trial in its process began its own
-        trial = ledger.trials[run.name]
-        assert run.config["seed"] == trial.config["seed"]
-        if trial.status == "completed":
-            logged = [row["val/acc"] for row in run.history if "val/acc" in row]
-            assert logged == pytest.approx([e.metrics["val/acc"] for e in trial.history])
+    # One run per trial, named by it: "<experiment>-<trial id>".
+    runs = {d.name.rsplit("-", 1)[-1]: d for d in (inline_sweep / "wandb").glob("offline-run-*")}
+    assert sorted(runs) == sorted(ledger.trials)
+    for trial_id, trial in ledger.trials.items():
+        if trial.status != "completed":
+            # Stopped by ASHA without a finish: when the sweep ends Tune ends the process at once,
+            # and W&B may not have written the run yet (as a Train trial's killed worker).
+            continue
+        # A completed trial finished its run before the next trial in its process began its own.
+        [file] = runs[trial_id].glob("run-*.wandb")
+        run = read_run(file)
+        assert run.name == trial_id and run.config["seed"] == trial.config["seed"]
+        logged = [row["val/acc"] for row in run.history if "val/acc" in row]
+        assert logged == pytest.approx([e.metrics["val/acc"] for e in trial.history])

@@ -183,8 +183,9 @@ class FailuresConfig(_Section):
     """What survives a fault.
 
     ``max_retries``: how often a trial restarts its worker group from its last checkpoint after a
-    worker process or node dies. Exceptions raised by the user's code are not retried: they fail
-    the trial at once (they would fail again), and the sweep goes on unless ``fail_fast``.
+    worker process or node dies (inline, Tune restarts the trial's process; not with
+    ``fail_fast``). Exceptions raised by the user's code are not retried: they fail the trial at
+    once (they would fail again), and the sweep goes on unless ``fail_fast``.
     """
 
     max_retries: int = Field(2, ge=0)
