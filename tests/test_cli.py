@@ -64,12 +64,12 @@ def test_the_leaderboard_shows_the_precision_each_trial_ran(capsys) -> None:
            "config": {"trainer.precision": 16}, "checkpoints": 1, "checkpoint_bytes": 10,
            "worker_seconds": 3.0}
     table = _leaderboard_table([{**row, "ran": {"precision": "16-mixed"}},
-                                {**row, "trial_id": "b", "ran": {}}], "val/acc")
+                                {**row, "trial_id": "b", "ran": {}}], ["val/acc"])
     header, first, second = table.splitlines()
     assert header.split()[-2:] == ["ran", "config"]
     assert first.split()[-2:] == ["16-mixed", "trainer.precision=16"]
     assert second.split()[-2] == "-"  # its workers never said
-    assert "ran" not in _leaderboard_table([row], "val/acc").splitlines()[0].split()
+    assert "ran" not in _leaderboard_table([row], ["val/acc"]).splitlines()[0].split()
 
 
 def test_validate_accepts_the_shipped_sweeps() -> None:

@@ -68,7 +68,7 @@ def test_cli_overrides_win_and_are_validated(write_sweep: SweepWriter) -> None:
         ({"scheduler": {"name": "pbt"}, "space": {"module.optimizer": {"choice": [
             {"class_path": "torch.optim.SGD"}, {"class_path": "torch.optim.Adam"}]}}},
          r"space\.module\.optimizer: a choice among objects cannot change in the middle"),
-        ({"search": {"sampler": "cmaes"}}, r"search\.sampler.*'tpe' or 'random'"),
+        ({"search": {"sampler": "cmaes"}}, r"search\.sampler.*'tpe', 'nsga2' or 'random'"),
         ({"resources": {"workers_per_trial": 1.5}}, "resources.workers_per_trial"),
         ({"resources": {"placement": "STRICT_PACK"}}, r"resources\.placement.*'PACK' or 'SPREAD'"),
         ({"metric": None}, "metric: required but missing"),

@@ -25,7 +25,7 @@ from tuning.record.study_file import (
 def _searcher(experiment: Path | str) -> TruthfulOptunaSearch:
     search = TruthfulOptunaSearch(
         max_epochs=3, metric="val/acc", mode="max", sampler=optuna.samplers.TPESampler(seed=0),
-        study_file=StudyFile(str(experiment), "maximize"),
+        study_file=StudyFile(str(experiment), ["maximize"]),
     )
     search.set_search_properties("val/acc", "max", {"module.lr": tune.loguniform(1e-4, 1e-1)})
     return search

@@ -24,7 +24,7 @@ from tuning.config.spec import load_spec
 from tuning.config.targets import import_from_launch_directory
 from tuning.driver.sweep import SweepOutcome, launch, resume
 from tuning.errors import StorageFullError, SweepError
-from tuning.read.results import fetch_best
+from tuning.read.results import fetch_best, pareto_front
 from tuning.record import Ledger
 
 logger = logging.getLogger("lightsweep")
@@ -101,9 +101,13 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("best", help="the best trial of an experiment",
                        description="The best trial over all its epochs, with a checkpoint that "
-                       "Class.load_from_checkpoint(path) loads.")
+                       "Class.load_from_checkpoint(path) loads. With several objectives: the "
+                       "Pareto front, and its member best in --objective.")
     p.add_argument("experiment", help=EXPERIMENT_HELP)
-    p.add_argument("--json", action="store_true", help="print JSON: one object")
+    p.add_argument("--json", action="store_true", help="print JSON: one object (with several "
+                   "objectives and no --objective, a list: the Pareto front)")
+    p.add_argument("--objective", metavar="METRIC", help="with several objectives: the front's "
+                   "member best in METRIC (default: the first objective)")
     p.add_argument("--download", metavar="DIR", help="copy the checkpoint into DIR when it is in "
                    "cloud storage, and print its local path too")
     p.add_argument("--config-out", metavar="FILE", help="write the best trial as a LightningCLI "
@@ -143,21 +147,40 @@ def _bytes(size: int) -> str:
     return f"{value:.1f}{unit}"
 
 
-def _leaderboard_table(rows: list[dict[str, Any]], metric: str) -> str:
+def _value(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 1e4 and float(value).is_integer():
+        return str(int(value))  # a count: model/params
+    return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4g}"
+
+
+def _columns(ledger: Ledger) -> list[str]:
+    return ledger.spec.shown_metrics if ledger.pareto else [ledger.spec.metric]
+
+
+def _leaderboard_table(rows: list[dict[str, Any]], metrics: list[str]) -> str:
+    """Rows of :meth:`Ledger.rows` with a column per metric of ``metrics``."""
     # What each trial ran (the precision Lightning used), when its workers said.
     ran = any(row.get("ran") for row in rows)
-    header = ["rank", "trial", "status", "epochs", metric, "worker-s", "checkpoints",
-              *(["ran"] if ran else []), "config"]
+    # Ranked by Pareto front: each objective's value at the trial's last scored epoch.
+    pareto = any("front" in row for row in rows)
+    header = ["rank", *(["front"] if pareto else []), "trial", "status", "epochs", *metrics,
+              "worker-s", "checkpoints", *(["ran"] if ran else []), "config"]
     lines = [header]
     for rank, row in enumerate(rows, 1):
-        value = "-" if row["value"] is None else f"{row['value']:.4f}"
+        if pareto:
+            values = [_value((row["values"] or {}).get(m)) for m in metrics]
+            front = ["-" if row["front"] is None else str(row["front"])]
+        else:
+            values, front = [_value(row["value"])], []
         config = " ".join(f"{k}={_fmt(v)}" for k, v in row["config"].items())
         if row["error"]:
             config += f"  [{row['error']}]"
         kept = f"{row['checkpoints']} ({_bytes(row['checkpoint_bytes'])})"
         precision = [row.get("ran", {}).get("precision", "-")] if ran else []
-        lines.append([str(rank), row["trial_id"], row["status"], str(row["epochs"]), value,
-                      f"{row['worker_seconds']:.1f}", kept, *precision, config])
+        lines.append([str(rank), *front, row["trial_id"], row["status"], str(row["epochs"]),
+                      *values, f"{row['worker_seconds']:.1f}", kept, *precision, config])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(line[:-1], widths, strict=True)) + "  " + line[-1]
@@ -170,13 +193,35 @@ def _show_leaderboard(experiment: str, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(ledger.rows(), indent=2) + "\n")
     else:
-        sys.stdout.write(_leaderboard_table(ledger.rows(), ledger.spec.metric) + "\n")
+        sys.stdout.write(_leaderboard_table(ledger.rows(), _columns(ledger)) + "\n")
         sys.stdout.write(_cost_line(ledger) + "\n")
 
 
+def _show_front(experiment: str, as_json: bool) -> bool:
+    """Prints the Pareto front of a sweep ranked by it; False for a single-metric sweep."""
+    ledger = Ledger.load(experiment)
+    if not ledger.pareto:
+        return False
+    front = [b.to_dict() for b in pareto_front(ledger)]
+    if as_json:
+        sys.stdout.write(json.dumps(front, indent=2) + "\n")
+        return True
+    metrics = ledger.spec.shown_metrics
+    lines = [f"Pareto front ({len(front)} trials): "
+             + ", ".join(f"{o.metric} ({o.mode})" for o in ledger.spec.objective_list)]
+    for member in front:
+        values = " ".join(f"{m}={_value(member['values'].get(m))}" for m in metrics)
+        lines.append(f"  {member['trial_id']}: {values} at epoch {member['epoch']}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return True
+
+
 def _show_best(experiment: str, as_json: bool, download: str | None = None,
-               config_out: str | None = None) -> None:
-    found = fetch_best(experiment)
+               config_out: str | None = None, objective: str | None = None) -> None:
+    if objective is None and not download and not config_out and _show_front(
+            experiment, as_json) and as_json:
+        return  # a sweep of several objectives: --json prints its front
+    found = fetch_best(experiment, objective)
     best = found.to_dict()
     if config_out:
         best["config_out"] = str(found.write_lightning_config(config_out))
@@ -185,8 +230,9 @@ def _show_best(experiment: str, as_json: bool, download: str | None = None,
     if as_json:
         sys.stdout.write(json.dumps(best, indent=2) + "\n")
         return
-    lines = [f"best trial {best['trial_id']}: {best['metric']}={best['value']:.4f} at epoch "
-             f"{best['epoch']}"]
+    lines = [f"best trial {best['trial_id']}: {best['metric']}={_value(best['value'])} at "
+             f"epoch {best['epoch']}"]
+    lines += [f"  {k}: {_value(v)}" for k, v in best.get("values", {}).items() if k != best["metric"]]
     lines += [f"  {k} = {_fmt(v)}" for k, v in best["config"].items()]
     lines.append(f"  checkpoint: {best['checkpoint']}")
     if download:
@@ -210,7 +256,7 @@ def _summarize(outcome: SweepOutcome) -> int:
     path = outcome.path
     ledger = Ledger.load(path)
     rows = ledger.rows()
-    sys.stdout.write(_leaderboard_table(rows, ledger.spec.metric) + "\n")
+    sys.stdout.write(_leaderboard_table(rows, _columns(ledger)) + "\n")
     sys.stdout.write(
         f"\nexperiment: {path} (checkpoints: {sum(r['checkpoints'] for r in rows)} kept, "
         f"{_bytes(sum(r['checkpoint_bytes'] for r in rows))})\n"
@@ -248,7 +294,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "leaderboard":
         _show_leaderboard(args.experiment, args.json)
     elif args.command == "best":
-        _show_best(args.experiment, args.json, args.download, args.config_out)
+        _show_best(args.experiment, args.json, args.download, args.config_out, args.objective)
     elif args.command == "report":
         from tuning.read.report import write_report  # matplotlib: only for this command
 

@@ -12,8 +12,9 @@ A sweep file is YAML::
       datamodule.batch_size: {choice: [32, 64, 128]}
       module.net.init_args.width: {int: [16, 64]}   # inside an object (tuning.config.space)
     config: path/to/lightning_cli_config.yaml      # a base (tuning.config.lightning_config)
-    metric: val/acc
+    metric: val/acc                  # or several: [val/acc, model/params] with mode: [max, min]
     mode: max
+    constraints: ["model/latency_ms <= 5"]         # a trial that breaks one ranks after the rest
     search: {num_samples: 16, seed: 0}
     scheduler: {max_epochs: 20, grace_period: 2, reduction_factor: 3}
     resources: {workers_per_trial: 1, cpus_per_worker: 1, gpus_per_worker: 0, max_concurrent: null,
@@ -28,6 +29,7 @@ in :mod:`tuning.config.checks`.
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -63,13 +65,15 @@ class SearchConfig(_Section):
     """How many configurations to try, how to propose them, and the seed that makes the search
     reproducible.
 
-    ``sampler`` is Optuna's TPE (``tpe``, which learns from finished and stopped trials) or
-    independent uniform draws (``random``, the baseline TPE is measured against).
+    ``sampler`` is Optuna's TPE (``tpe``, which learns from finished and stopped trials; with
+    several objectives, Optuna's multi-objective TPE), NSGA-II (``nsga2``, Optuna's genetic
+    algorithm for several objectives) or independent uniform draws (``random``, the baseline the
+    others are measured against).
     """
 
     num_samples: int = Field(10, gt=0)
     seed: int = 0
-    sampler: Literal["tpe", "random"] = "tpe"
+    sampler: Literal["tpe", "nsga2", "random"] = "tpe"
 
 
 PBT_FIELDS = ("perturbation_interval", "quantile_fraction", "resample_probability", "mutate")
@@ -173,6 +177,65 @@ class ResourcesConfig(_Section):
         return self
 
 
+# Metrics lightsweep measures itself at each epoch's end when a sweep's objectives or constraints
+# name them (tuning.trial.model_cost): the model's parameter count, and the median time of one
+# sample's forward pass on the trial's device, in milliseconds.
+BUILTIN_METRICS = ("model/params", "model/latency_ms")
+
+
+class Objective(_Section):
+    """One objective of a sweep: a reported metric and whether larger (``max``) is better."""
+
+    metric: str = Field(min_length=1)
+    mode: Literal["min", "max"]
+
+
+CONSTRAINT = re.compile(r"^\s*(?P<metric>[^\s<>=]+)\s*(?P<op><=|>=)\s*(?P<bound>\S+)\s*$")
+
+
+class Constraint(_Section):
+    """``metric <= bound`` or ``metric >= bound``, as a sweep file writes it."""
+
+    metric: str
+    op: Literal["<=", ">="]
+    bound: float
+
+    @classmethod
+    def parse(cls, text: str, field: str) -> Constraint:
+        match = CONSTRAINT.match(text)
+        bound = None
+        if match:
+            try:
+                bound = float(match["bound"])
+            except ValueError:
+                bound = None
+        if match is None or bound is None or not math.isfinite(bound):
+            raise SweepError(
+                f"{field}: {text!r} is not a constraint. Fix: write METRIC <= NUMBER or "
+                "METRIC >= NUMBER, e.g. \"model/latency_ms <= 5\"")
+        return cls(metric=match["metric"], op=match["op"], bound=bound)  # type: ignore[arg-type]
+
+    def violation(self, value: float) -> float:
+        """How far ``value`` breaks the constraint: 0 or less when it holds (Optuna's sign)."""
+        return value - self.bound if self.op == "<=" else self.bound - value
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.bound:g}"
+
+
+def total_violation(constraints: list[Constraint], metrics: Mapping[str, Any]) -> float:
+    """How far ``metrics`` break ``constraints``, summed (0: all hold); a constrained metric
+    they lack breaks its constraint infinitely (nothing shows that it holds)."""
+    total = 0.0
+    for constraint in constraints:
+        value = metrics.get(constraint.metric)
+        if isinstance(value, int | float) and math.isfinite(value):
+            total += max(0.0, constraint.violation(float(value)))
+        else:
+            total = math.inf
+    return total
+
+
 class CheckpointsConfig(_Section):
     """How many checkpoints each trial keeps (the best by the metric, and always the latest)."""
 
@@ -231,8 +294,12 @@ class SweepSpec(BaseModel):
     # Lightning callbacks built in every trial: [{ClassName: {argument: value}}] (tuning.trial.callbacks)
     callbacks: list[dict[str, dict[str, Any] | None]] = []
     space: dict[str, Any] = {}
+    # The first objective (one sweep file may list several: see _objectives_from_lists).
     metric: str = Field(min_length=1)
     mode: Literal["min", "max"]
+    # Every objective, the first included, when there are several; else empty.
+    objectives: list[Objective] = []
+    constraints: list[str] = []
     search: SearchConfig = SearchConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     resources: ResourcesConfig = ResourcesConfig()
@@ -241,6 +308,32 @@ class SweepSpec(BaseModel):
     wandb: WandbConfig = WandbConfig()
     name: str | None = Field(None, pattern=r"^[\w.-]+$")
     storage: str = "runs"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _objectives_from_lists(cls, data: Any) -> Any:
+        """``metric: [a, b]`` with ``mode: [max, min]`` is a multi-objective sweep: its first
+        objective stays ``metric``/``mode`` (what single-metric readers rank by), and all of
+        them go to ``objectives``."""
+        if not isinstance(data, dict):
+            return data
+        metric, mode = data.get("metric"), data.get("mode")
+        if not isinstance(metric, list) and not isinstance(mode, list):
+            return data
+        metrics = metric if isinstance(metric, list) else [metric]
+        modes = mode if isinstance(mode, list) else [mode]
+        if len(metrics) != len(modes):
+            raise SweepError(
+                f"mode: {len(modes)} mode(s) for {len(metrics)} metric(s). Fix: give one mode "
+                "per metric, in the same order, e.g. metric: [val/acc, model/params] with "
+                "mode: [max, min]")
+        if not metrics:
+            raise SweepError("metric: an empty list. Fix: name at least one metric")
+        if len(set(map(str, metrics))) != len(metrics):
+            raise SweepError(f"metric: {metrics} names a metric twice. Fix: name each once")
+        objectives = [{"metric": m, "mode": d} for m, d in zip(metrics, modes, strict=True)]
+        return {**data, "metric": metrics[0], "mode": modes[0],
+                "objectives": objectives if len(objectives) > 1 else []}
 
     @field_validator("module", "datamodule")
     @classmethod
@@ -291,6 +384,21 @@ class SweepSpec(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _objectives_agree(self) -> SweepSpec:
+        if self.objectives and (self.objectives[0].metric, self.objectives[0].mode) != (
+                self.metric, self.mode):
+            raise SweepError("objectives: the first must be metric and mode. Fix: write the "
+                             "objectives as metric: [a, b] with mode: [max, min] alone")
+        for i, text in enumerate(self.constraints):
+            Constraint.parse(text, f"constraints[{i}]")
+        if self.objectives and self.scheduler.name == "pbt":
+            raise SweepError(
+                "scheduler.name: pbt ranks trials by one metric, and metric names "
+                f"{len(self.objectives)}. Fix: keep one metric, or use scheduler.name: asha "
+                "(Pareto rungs)")
+        return self
+
+    @model_validator(mode="after")
     def _pbt_can_mutate(self) -> SweepSpec:
         if self.scheduler.name != "pbt":
             return self
@@ -329,6 +437,32 @@ class SweepSpec(BaseModel):
         return [canonical_key(k) for k in self.scheduler.mutate]
 
     @property
+    def objective_list(self) -> list[Objective]:
+        """Every objective: several for a multi-objective sweep, else ``metric`` alone."""
+        return list(self.objectives) or [Objective(metric=self.metric, mode=self.mode)]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def constraint_list(self) -> list[Constraint]:
+        return [Constraint.parse(text, f"constraints[{i}]")
+                for i, text in enumerate(self.constraints)]
+
+    @property
+    def shown_metrics(self) -> list[str]:
+        """The objectives' metrics, then the constrained ones: what a Pareto ranking shows."""
+        return list(dict.fromkeys([*(o.metric for o in self.objective_list),
+                                   *(c.metric for c in self.constraint_list)]))
+
+    @property
+    def measured_metrics(self) -> list[str]:
+        """The built-in metrics (:data:`BUILTIN_METRICS`) that the trials must measure."""
+        named = {o.metric for o in self.objective_list} | {c.metric for c in self.constraint_list}
+        return [m for m in BUILTIN_METRICS if m in named]
+
+    @property
     def search_space(self) -> SearchSpace:
         return SearchSpace.parse(self.space)
 
@@ -336,6 +470,11 @@ class SweepSpec(BaseModel):
     def direction(self) -> Literal["maximize", "minimize"]:
         """Optuna's name for ``mode``."""
         return "maximize" if self.mode == "max" else "minimize"
+
+    @property
+    def directions(self) -> list[Literal["maximize", "minimize"]]:
+        """Optuna's name for each objective's mode."""
+        return ["maximize" if o.mode == "max" else "minimize" for o in self.objective_list]
 
     @property
     def accelerator(self) -> str:

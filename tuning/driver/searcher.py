@@ -10,6 +10,14 @@ finished ones. Here:
 - a trial stopped early (by ASHA) is PRUNED, keeping its intermediate values;
 - a trial that errored is PRUNED when it has intermediate values, else FAIL.
 
+With several objectives (``metric: [val/acc, model/params]``), Optuna takes no intermediate
+values: a trial that ran all ``max_epochs`` is COMPLETE with its last epoch's values, one stopped
+early is PRUNED (Optuna's multi-objective TPE ranks pruned trials after complete ones), and the
+epoch values it reached are kept in the trial's user attribute ``last_values``. Constraints
+(``constraints: ["model/latency_ms <= 5"]``) are set on every COMPLETE and PRUNED trial as
+Optuna's samplers read them (``Trial.set_constraint``), from the trial's last epoch; a metric it
+never reported counts as broken (infinitely).
+
 Each proposed configuration also carries the trial's seed (:mod:`tuning.config.seeding`), drawn from
 the sweep's seed and Optuna's trial number.
 """
@@ -17,6 +25,7 @@ the sweep's seed and Optuna's trial number.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
@@ -25,6 +34,7 @@ from typing_extensions import override
 
 from tuning.compat import OptunaSearchInternals
 from tuning.config.seeding import SEED_KEY, trial_seed
+from tuning.config.spec import Constraint
 from tuning.record import is_finite_number
 from tuning.record.lineage import GENERATION_METRIC
 from tuning.record.study_file import StudyFile
@@ -42,18 +52,25 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
             (:func:`tuning.driver.warm_start.past_trials`).
         epoch_attr: The result key that counts completed epochs (survives restores).
         study_file: Where ended trials are copied for optuna-dashboard (None: nowhere).
-        **kwargs: Passed to ``OptunaSearch`` (sampler, metric, mode, ...).
+        constraints: What a trial's last epoch must satisfy (a trial that does not ranks after
+            those that do).
+        **kwargs: Passed to ``OptunaSearch`` (sampler, metric, mode: a list of each for several
+            objectives, ...).
     """
 
     def __init__(self, max_epochs: int, seed: int | None = None,
                  warm_start: list[FrozenTrial] | None = None, epoch_attr: str = "epoch",
-                 study_file: StudyFile | None = None, **kwargs: Any) -> None:
+                 study_file: StudyFile | None = None,
+                 constraints: list[Constraint] | None = None, **kwargs: Any) -> None:
         # Set before OptunaSearch's __init__, which sets the study up when given a space.
         self._warm_start = list(warm_start or [])
         self._max_epochs = max_epochs
         self._epoch_attr = epoch_attr
         self._study_file = study_file
+        self._constraints = list(constraints or [])
         self._last_epoch: dict[str, int] = {}
+        # The last epoch's objective and constrained values of each running trial.
+        self._last_values: dict[str, dict[str, float]] = {}
         self._trial_ids: dict[int, str] = {}  # Optuna's trial number -> Tune's trial id
         super().__init__(**kwargs)
         self._seed = seed  # after: OptunaSearch's own (unused, its sampler is given) has this name
@@ -95,20 +112,42 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
             config[SEED_KEY] = trial_seed(seed, number)
         return config
 
-    def _tell_stopped(self, trial_id: str) -> None:
-        state = TrialState.PRUNED if self._last_epoch.get(trial_id) else TrialState.FAIL
-        self.study.tell(self.optuna_trial(trial_id), state=state)
+    def _metrics(self) -> list[str]:
+        return list(self.metric) if isinstance(self.metric, list) else [self.metric]
+
+    def _watched(self) -> list[str]:
+        # Searchers pickled by an older lightsweep (a resumed sweep) have no constraints.
+        constraints: list[Constraint] = getattr(self, "_constraints", [])
+        return list(dict.fromkeys([*self._metrics(), *(c.metric for c in constraints)]))
+
+    def _last(self) -> dict[str, dict[str, float]]:
+        if not hasattr(self, "_last_values"):  # pickled by an older lightsweep
+            self._last_values = {}
+        return self._last_values
+
+    def _tell(self, trial_id: str, state: TrialState, values: list[float] | None = None) -> None:
+        """Tells Optuna how the trial ended, with its constraints' values when it has any."""
+        trial = self.optuna_trial(trial_id)
+        last = self._last().pop(trial_id, {})
+        if state != TrialState.FAIL:
+            for constraint in getattr(self, "_constraints", []):
+                value = last.get(constraint.metric)
+                trial.set_constraint(str(constraint), constraint.violation(value)
+                                     if is_finite_number(value) else math.inf)
+            if last and values is None and len(self._metrics()) > 1:
+                trial.set_user_attr("last_values", last)
+        if values is None:
+            self.study.tell(trial, state=state)
+        else:
+            self.study.tell(trial, values[0] if len(values) == 1 else values)
         self.mark_completed(trial_id)
         self._copy_ended_trials()
 
-    def _single_metric(self) -> bool:
-        return not isinstance(self.metric, list)
+    def _tell_stopped(self, trial_id: str) -> None:
+        self._tell(trial_id, TrialState.PRUNED if self._last_epoch.get(trial_id) else TrialState.FAIL)
 
     @override
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        if not self._single_metric():
-            super().on_trial_result(trial_id, result)
-            return
         if self.is_completed(trial_id):
             return
         if result.get(GENERATION_METRIC):
@@ -118,20 +157,21 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
             self._tell_stopped(trial_id)
             return
         epoch = int(result.get(self._epoch_attr, 0))
-        value = result.get(self.metric)
+        metrics = self._metrics()
+        values = [result.get(m) for m in metrics]
         # A resumed run repeats its checkpoint's epoch: Optuna keeps one value per step.
-        if epoch <= self._last_epoch.get(trial_id, 0) or not is_finite_number(value):
+        if epoch <= self._last_epoch.get(trial_id, 0) or not all(map(is_finite_number, values)):
             return
-        self.optuna_trial(trial_id).report(value, step=epoch)
+        if len(metrics) == 1:  # Optuna takes no intermediate values of several objectives
+            self.optuna_trial(trial_id).report(values[0], step=epoch)
         self._last_epoch[trial_id] = epoch
+        self._last()[trial_id] = {m: result[m] for m in self._watched()
+                                  if is_finite_number(result.get(m))}
 
     @override
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        if not self._single_metric():
-            super().on_trial_complete(trial_id, result, error)
-            return
         if self.is_completed(trial_id):  # told already (at a PBT exploit, or before a resume)
             return
         if result and not error:
@@ -139,11 +179,9 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
             if self.is_completed(trial_id):  # told at its exploit
                 return
         epochs = self._last_epoch.get(trial_id, 0)
-        value = result.get(self.metric) if result else None
-        if not error and epochs >= self._max_epochs and is_finite_number(value):
-            self.study.tell(self.optuna_trial(trial_id), value)
+        values = [result.get(m) for m in self._metrics()] if result else []
+        if not error and epochs >= self._max_epochs and values and all(
+                map(is_finite_number, values)):
+            self._tell(trial_id, TrialState.COMPLETE, [float(v) for v in values if v is not None])
         else:
-            state = TrialState.PRUNED if epochs else TrialState.FAIL
-            self.study.tell(self.optuna_trial(trial_id), state=state)
-        self.mark_completed(trial_id)
-        self._copy_ended_trials()
+            self._tell(trial_id, TrialState.PRUNED if epochs else TrialState.FAIL)

@@ -28,6 +28,7 @@ from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.config.space import sample
 from tuning.config.spec import ResourcesConfig, SweepSpec, load_spec
 from tuning.config.targets import import_from_launch_directory
+from tuning.driver.pareto_asha import ParetoASHA
 from tuning.driver.pbt import TrainRunPBT
 from tuning.driver.progress import progress_callback
 from tuning.driver.searcher import TruthfulOptunaSearch
@@ -237,14 +238,26 @@ def build_searcher(
     # proposals, the same configurations again: seed it apart, reproducibly.
     seed = spec.search.seed
     sampler_seed = trial_seed(seed, len(warm_start)) if warm_start else seed
-    sampler: optuna.samplers.BaseSampler = (
-        optuna.samplers.TPESampler(seed=sampler_seed) if spec.search.sampler == "tpe"
-        else optuna.samplers.RandomSampler(seed=sampler_seed))
+    sampler: optuna.samplers.BaseSampler
+    if spec.search.sampler == "tpe":
+        sampler = optuna.samplers.TPESampler(seed=sampler_seed)
+    elif spec.search.sampler == "nsga2":
+        # Optuna's default generation of 50 would leave a sweep of fewer trials wholly random:
+        # a quarter of the sweep per generation gives it four generations to evolve.
+        population = min(50, max(4, spec.search.num_samples // 4))
+        sampler = optuna.samplers.NSGAIISampler(seed=sampler_seed, population_size=population)
+    else:
+        sampler = optuna.samplers.RandomSampler(seed=sampler_seed)
+    objectives = spec.objective_list
+    multi = len(objectives) > 1
     return TruthfulOptunaSearch(
         max_epochs=spec.scheduler.max_epochs, seed=seed, warm_start=warm_start, sampler=sampler,
-        study_file=StudyFile(path.uri, spec.direction) if path is not None else None,
+        study_file=StudyFile(path.uri, spec.directions) if path is not None else None,
+        constraints=spec.constraint_list,
         # Define-by-run: a conditional choice's branch arguments exist only in its trials.
-        space=functools.partial(sample, spec.search_space), metric=spec.metric, mode=spec.mode,
+        space=functools.partial(sample, spec.search_space),
+        metric=[o.metric for o in objectives] if multi else spec.metric,
+        mode=[o.mode for o in objectives] if multi else spec.mode,
     )
 
 
@@ -272,6 +285,11 @@ def build_tuner(
         # Tune suggests reused actors for PBT; a moved trial restarts its Train run in a fresh
         # process here by design (tuning.driver.pbt), so the advice does not apply.
         warnings.filterwarnings("ignore", message="Consider boosting PBT performance")
+    elif spec.multi_objective or spec.constraints:
+        scheduler = ParetoASHA(
+            spec.objective_list, spec.constraint_list, max_epochs=spec.scheduler.max_epochs,
+            grace_period=spec.scheduler.grace_period,
+            reduction_factor=spec.scheduler.reduction_factor)
     else:
         scheduler = ASHAScheduler(
             # The epoch survives restarts; Tune's training_iteration restarts at 1 after a restore.

@@ -5,11 +5,12 @@ study each of its trials as Optuna would have recorded it (see :mod:`tuning.driv
 that ran every epoch COMPLETE with its last value, one stopped early PRUNED with its per-epoch
 values, one that failed before any result FAIL. TPE then proposes from what the earlier sweep
 learned instead of starting blind. The two sweeps must search the same space for the same
-metric and mode.
+objectives (metric and mode, or several) under the same constraints.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,12 @@ from tuning.record.location import Location
 
 
 def _mismatch(spec: SweepSpec, past: SweepSpec) -> str | None:
-    if (past.metric, past.mode) != (spec.metric, spec.mode):
-        return (f"it optimized {past.metric} ({past.mode}), this sweep {spec.metric} "
-                f"({spec.mode})")
+    def aims(s: SweepSpec) -> str:
+        said = ", ".join(f"{o.metric} ({o.mode})" for o in s.objective_list)
+        return said + (f" under {', '.join(s.constraints)}" if s.constraints else "")
+
+    if (past.objective_list, past.constraint_list) != (spec.objective_list, spec.constraint_list):
+        return f"it optimized {aims(past)}, this sweep {aims(spec)}"
     searched, past_searched = spec.search_space.searched, past.search_space.searched
     if searched != past_searched:
         mine, theirs = set(searched), set(past_searched)
@@ -38,15 +42,33 @@ def _mismatch(spec: SweepSpec, past: SweepSpec) -> str | None:
 
 
 def _frozen(record: TrialRecord, spec: SweepSpec, distributions: dict[str, Any]) -> FrozenTrial:
+    params = {key: record.config[key] for key in distributions}
+    metrics = [o.metric for o in spec.objective_list]
+    last = record.last_scored_epoch(metrics)
+    # As the searcher told it: constraints from the last scored epoch, a missing value broken.
+    constraints = {str(c): c.violation(last.metrics[c.metric])
+                   if last and is_finite_number(last.metrics.get(c.metric)) else math.inf
+                   for c in spec.constraint_list} if last else None
+    ran_all = (record.status == "completed" and last is not None
+               and last.epoch >= spec.scheduler.max_epochs)
+    if len(metrics) > 1:  # no intermediate values with several objectives
+        if ran_all and last is not None:
+            return optuna.trial.create_trial(
+                params=params, distributions=distributions,
+                values=[last.metrics[m] for m in metrics], constraints=constraints)
+        return optuna.trial.create_trial(
+            params=params, distributions=distributions, constraints=constraints,
+            state=TrialState.PRUNED if last else TrialState.FAIL)
     values = {e.epoch: e.metrics[spec.metric] for e in record.history
               if is_finite_number(e.metrics.get(spec.metric))}
-    params = {key: record.config[key] for key in distributions}
-    if record.status == "completed" and values and max(values) >= spec.scheduler.max_epochs:
+    if ran_all and values:
         return optuna.trial.create_trial(params=params, distributions=distributions,
-                                         value=values[max(values)], intermediate_values=values)
+                                         value=values[max(values)], intermediate_values=values,
+                                         constraints=constraints)
     state = TrialState.PRUNED if values else TrialState.FAIL
     return optuna.trial.create_trial(params=params, distributions=distributions, state=state,
-                                     intermediate_values=values)
+                                     intermediate_values=values,
+                                     constraints=constraints if values else None)
 
 
 def past_trials(experiment: str | Path | Location, spec: SweepSpec) -> list[FrozenTrial]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import yaml
 from tuning.config.lightning_config import best_config
 from tuning.config.objects import apply_optimizer, build, build_arguments, object_form
 from tuning.config.seeding import SEED_KEY
-from tuning.config.spec import SweepSpec
+from tuning.config.spec import SweepSpec, total_violation
 from tuning.config.targets import lightning_namespace, resolve_class
 from tuning.errors import SweepError
 from tuning.record import EpochRecord, Ledger, TrialRecord
@@ -47,6 +48,8 @@ class BestTrial:
         schedule: Under population-based training, the values the trial trained with and from
             which epoch on (:meth:`tuning.record.TrialRecord.schedule`); ``config`` holds the
             last of them. None when they never changed.
+        values: With several objectives (or constraints), every objective's (and constrained
+            metric's) value at ``epoch``, the trial's last scored epoch; None otherwise.
     """
 
     trial_id: str
@@ -58,11 +61,13 @@ class BestTrial:
     checkpoint_epoch: int
     spec: SweepSpec
     schedule: list[dict[str, Any]] | None = None
+    values: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "trial_id": self.trial_id, "config": searched_values(self.config),
             "metric": self.metric, "value": self.value, "epoch": self.epoch,
+            **({"values": self.values} if self.values is not None else {}),
             "checkpoint": self.checkpoint, "checkpoint_epoch": self.checkpoint_epoch,
             **({"schedule": self.schedule} if self.schedule else {}),
         }
@@ -134,29 +139,82 @@ def _kept_checkpoint(record: TrialRecord, metric: str, mode: str) -> EpochRecord
     return None
 
 
-def fetch_best(experiment: str | Location) -> BestTrial:
-    """The best trial over all epochs of all trials that reported the metric.
+def fetch_best(experiment: str | Location, objective: str | None = None) -> BestTrial:
+    """The best trial over all epochs of all trials that reported the metric; with several
+    objectives (or constraints), the member of the Pareto front (:func:`pareto_front`) best in
+    ``objective``.
 
     Args:
         experiment: The experiment directory, or its cloud URI.
+        objective: The objective to pick by (default: the sweep's first, ``metric``).
 
     Raises:
-        SweepError: If the directory is no experiment, or no trial has reported yet.
+        SweepError: If the directory is no experiment, ``objective`` is none of the sweep's,
+            or no trial has reported yet.
     """
     ledger = Ledger.load(experiment)
     metric, mode = ledger.spec.metric, ledger.spec.mode
-    for record in ledger.ranked():
-        best = record.best_epoch(metric, mode)
-        kept = _kept_checkpoint(record, metric, mode)
-        if best is None or kept is None or kept.checkpoint is None:
-            continue
-        return BestTrial(
-            trial_id=record.trial_id, config=record.config, metric=metric,
-            value=best.metrics[metric], epoch=best.epoch, checkpoint=kept.checkpoint,
-            checkpoint_epoch=kept.epoch, spec=ledger.spec,
-            schedule=record.schedule() if record.lineage else None,
-        )
+    if objective is not None and objective != metric:
+        modes = {o.metric: o.mode for o in ledger.spec.objective_list}
+        if objective not in modes:
+            raise SweepError(f"--objective: {objective!r} is not an objective of this sweep. "
+                             f"Fix: name one of {', '.join(modes)}")
+        metric, mode = objective, modes[objective]
+    if ledger.pareto:
+        front = pareto_front(ledger)
+        if front:
+            chosen = sorted(front, key=lambda b: b.values[metric] if b.values else 0.0,
+                            reverse=mode == "max")[0]
+            return dataclasses.replace(chosen, metric=metric, value=(chosen.values or {})[metric])
+        if ledger.fronts() and ledger.spec.constraints:
+            raise SweepError(
+                f"{experiment}: no trial satisfies the constraints "
+                f"({', '.join(ledger.spec.constraints)}). Fix: relax them in a new sweep; "
+                "`leaderboard` shows how far each trial missed")
+    else:
+        for record in ledger.ranked():
+            best = record.best_epoch(metric, mode)
+            kept = _kept_checkpoint(record, metric, mode)
+            if best is None or kept is None or kept.checkpoint is None:
+                continue
+            return BestTrial(
+                trial_id=record.trial_id, config=record.config, metric=metric,
+                value=best.metrics[metric], epoch=best.epoch, checkpoint=kept.checkpoint,
+                checkpoint_epoch=kept.epoch, spec=ledger.spec,
+                schedule=record.schedule() if record.lineage else None,
+            )
     raise SweepError(
         f"{experiment}: no trial has reported {metric!r} with a checkpoint yet. Fix: wait for "
         "the first epoch to end, or check that the LightningModule logs this metric"
     )
+
+
+def pareto_front(experiment: str | Location | Ledger) -> list[BestTrial]:
+    """The trials on the Pareto front of a sweep of several objectives (or of constraints):
+    those no other trial beats in every objective, among those that satisfy the constraints
+    (front 1), each at its last scored epoch, with a checkpoint. Ordered by spread along the
+    front, its ends first.
+
+    Args:
+        experiment: The experiment directory, its cloud URI, or its loaded record.
+    """
+    ledger = experiment if isinstance(experiment, Ledger) else Ledger.load(experiment)
+    metrics = [o.metric for o in ledger.spec.objective_list]
+    found = []
+    for trial_id, front in ledger.fronts().items():
+        record = ledger.trials[trial_id]
+        point = record.last_scored_epoch(metrics)
+        if front != 1 or point is None or total_violation(
+                ledger.spec.constraint_list, point.metrics) > 0:
+            continue
+        kept = next((e for e in reversed(record.history) if e.epoch <= point.epoch
+                     and e.checkpoint and Location.parse(e.checkpoint).is_file()), None)
+        if kept is None or kept.checkpoint is None:
+            continue
+        found.append(BestTrial(
+            trial_id=trial_id, config=record.config, metric=ledger.spec.metric,
+            value=point.metrics[ledger.spec.metric], epoch=point.epoch,
+            checkpoint=kept.checkpoint, checkpoint_epoch=kept.epoch, spec=ledger.spec,
+            values={m: point.metrics[m] for m in ledger.spec.shown_metrics
+                    if m in point.metrics}))
+    return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from tuning.record.lineage import searched_values
 
@@ -79,6 +79,14 @@ class TrialRecord:
         ranked = self.ranked_epochs(metric, mode)
         return ranked[0] if ranked else None
 
+    def last_scored_epoch(self, metrics: list[str]) -> EpochRecord | None:
+        """The last epoch that reported every one of ``metrics``: a trial's point in a sweep of
+        several objectives (the model it ended with, whose checkpoint is always kept)."""
+        for entry in reversed(self.history):
+            if all(is_finite_number(entry.metrics.get(m)) for m in metrics):
+                return entry
+        return None
+
     def as_data(self) -> dict[str, Any]:
         """The record as the snapshot stores it (``asdict``'s deep copies cost too much there)."""
         return {
@@ -107,13 +115,25 @@ class TrialRecord:
                             "values": exploit["values"]})
         return entries
 
-    def to_dict(self, metric: str, mode: str) -> dict[str, Any]:
-        best = self.best_epoch(metric, mode)
+    def to_dict(self, metric: str, mode: str,
+                pareto: tuple[list[str], list[str], int | None] | None = None) -> dict[str, Any]:
+        """The leaderboard's row: ``value`` is ``metric`` at the trial's best epoch; with
+        ``pareto`` (the objectives' metrics, the metrics to show, the trial's front), at its
+        last scored epoch, with the shown metrics' values there (``values``) and the front."""
+        if pareto is None:
+            best = self.best_epoch(metric, mode)
+            extra: dict[str, Any] = {}
+        else:
+            metrics, shown, front = pareto
+            best = self.last_scored_epoch(metrics)
+            extra = {"front": front, "epoch": best.epoch if best else None,
+                     "values": {m: best.metrics.get(m) for m in shown} if best else None}
         return {
             "trial_id": self.trial_id,
             "status": self.status,
             "epochs": self.epochs,
             "value": best.metrics[metric] if best else None,
+            **extra,
             "config": searched_values(self.config),
             "error": self.error,
             "checkpoints": self.checkpoints,
@@ -125,7 +145,7 @@ class TrialRecord:
         }
 
 
-def is_finite_number(value: Any) -> bool:
+def is_finite_number(value: Any) -> TypeGuard[float]:
     """Whether ``value`` is a real, finite number (not a bool, NaN or infinity)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 

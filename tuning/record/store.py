@@ -14,12 +14,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuning.config.spec import SweepSpec
+from tuning.config.spec import SweepSpec, total_violation
 from tuning.errors import SweepError
 from tuning.record import events
 from tuning.record.events import Event
 from tuning.record.layout import EVENTS_DIR, LEDGER_FILE
 from tuning.record.location import READ_ATTEMPTS, Location
+from tuning.record.pareto import front_numbers, minimized, pareto_order
 from tuning.record.records import FINISHED, Cost, TrialRecord
 
 logger = logging.getLogger(__name__)
@@ -93,8 +94,30 @@ class Ledger:
     trials: dict[str, TrialRecord] = field(default_factory=dict)
     logged: int = 0  # the last event segment these records include
 
+    @property
+    def pareto(self) -> bool:
+        """Whether trials are ranked by Pareto front (several objectives, or constraints)."""
+        return self.spec.multi_objective or bool(self.spec.constraints)
+
+    def fronts(self) -> dict[str, int]:
+        """Each scored trial's Pareto front (1: non-dominated), from its last scored epoch;
+        trials that break a constraint are on fronts after every feasible one."""
+        objectives, constraints = self.spec.objective_list, self.spec.constraint_list
+        metrics = [o.metric for o in objectives]
+        scored = [(t.trial_id, e) for t in self.trials.values()
+                  if (e := t.last_scored_epoch(metrics)) is not None]
+        points = [minimized([e.metrics[m] for m in metrics], [o.mode for o in objectives])
+                  for _, e in scored]
+        violations = [total_violation(constraints, e.metrics) for _, e in scored]
+        numbers = front_numbers(points, violations)
+        order = pareto_order(points, violations)
+        return {scored[i][0]: numbers[i] for i in order}
+
     def ranked(self) -> list[TrialRecord]:
-        """All trials, best value first; trials without a value last, in start order."""
+        """All trials, best first (by Pareto front, then spread along it, when :attr:`pareto`);
+        trials without a value last, in start order."""
+        if self.pareto:
+            return self._pareto_ranked(self.fronts())
         metric, mode = self.spec.metric, self.spec.mode
 
         def key(record: TrialRecord) -> tuple[int, float]:
@@ -123,7 +146,18 @@ class Ledger:
 
     def rows(self) -> list[dict[str, Any]]:
         """The leaderboard: :meth:`TrialRecord.to_dict` of every trial, best first."""
-        return [t.to_dict(self.spec.metric, self.spec.mode) for t in self.ranked()]
+        if not self.pareto:
+            return [t.to_dict(self.spec.metric, self.spec.mode) for t in self.ranked()]
+        fronts = self.fronts()
+        metrics = [o.metric for o in self.spec.objective_list]
+        shown = self.spec.shown_metrics
+        return [t.to_dict(self.spec.metric, self.spec.mode,
+                          (metrics, shown, fronts.get(t.trial_id)))
+                for t in self._pareto_ranked(fronts)]
+
+    def _pareto_ranked(self, fronts: dict[str, int]) -> list[TrialRecord]:
+        return [*(self.trials[t] for t in fronts),
+                *(t for t in self.trials.values() if t.trial_id not in fronts)]
 
     def reconcile(self, known: set[str]) -> list[Event]:
         """What settles, before a resume, the trials that the restored Ray Tune does not know.

@@ -54,12 +54,13 @@ class StudyFile:
 
     Args:
         experiment: The experiment directory (local path or URI).
-        direction: ``"maximize"`` or ``"minimize"``.
+        directions: ``"maximize"`` or ``"minimize"`` for each objective of the sweep.
     """
 
-    def __init__(self, experiment: str, direction: Literal["maximize", "minimize"]) -> None:
+    def __init__(self, experiment: str,
+                 directions: Sequence[Literal["maximize", "minimize"]]) -> None:
         self.location = Location.parse(experiment) / STUDY_FILE
-        self.direction = direction
+        self.directions = list(directions)
         self._fresh()
 
     def _fresh(self) -> None:
@@ -71,9 +72,11 @@ class StudyFile:
 
     def __getstate__(self) -> dict[str, Any]:
         # Pickled with the searcher into Tune's state: a restored driver reads the file again.
-        return {"location": self.location, "direction": self.direction}
+        return {"location": self.location, "directions": self.directions}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if "direction" in state:  # pickled by a single-objective lightsweep
+            state = {"location": state["location"], "directions": [state["direction"]]}
         self.__dict__.update(state)
         self._fresh()
 
@@ -117,7 +120,7 @@ class StudyFile:
             if self.location.exists():
                 self._local.write_bytes(self.location.read_bytes())
         study = optuna.create_study(storage=f"sqlite:///{self._local}", study_name=STUDY_NAME,
-                                    direction=self.direction, load_if_exists=True)
+                                    directions=self.directions, load_if_exists=True)
         self._held = {int(t.user_attrs[NUMBER_ATTR]) for t in study.get_trials(deepcopy=False)
                       if NUMBER_ATTR in t.user_attrs}
         return study
@@ -134,7 +137,7 @@ class StudyFile:
             if trial.number in trial_ids:
                 attrs[TRIAL_ID_ATTR] = trial_ids[trial.number]
             copy = optuna.trial.create_trial(
-                state=trial.state, value=trial.value if trial.state.name == "COMPLETE" else None,
+                state=trial.state, values=trial.values if trial.state.name == "COMPLETE" else None,
                 params=trial.params, distributions=trial.distributions, user_attrs=attrs,
                 system_attrs=trial.system_attrs, intermediate_values=trial.intermediate_values,
             )

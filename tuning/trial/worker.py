@@ -25,6 +25,7 @@ from tuning.record.layout import CHECKPOINT_NAME
 from tuning.trial.callbacks import build_callbacks
 from tuning.trial.explored import explored_values_callback
 from tuning.trial.lightning_compat import prepare, ray_lightning
+from tuning.trial.model_cost import model_cost_callback
 from tuning.trial.session import TrainSession, TrialSession
 from tuning.trial.tracking import finish_wandb, wandb_logger
 
@@ -144,6 +145,8 @@ def train_worker(loop_config: dict[str, Any], session: TrialSession | None = Non
         checkpoint = session.checkpoint_class(start_from)
     if spec.scheduler.name == "pbt":
         callbacks.append(explored_values_callback(pl)(apply=inherited))
+    if spec.measured_metrics:  # model/params, model/latency_ms: objectives or constraints
+        callbacks.append(model_cost_callback(pl)(spec.measured_metrics))
     trainer = pl.Trainer(
         max_epochs=spec.scheduler.max_epochs,
         accelerator=spec.accelerator,
