@@ -8,6 +8,7 @@ from optuna.trial import TrialState
 from ray import tune
 
 from tuning.config.seeding import SEED_KEY, trial_seed
+from tuning.config.spec import Constraint
 from tuning.driver.searcher import TruthfulOptunaSearch
 
 
@@ -112,3 +113,51 @@ def test_a_searcher_pickled_before_trial_seeds_still_proposes(searcher) -> None:
     del searcher._seed  # as unpickled from an experiment of an older lightsweep
     config = searcher.suggest("old")
     assert config is not None and SEED_KEY not in config
+
+
+@pytest.fixture
+def two_objectives() -> TruthfulOptunaSearch:
+    search = TruthfulOptunaSearch(
+        max_epochs=2, metric=["val/acc", "model/params"], mode=["max", "min"],
+        constraints=[Constraint(metric="model/latency_ms", op="<=", bound=5.0)],
+        sampler=optuna.samplers.TPESampler(seed=0),
+    )
+    search.set_search_properties(None, None, {"module.lr": tune.loguniform(1e-4, 1e-1)})
+    return search
+
+
+def _epoch(epoch: int, acc: float, params: float, latency: float | None = 1.0) -> dict:
+    return {"epoch": epoch, "val/acc": acc, "model/params": params,
+            **({"model/latency_ms": latency} if latency is not None else {})}
+
+
+def test_two_objectives_a_full_trial_is_complete_with_its_last_values(two_objectives) -> None:
+    two_objectives.suggest("a")
+    two_objectives.on_trial_result("a", _epoch(1, 0.5, 1000.0))
+    two_objectives.on_trial_complete("a", _epoch(2, 0.7, 1000.0, latency=7.0))
+    [trial] = two_objectives.study.trials
+    assert two_objectives.study.directions == [optuna.study.StudyDirection.MAXIMIZE,
+                                               optuna.study.StudyDirection.MINIMIZE]
+    assert (trial.state.name, trial.values) == ("COMPLETE", [0.7, 1000.0])
+    assert trial.constraints == {"model/latency_ms <= 5": 2.0}  # broken by 2 ms
+
+
+def test_two_objectives_a_stopped_trial_is_pruned_with_what_it_reached(two_objectives) -> None:
+    two_objectives.suggest("b")
+    two_objectives.on_trial_result("b", _epoch(1, 0.4, 500.0, latency=None))
+    two_objectives.on_trial_complete("b", _epoch(1, 0.4, 500.0, latency=None))
+    [trial] = two_objectives.study.trials
+    assert trial.state.name == "PRUNED"
+    assert trial.user_attrs["last_values"] == {"val/acc": 0.4, "model/params": 500.0}
+    # It never reported the constrained metric: nothing shows that the constraint holds.
+    assert trial.constraints == {"model/latency_ms <= 5": float("inf")}
+
+
+def test_two_objectives_the_sampler_proposes_after_told_trials(two_objectives) -> None:
+    for n in range(12):  # past TPE's random start-up
+        config = two_objectives.suggest(f"t{n}")
+        assert 1e-4 <= config["module.lr"] <= 1e-1
+        two_objectives.on_trial_result(f"t{n}", _epoch(1, 0.5, 1000.0 * n))
+        two_objectives.on_trial_complete(f"t{n}", _epoch(2, 0.6 + 0.01 * n, 1000.0 * n))
+    assert {t.state.name for t in two_objectives.study.trials} == {"COMPLETE"}
+    assert two_objectives.suggest("next") is not None

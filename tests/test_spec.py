@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import SweepWriter
-from tuning.config.spec import load_spec
+from tuning.config.spec import SweepSpec, load_spec
 from tuning.errors import SweepError
 
 
@@ -161,6 +161,46 @@ def test_trial_args_route_fixed_and_searched_values(write_sweep: SweepWriter) ->
      "resources.trial_runner: inline does not run population-based training"),
 ])
 def test_inline_trials_refuse_what_needs_a_train_run(
+        write_sweep: SweepWriter, changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(SweepError, match=message):
+        load_spec(write_sweep(**changes))
+
+
+def test_several_metrics_are_objectives_the_first_stays_metric(write_sweep: SweepWriter) -> None:
+    spec = load_spec(write_sweep(metric=["val/acc", "model/params"], mode=["max", "min"],
+                                 constraints=["model/latency_ms <= 2.5"]))
+    assert (spec.metric, spec.mode, spec.multi_objective) == ("val/acc", "max", True)
+    assert [(o.metric, o.mode) for o in spec.objective_list] == [("val/acc", "max"),
+                                                                 ("model/params", "min")]
+    assert spec.directions == ["maximize", "minimize"]
+    assert [str(c) for c in spec.constraint_list] == ["model/latency_ms <= 2.5"]
+    assert spec.constraint_list[0].violation(3.0) == 0.5
+    # Built-in metrics are measured when an objective or a constraint names them.
+    assert spec.measured_metrics == ["model/params", "model/latency_ms"]
+    # Its dump (what trials and resumes validate again) is the same sweep.
+    assert SweepSpec.model_validate(spec.model_dump()) == spec
+    assert spec.with_overrides({"search.num_samples": 3}).objective_list == spec.objective_list
+
+
+def test_one_metric_measures_nothing_built_in(write_sweep: SweepWriter) -> None:
+    spec = load_spec(write_sweep())
+    assert (spec.multi_objective, spec.measured_metrics) == (False, [])
+    assert [(o.metric, o.mode) for o in spec.objective_list] == [("val/acc", "max")]
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"metric": ["val/acc", "model/params"], "mode": "max"},
+     r"mode: 1 mode\(s\) for 2 metric\(s\)\. Fix: give one mode per metric"),
+    ({"metric": ["val/acc", "val/acc"], "mode": ["max", "max"]}, r"metric: .* names a metric twice"),
+    ({"metric": [], "mode": []}, r"metric: an empty list"),
+    ({"constraints": ["latency < 5"]}, r"constraints\[0\]: 'latency < 5' is not a constraint\. "
+                                       r"Fix: write METRIC <= NUMBER"),
+    ({"constraints": ["model/params <= many"]}, r"constraints\[0\]: .* is not a constraint"),
+    ({"metric": ["val/acc", "model/params"], "mode": ["max", "min"],
+      "scheduler": {"name": "pbt", "max_epochs": 4}},
+     r"scheduler\.name: pbt ranks trials by one metric.*Fix: keep one metric"),
+])
+def test_bad_objectives_and_constraints_name_the_field(
         write_sweep: SweepWriter, changes: dict[str, Any], message: str) -> None:
     with pytest.raises(SweepError, match=message):
         load_spec(write_sweep(**changes))

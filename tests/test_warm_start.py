@@ -165,3 +165,32 @@ def test_a_conditional_sweep_warm_starts_with_each_trials_own_branch(
     branch = config["module.optimizer"]
     assert {k for k in config if "[" in k} == {k for k in (sgd if branch == "SGD" else adam)
                                                 if "[" in k}
+
+
+def test_an_earlier_two_objective_sweep_is_told_with_its_values_and_constraints(
+    write_sweep: SweepWriter, tmp_path: Path
+) -> None:
+    spec = load_spec(write_sweep(metric=["val/acc", "model/params"], mode=["max", "min"],
+                                 constraints=["model/latency_ms <= 2"]))
+
+    def record(trial_id: str, status: str, lr: float, epochs: int, ms: float) -> TrialRecord:
+        history = [EpochRecord(n, {"val/acc": 0.1 * n, "model/params": 500.0,
+                                   "model/latency_ms": ms}) for n in range(1, epochs + 1)]
+        return TrialRecord(trial_id, status=status, history=history,
+                           config={"module.lr": lr, "datamodule.batch_size": 32, SEED_KEY: 1})
+
+    Ledger(spec, {"done": record("done", "completed", 0.01, 4, 3.0),
+                  "cut": record("cut", "stopped", 0.002, 1, 1.0)}).save(
+        Location.parse(str(tmp_path / "earlier")))
+    trials = {t.params["module.lr"]: t for t in past_trials(tmp_path / "earlier", spec)}
+    assert (trials[0.01].state, trials[0.01].values) == (TrialState.COMPLETE, [0.4, 500.0])
+    assert trials[0.01].constraints == {"model/latency_ms <= 2": 1.0}
+    assert (trials[0.002].state, trials[0.002].constraints) == (
+        TrialState.PRUNED, {"model/latency_ms <= 2": -1.0})
+    study = optuna.create_study(directions=spec.directions)
+    for trial in trials.values():
+        study.add_trial(trial)  # Optuna takes them as they are
+    # Another sweep's objectives are refused, naming both.
+    with pytest.raises(SweepError, match=r"it optimized val/acc \(max\), model/params \(min\) "
+                                         r"under model/latency_ms <= 2, this sweep val/acc \(max\)"):
+        past_trials(tmp_path / "earlier", load_spec(write_sweep()))
