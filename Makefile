@@ -38,6 +38,7 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench.search
 	$(PY) -m bench.regret
 	$(PY) -m bench.pbt
+	$(PY) -m bench.pareto
 
 # One GPU, under 8 minutes: trials sharing the card, every precision, against plain Lightning.
 # Writes bench/results/gpu.json; without a GPU it says "no GPU: skipped" and succeeds.

@@ -8,6 +8,9 @@ a ``run_tune.py launch`` in a fresh process (inline trials: many short ones on 2
 - ``mo_hypervolume_ratio_vs_random``: the hypervolume of the sweep's Pareto front over random
   search's, mean over seeds. Points are (1 - val/acc, log10 params), to minimize, against the
   reference (1, 6): an error of 1 and a million parameters, beyond every model of the space.
+- ``mo_hypervolume_ratio_vs_random_same_epochs``: the same against random search cut at the
+  epochs the sweep trained (its trials in the order they started, as many as those epochs pay
+  for): what the same compute buys each way.
 - ``mo_epochs_saved_fraction``: the share of ``trials x max_epochs`` that early stopping by Pareto
   rank did not train.
 - ``mo_front_stopped_by_single_metric_asha``: why rungs rank by Pareto front, not by the first
@@ -76,6 +79,21 @@ def points(ledger: Ledger) -> list[tuple[float, float]]:
     return found
 
 
+def first_epochs(ledger: Ledger, budget: int) -> Ledger:
+    """``ledger``'s trials in the order they started, as many as ``budget`` epochs pay for: a
+    sweep of the same kind stopped when it had trained that much."""
+    def started(record: Any) -> float:
+        return min((e.reported_at or 0.0 for e in record.history), default=math.inf)
+
+    kept, spent = {}, 0
+    for record in sorted(ledger.trials.values(), key=started):
+        if spent >= budget:
+            break
+        kept[record.trial_id] = record
+        spent += record.epochs
+    return Ledger(ledger.spec, kept)
+
+
 def single_metric_asha_stops(ledger: Ledger, trial_ids: list[str]) -> int:
     """How many of ``trial_ids`` ASHA by val/acc alone would have stopped at a rung, replayed on
     the sweep's reports in the order they arrived."""
@@ -121,25 +139,36 @@ def run(trials: int, epochs: int) -> dict[str, Any]:
                     front = [t for t, f in ledger.fronts().items() if f == 1]
                     figures[arm]["front_stopped_by_single_metric_asha"] = (
                         single_metric_asha_stops(ledger, front))
+                else:  # random search stopped when it had trained as many epochs
+                    same = first_epochs(ledger, figures["pareto"]["epochs"])
+                    figures[arm]["hypervolume_same_epochs"] = round(
+                        hypervolume_2d(points(same), REFERENCE), 4)
+                    figures[arm]["trials_same_epochs"] = len(same.trials)
             logger.info("seed %d: %s", seed, figures)
             per_seed.append(figures)
     ratios = [s["pareto"]["hypervolume"] / s["random"]["hypervolume"] for s in per_seed]
+    same_epochs = [s["pareto"]["hypervolume"] / s["random"]["hypervolume_same_epochs"]
+                   for s in per_seed]
     budget = trials * epochs * len(SEEDS)
     front = sum(s["pareto"]["front"] for s in per_seed)
     return {
         "mo_hypervolume_ratio_vs_random": round(sum(ratios) / len(ratios), 3),
+        "mo_hypervolume_ratio_vs_random_same_epochs": round(
+            sum(same_epochs) / len(same_epochs), 3),
         "mo_epochs_saved_fraction": round(
             sum(s["pareto"]["epochs_saved"] for s in per_seed) / budget, 3),
         "mo_front_stopped_by_single_metric_asha": round(
             sum(s["pareto"]["front_stopped_by_single_metric_asha"] for s in per_seed) / front, 3),
         "pareto": {"trials": trials, "max_epochs": epochs, "reference": REFERENCE,
-                   "hypervolume_ratios": [round(r, 3) for r in ratios], "seeds": per_seed},
+                   "hypervolume_ratios": [round(r, 3) for r in ratios],
+                   "hypervolume_ratios_same_epochs": [round(r, 3) for r in same_epochs],
+                   "seeds": per_seed},
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
