@@ -121,3 +121,30 @@ def test_a_pbt_sweeps_report_draws_each_trials_schedule(tmp_path: Path) -> None:
     page = index.read_text()
     assert "Population-based training" in page and "'pbt'" not in page
     assert (index.parent / "pbt_schedules.png").read_bytes().startswith(PNG)
+
+
+def test_a_two_objective_sweeps_report_draws_its_front(tmp_path: Path) -> None:
+    spec = SweepSpec.model_validate({**BASE_SWEEP, "metric": ["val/acc", "model/params"],
+                                     "mode": ["max", "min"],
+                                     "search": {"num_samples": 6, "seed": 0}})
+
+    def trial(trial_id: str, status: str, acc: list[float], params: float) -> TrialRecord:
+        record = _trial(trial_id, status, acc, 0.01)
+        for entry in record.history:
+            entry.metrics["model/params"] = params
+        return record
+
+    trials = [trial("big", "completed", [0.7, 0.9], 9000), trial("small", "stopped", [0.6], 100),
+              trial("worse", "completed", [0.5, 0.55], 9500), trial("mid", "completed",
+                                                                    [0.6, 0.8], 3000),
+              trial("rival", "completed", [0.7, 0.85], 3500)]
+    path = tmp_path / "pareto"
+    Ledger(spec, {t.trial_id: t for t in trials}).save(Location.parse(path))
+    index = write_report(str(path))
+    page = index.read_text()
+    assert "<h2>Pareto front</h2><p>4 trials" in page  # big, rival, mid, small; not worse
+    assert "val/acc (max), model/params (min)" in page
+    assert "<th>front</th>" in page and "<th>model/params</th>" in page
+    assert (index.parent / "pareto_front.png").read_bytes().startswith(PNG)
+    importances = parameter_importances(Ledger.load(path))
+    assert importances is not None and "(the first objective)" in importances[1]

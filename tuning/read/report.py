@@ -9,6 +9,8 @@
 - ``epochs.png``: epochs each trial trained, and those early stopping saved;
 - ``pbt_schedules.png`` (population-based training): each trial's values by epoch, and which
   trial each exploit continued from;
+- ``pareto_front.png`` (several objectives): every trial's point in the first two objectives,
+  the fronts, and the trials stopped early or breaking a constraint;
 - the leaderboard.
 
 It reads only the leaderboard, so it works during a sweep too, and for a cloud experiment
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tuning.config.space import Choice, IntRange, LogUniform
-from tuning.config.spec import SweepSpec
+from tuning.config.spec import SweepSpec, total_violation
 from tuning.record import Ledger, TrialRecord, is_finite_number
 from tuning.record.lineage import searched_values
 from tuning.record.location import Location
@@ -291,7 +293,12 @@ def parameter_importances(ledger: Ledger) -> tuple[dict[str, float], str] | None
         return None
     trials = [t for t in optuna_trials(ledger) if t.state.name == "COMPLETE"]
     basis = f"the final {metric} of {len(trials)} completed trials"
-    if len(trials) < IMPORTANCE_MIN_COMPLETED:
+    if spec.multi_objective:
+        # Importances for the first objective; Optuna takes no intermediate values of several.
+        trials = [optuna.trial.create_trial(params=t.params, distributions=t.distributions,
+                                            value=t.values[0]) for t in trials]
+        basis += " (the first objective)"
+    elif len(trials) < IMPORTANCE_MIN_COMPLETED:
         ended = [t for t in optuna_trials(ledger) if t.intermediate_values]
         epoch = min((max(t.intermediate_values) for t in ended), default=0)
         trials = [optuna.trial.create_trial(params=t.params, distributions=t.distributions,
@@ -363,15 +370,59 @@ def plot_epochs(ledger: Ledger, out: Path) -> None:
     plt.close(fig)
 
 
-def _table(rows: list[dict[str, Any]], metric: str) -> str:
-    head = ["rank", "trial", "status", "epochs", metric, "worker-s", "config"]
+def plot_pareto_front(ledger: Ledger, out: Path) -> int:
+    """Draws every scored trial in the first two objectives, the front joined by its steps;
+    returns the number of trials on the front."""
+    import matplotlib.pyplot as plt
+
+    objectives = ledger.spec.objective_list[:2]
+    metrics = [o.metric for o in ledger.spec.objective_list]
+    fronts = ledger.fronts()
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    first: list[tuple[float, float]] = []
+    for trial_id, front in fronts.items():
+        record = ledger.trials[trial_id]
+        point = record.last_scored_epoch(metrics)
+        assert point is not None  # fronts() holds scored trials alone
+        x, y = (point.metrics[o.metric] for o in objectives)
+        feasible = total_violation(ledger.spec.constraint_list, point.metrics) == 0
+        color = "#bbbbbb" if not feasible else "#d62728" if front == 1 else "#1f77b4"
+        ax.scatter(x, y, color=color, marker="x" if record.status == "stopped" else "o",
+                   s=36, zorder=3)
+        if front == 1 and feasible:
+            first.append((x, y))
+            ax.annotate(trial_id, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    # The front as steps, in the first objective's order.
+    first.sort(reverse=objectives[0].mode == "max")
+    if len(first) > 1:
+        ax.step([p[0] for p in first], [p[1] for p in first], where="post", color="#d62728",
+                alpha=0.5, linewidth=1.2)
+    arrows = {"max": "higher is better", "min": "lower is better"}
+    ax.set_xlabel(f"{objectives[0].metric} ({arrows[objectives[0].mode]})")
+    ax.set_ylabel(f"{objectives[1].metric} ({arrows[objectives[1].mode]})")
+    more = (f"; {len(metrics) - 2} more objective(s) not drawn" if len(metrics) > 2 else "")
+    ax.set_title(f"Pareto front: {len(first)} of {len(fronts)} trials (red; x: stopped early, "
+                 f"grey: breaks a constraint{more})", fontsize=10)
+    ax.grid(alpha=0.25)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return len(first)
+
+
+def _table(rows: list[dict[str, Any]], metrics: list[str]) -> str:
+    pareto = any("front" in row for row in rows)
+    head = ["rank", *(["front"] if pareto else []), "trial", "status", "epochs", *metrics,
+            "worker-s", "config"]
     cells = []
     for rank, row in enumerate(rows, start=1):
-        value = "-" if row["value"] is None else f"{row['value']:.4f}"
+        found = (row["values"] or {}) if pareto else {metrics[0]: row["value"]}
+        values = ["-" if found.get(m) is None else f"{found[m]:.4g}" for m in metrics]
+        front = [str(row["front"] or "-")] if pareto else []
         config = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in row["config"].items())
-        cells.append([str(rank), row["trial_id"], row["status"], str(row["epochs"]), value,
-                      f"{row['worker_seconds']:.1f}", config])
+        cells.append([str(rank), *front, row["trial_id"], row["status"], str(row["epochs"]),
+                      *values, f"{row['worker_seconds']:.1f}", config])
     lines = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     lines += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in cells]
     return "\n".join([*lines, "</table>"])
@@ -409,6 +460,13 @@ def write_report(experiment: str | Location, out: str | Path | None = None) -> P
     pbt = spec.scheduler.name == "pbt"
     if pbt:
         plot_pbt_schedules(ledger, directory / "pbt_schedules.png")
+    pareto_html = ""
+    if ledger.pareto and len(spec.objective_list) > 1:
+        members = plot_pareto_front(ledger, directory / "pareto_front.png")
+        pareto_html = (f"<h2>Pareto front</h2><p>{members} trials no other beats in every "
+                       "objective (within the constraints), each at its last epoch: "
+                       "<code>run_tune.py best EXPERIMENT --json</code> lists them.</p>"
+                       '<img src="pareto_front.png" alt="Pareto front">')
 
     best = _best_trial(ledger)
     cost = ledger.cost()
@@ -425,14 +483,17 @@ def write_report(experiment: str | Location, out: str | Path | None = None) -> P
         best_html = "<p>No trial has reported yet.</p>"
     everything = cost.worker_seconds + cost.worker_seconds_saved
     share = f" ({cost.worker_seconds_saved / everything:.0%})" if everything else ""
+    objectives = ", ".join(f"{o.metric} ({o.mode})" for o in spec.objective_list) + (
+        f" under {', '.join(spec.constraints)}" if spec.constraints else "")
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>lightsweep report: {html.escape(location.name)}</title>
 <style>{STYLE}</style></head><body>
 <h1>Sweep {html.escape(location.name)}</h1>
-<p>{len(ledger.trials)} of {spec.search.num_samples} trials, {html.escape(metric)}
-({spec.mode}), at most {spec.scheduler.max_epochs} epochs each; sampler {spec.search.sampler},
+<p>{len(ledger.trials)} of {spec.search.num_samples} trials, {html.escape(objectives)},
+at most {spec.scheduler.max_epochs} epochs each; sampler {spec.search.sampler},
 scheduler {spec.scheduler.name}. Experiment: <code>{html.escape(location.uri)}</code></p>
 {best_html}
+{pareto_html}
 <h2>Cost</h2>
 <p>{cost.epochs} epochs and {cost.worker_seconds:.1f} worker-seconds spent;
 early stopping saved {cost.epochs_saved} epochs and about {cost.worker_seconds_saved:.1f}
@@ -444,7 +505,7 @@ worker-seconds{share} against running every trial to {spec.scheduler.max_epochs}
 <img src="importances.png" alt="importances"></div>
 <div><h2>Epochs per trial</h2><img src="epochs.png" alt="epochs per trial"></div></div>
 <h2>Leaderboard</h2>
-{_table(ledger.rows(), metric)}
+{_table(ledger.rows(), spec.shown_metrics if ledger.pareto else [metric])}
 </body></html>
 """
     index = directory / "index.html"
