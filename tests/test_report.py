@@ -126,7 +126,8 @@ def test_a_pbt_sweeps_report_draws_each_trials_schedule(tmp_path: Path) -> None:
 def test_a_two_objective_sweeps_report_draws_its_front(tmp_path: Path) -> None:
     spec = SweepSpec.model_validate({**BASE_SWEEP, "metric": ["val/acc", "model/params"],
                                      "mode": ["max", "min"],
-                                     "search": {"num_samples": 6, "seed": 0}})
+                                     "search": {"num_samples": 6, "seed": 0},
+                                     "scheduler": {"max_epochs": 2, "grace_period": 1}})
 
     def trial(trial_id: str, status: str, acc: list[float], params: float) -> TrialRecord:
         record = _trial(trial_id, status, acc, 0.01)
