@@ -176,3 +176,15 @@ def test_a_trials_train_run_is_cleared_once_per_exploit(tmp_path: Path) -> None:
     assert not begin_generation(experiment, "t", 1), "a restart within the generation keeps it"
     assert Path(trial_path(experiment, "t").uri, "train", "checkpoint_000005").exists()
     assert begin_generation(experiment, "t", 2)
+
+
+@pytest.mark.parametrize(("epoch", "decision"), [(6, "PAUSE"), (8, "CONTINUE")],
+                         ids=["mid-way: takes turns", "at the last epoch: ends"])
+def test_a_trial_at_its_last_epoch_is_never_paused_for_a_waiting_one(
+        sweep, epoch: int, decision: str) -> None:
+    # Ray's PBT pauses a trial at a perturbation point while another waits; one at its last
+    # epoch would only be started again to report that epoch once more.
+    scheduler, controller, experiment = sweep
+    good, bad = controller.trials
+    bad.status = "PAUSED"
+    assert _report(scheduler, controller, good, epoch, 0.9, experiment) == decision

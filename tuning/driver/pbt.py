@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
+from ray.tune.schedulers import TrialScheduler
 from typing_extensions import override
 
 from tuning.compat import PopulationBasedTrainingOverTrain
@@ -74,6 +75,16 @@ class TrainRunPBT(PopulationBasedTrainingOverTrain):
         )
         self.experiment = experiment
         self._max_epochs = spec.scheduler.max_epochs
+
+    @override
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        decision = str(super().on_trial_result(tune_controller, trial, result))
+        if decision == TrialScheduler.PAUSE and int(result.get("epoch", 0)) >= self._max_epochs:
+            # Ray's PBT pauses a trial at a perturbation point whenever another one waits, so
+            # that they take turns; a trial at its last epoch ends now anyway, and pausing it
+            # would only start its Train run again to report that epoch once more.
+            return TrialScheduler.CONTINUE
+        return decision
 
     @override
     def prepare_exploit(self, trial: Any, donor: Any, config: dict[str, Any]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import optuna
 import ray
 from optuna.trial import FrozenTrial
 from ray import tune
@@ -231,9 +232,6 @@ def build_searcher(
 ) -> TruthfulOptunaSearch:
     """Optuna's sampler of ``spec`` for its searched space, its study starting with
     ``warm_start``, copied into the experiment ``path`` for optuna-dashboard."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep reports its own progress
     # A warm-started sampler seeded as the earlier sweep's was would replay its random start-up
     # proposals, the same configurations again: seed it apart, reproducibly.
     seed = spec.search.seed
@@ -282,9 +280,6 @@ def build_tuner(
         scheduler = FIFOScheduler()
     elif spec.scheduler.name == "pbt":
         scheduler = TrainRunPBT(spec, path)
-        # Tune suggests reused actors for PBT; a moved trial restarts its Train run in a fresh
-        # process here by design (tuning.driver.pbt), so the advice does not apply.
-        warnings.filterwarnings("ignore", message="Consider boosting PBT performance")
     elif spec.multi_objective or spec.constraints:
         scheduler = ParetoASHA(
             spec.objective_list, spec.constraint_list, max_epochs=spec.scheduler.max_epochs,
@@ -346,6 +341,12 @@ def build_tuner(
 
 def _fit(tuner: tune.Tuner, path: Location) -> None:
     """Runs the Tuner; a full storage device ends it as :class:`StorageFullError`."""
+    # Tune suggests reused actors for PBT; a moved trial restarts its Train run in a fresh
+    # process here by design (tuning.driver.pbt), so the advice does not apply.
+    warnings.filterwarnings("ignore", message="Consider boosting PBT performance")
+    # The sweep reports its own progress: no "new study created" line (a resumed searcher opens
+    # its study file again).
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         tuner.fit()
     except (TuneError, OSError) as error:
