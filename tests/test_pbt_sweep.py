@@ -1,23 +1,30 @@
 """Population-based training on real Ray: a DDP trial that falls behind continues from the
-leader's checkpoint with the values PBT chose, and those are the values its optimizer uses."""
+leader's checkpoint with the values PBT chose, and those are the values its optimizer uses, also
+after the sweep's driver is killed mid-way and the sweep resumed."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import SweepWriter
-from tuning import fetch_best, launch, leaderboard
+from tests.processes import end_session, finish, start_driver, wait_for
+from tuning import fetch_best, leaderboard
 from tuning.record import Ledger
+from tuning.record.layout import LEDGER_FILE
 
 pytestmark = [pytest.mark.ray]
 
 
-@pytest.mark.timeout(480)
+@pytest.mark.timeout(600)
 def test_a_lagging_ddp_trial_exploits_the_leader_and_trains_with_the_chosen_lr(
-    ray_session, write_sweep: SweepWriter, tmp_path: Path
+    write_sweep: SweepWriter, tmp_path: Path
 ) -> None:
+    """Also across a driver killed mid-PBT and resumed: nothing of the lineage, nor of the
+    values PBT chose, is lost."""
     epochs, interval = 8, 2
     sweep = write_sweep(
         datamodule="lightning_modules.datamodules:MNIST1DDataModule",
@@ -29,11 +36,35 @@ def test_a_lagging_ddp_trial_exploits_the_leader_and_trains_with_the_chosen_lr(
         scheduler={"name": "pbt", "max_epochs": epochs, "perturbation_interval": interval,
                    "quantile_fraction": 0.5, "resample_probability": 0.0},
         resources={"workers_per_trial": 2, "cpus_per_worker": 0.5},
+        wandb={"enabled": False},
     )
-    outcome = launch(sweep, storage=str(tmp_path / "runs"), name="pbt")
-    assert outcome.finished == 2
-    ledger = Ledger.load(outcome.path)
+    path = tmp_path / "runs" / "pbt"
+    first = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"),
+                          "--name", "pbt"], cwd=tmp_path, log=tmp_path / "launch.log")
+    try:
+        # Killed once a moved trial has trained an epoch on the leader's weights.
+        def trained_after_exploit() -> Ledger | None:
+            ledger = Ledger.load(path) if (path / LEDGER_FILE).is_file() else None
+            moved = [t for t in ledger.trials.values() if t.lineage] if ledger else []
+            return ledger if any(t.epochs > t.lineage[0]["epoch"] for t in moved) else None
+
+        before = wait_for(trained_after_exploit, 420, "an epoch after an exploit")
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        end_session(first)
+    assert any(t.epochs < epochs for t in before.trials.values()), "killed mid-way"
+    lineage_before = {t.trial_id: t.lineage for t in before.trials.values() if t.lineage}
+    second = start_driver(["resume", str(path)], cwd=tmp_path, log=tmp_path / "resume.log")
+    output = finish(second, tmp_path / "resume.log", timeout_s=420)
+    assert second.returncode == 0, output[-3000:]
+
+    ledger = Ledger.load(path)
     trials = list(ledger.trials.values())
+    for trial_id, lineage in lineage_before.items():  # what was moved before the kill stays
+        assert ledger.trials[trial_id].lineage[:len(lineage)] == lineage
+    # Each epoch recorded once, in order: the resume went on where each trial stood.
+    assert all([e.epoch for e in t.history] == list(range(1, epochs + 1)) for t in trials)
     [weak] = [t for t in trials if t.schedule()[0]["values"]["module.lr"] < 1e-4]
     [leader] = [t for t in trials if t is not weak]
     assert weak.lineage, "the lagging trial was moved"
@@ -67,11 +98,11 @@ def test_a_lagging_ddp_trial_exploits_the_leader_and_trains_with_the_chosen_lr(
         assert f"trial_{trial.trial_id}/train/" in trial.history[-1].checkpoint
         assert Path(trial.history[-1].checkpoint).is_file()
 
-    rows = {r["trial_id"]: r for r in leaderboard(outcome.path)}
+    rows = {r["trial_id"]: r for r in leaderboard(path)}
     schedule = rows[weak.trial_id]["schedule"]
     assert schedule[0]["values"]["module.lr"] == first["before"]["module.lr"]
     assert schedule[1] == {"from_epoch": first["epoch"] + 1, "donor": leader.trial_id,
                            "values": first["values"]}
     assert all(("schedule" in rows[t.trial_id]) == bool(t.lineage) for t in trials)
-    best = fetch_best(outcome.path)
+    best = fetch_best(path)
     assert Path(best.checkpoint).is_file()
