@@ -39,6 +39,7 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench.regret
 	$(PY) -m bench.pbt
 	$(PY) -m bench.pareto
+	$(PY) -m bench.pbt_vs_asha
 
 # One GPU, under 8 minutes: trials sharing the card, every precision, against plain Lightning.
 # Writes bench/results/gpu.json; without a GPU it says "no GPU: skipped" and succeeds.

@@ -71,7 +71,7 @@ def epochs_to_reach(values: list[float], target: float, mode: str) -> int | None
     return None
 
 
-def _test_accuracy(experiment: Path) -> dict[str, Any]:
+def best_test_accuracy(experiment: Path) -> dict[str, Any]:
     import lightning.pytorch as pl
 
     from tuning.read.results import fetch_best
@@ -97,7 +97,7 @@ def run(sweep: Path = DEFAULT_SWEEP) -> dict[str, Any]:
         random_s = _launch(baseline_sweep, storage, "random")
         tuned, random = Ledger.load(str(storage / "tuned")), Ledger.load(str(storage / "random"))
         metric, mode = tuned.spec.metric, tuned.spec.mode
-        best = _test_accuracy(storage / "tuned")
+        best = best_test_accuracy(storage / "tuned")
     tuned_values, random_values = reports_in_order(tuned, metric), reports_in_order(random, metric)
     target = (max if mode == "max" else min)(random_values)
     needed = epochs_to_reach(tuned_values, target, mode)

@@ -105,3 +105,37 @@ def test_the_bookkeeping_timer_forwards_every_hook_and_times_each_block_of_repor
     assert calls.count("on_trial_result") == 2 * BLOCK + 1
     assert len(timed.blocks) == 2 and all(b >= 0 for b in timed.blocks)
     assert timed.spent >= sum(timed.blocks) * BLOCK
+
+
+def _replay_ledger() -> Ledger:
+    spec = SweepSpec.model_validate({
+        "module": "m:M", "datamodule": "d:D", "metric": ["val/acc", "model/params"],
+        "mode": ["max", "min"], "scheduler": {"max_epochs": 4, "grace_period": 1,
+                                              "reduction_factor": 2}})
+
+    def trial(trial_id: str, start: float, accs: list[float]) -> TrialRecord:
+        return TrialRecord(trial_id, "completed", history=[
+            EpochRecord(n, {"val/acc": a, "model/params": 10.0}, reported_at=start + n)
+            for n, a in enumerate(accs, start=1)])
+
+    return Ledger(spec, {t.trial_id: t for t in [
+        trial("first", 0.0, [0.8, 0.85, 0.9, 0.9]), trial("small", 10.0, [0.5, 0.6, 0.7, 0.7]),
+        trial("late", 20.0, [0.9, 0.9, 0.95, 0.95])]})
+
+
+def test_single_metric_asha_is_replayed_in_the_order_reports_arrived() -> None:
+    from bench.pareto import single_metric_asha_stops
+
+    # At rung 1: "small" (0.5) arrives after "first" (0.8), below the median cutoff: stopped;
+    # "late" (0.9) arrives third, above it. Rung 2 alike: "small" (0.6) below.
+    ledger = _replay_ledger()
+    assert single_metric_asha_stops(ledger, ["small", "late", "first"]) == 1
+    assert single_metric_asha_stops(ledger, ["late"]) == 0
+
+
+def test_random_search_is_cut_at_the_epochs_the_sweep_trained() -> None:
+    from bench.pareto import first_epochs
+
+    ledger = _replay_ledger()
+    assert list(first_epochs(ledger, 5).trials) == ["first", "small"]  # 4 epochs, then 8
+    assert list(first_epochs(ledger, 4).trials) == ["first"]
