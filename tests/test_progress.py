@@ -99,3 +99,15 @@ def test_terminal_gets_the_table_and_pipes_get_lines(
     else:
         monkeypatch.setenv("LIGHTSWEEP_PROGRESS", env)
     assert type(progress_callback("val/acc", "max", 4, 3)) is expected
+
+
+def test_lines_show_a_sweeps_other_objectives_beside_its_metric(caplog) -> None:
+    lines = ProgressCallback("val/acc", "max", 4, also=("model/params",))
+    trial = _Trial("a", {})
+    with caplog.at_level("INFO", logger="lightsweep.progress"):
+        lines.on_trial_result(0, [], trial,  # type: ignore[arg-type]
+                              {"val/acc": 0.5, "model/params": 12345.0, "epoch": 1})
+        del lines.also  # pickled by an older lightsweep: the metric alone
+        lines.on_trial_result(0, [], trial, {"val/acc": 0.6, "epoch": 2})  # type: ignore[arg-type]
+    assert "epoch 1/4: val/acc=0.5000 model/params=12345  best so far" in caplog.text
+    assert "epoch 2/4: val/acc=0.6000  best so far" in caplog.text

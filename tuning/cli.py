@@ -24,6 +24,7 @@ from tuning.config.spec import load_spec
 from tuning.config.targets import import_from_launch_directory
 from tuning.driver.sweep import SweepOutcome, launch, resume
 from tuning.errors import StorageFullError, SweepError
+from tuning.read.formats import metric_text
 from tuning.read.results import fetch_best, pareto_front
 from tuning.record import Ledger
 
@@ -147,14 +148,6 @@ def _bytes(size: int) -> str:
     return f"{value:.1f}{unit}"
 
 
-def _value(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if abs(value) >= 1e4 and float(value).is_integer():
-        return str(int(value))  # a count: model/params
-    return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4g}"
-
-
 def _columns(ledger: Ledger) -> list[str]:
     return ledger.spec.shown_metrics if ledger.pareto else [ledger.spec.metric]
 
@@ -170,10 +163,10 @@ def _leaderboard_table(rows: list[dict[str, Any]], metrics: list[str]) -> str:
     lines = [header]
     for rank, row in enumerate(rows, 1):
         if pareto:
-            values = [_value((row["values"] or {}).get(m)) for m in metrics]
+            values = [metric_text((row["values"] or {}).get(m)) for m in metrics]
             front = ["-" if row["front"] is None else str(row["front"])]
         else:
-            values, front = [_value(row["value"])], []
+            values, front = [metric_text(row["value"])], []
         config = " ".join(f"{k}={_fmt(v)}" for k, v in row["config"].items())
         if row["error"]:
             config += f"  [{row['error']}]"
@@ -210,7 +203,7 @@ def _show_front(experiment: str, as_json: bool) -> bool:
     lines = [f"Pareto front ({len(front)} trials): "
              + ", ".join(f"{o.metric} ({o.mode})" for o in ledger.spec.objective_list)]
     for member in front:
-        values = " ".join(f"{m}={_value(member['values'].get(m))}" for m in metrics)
+        values = " ".join(f"{m}={metric_text(member['values'].get(m))}" for m in metrics)
         lines.append(f"  {member['trial_id']}: {values} at epoch {member['epoch']}")
     sys.stdout.write("\n".join(lines) + "\n")
     return True
@@ -218,9 +211,9 @@ def _show_front(experiment: str, as_json: bool) -> bool:
 
 def _show_best(experiment: str, as_json: bool, download: str | None = None,
                config_out: str | None = None, objective: str | None = None) -> None:
-    if objective is None and not download and not config_out and _show_front(
-            experiment, as_json) and as_json:
-        return  # a sweep of several objectives: --json prints its front
+    front_only = objective is None and not (download or config_out)
+    if front_only and _show_front(experiment, as_json) and as_json:
+        return  # several objectives, --json: the front is the answer
     found = fetch_best(experiment, objective)
     best = found.to_dict()
     if config_out:
@@ -230,9 +223,9 @@ def _show_best(experiment: str, as_json: bool, download: str | None = None,
     if as_json:
         sys.stdout.write(json.dumps(best, indent=2) + "\n")
         return
-    lines = [f"best trial {best['trial_id']}: {best['metric']}={_value(best['value'])} at "
+    lines = [f"best trial {best['trial_id']}: {best['metric']}={metric_text(best['value'])} at "
              f"epoch {best['epoch']}"]
-    lines += [f"  {k}: {_value(v)}" for k, v in best.get("values", {}).items() if k != best["metric"]]
+    lines += [f"  {k}: {metric_text(v)}" for k, v in best.get("values", {}).items() if k != best["metric"]]
     lines += [f"  {k} = {_fmt(v)}" for k, v in best["config"].items()]
     lines.append(f"  checkpoint: {best['checkpoint']}")
     if download:

@@ -18,6 +18,7 @@ from ray.tune.experiment import Trial
 from typing_extensions import override
 
 from tuning.errors import describe_error, trial_error
+from tuning.read.formats import metric_text
 from tuning.record import end_status
 from tuning.record.lineage import searched_values
 
@@ -37,10 +38,12 @@ def _fmt_config(config: dict[str, Any]) -> str:
 
 
 class ProgressCallback(Callback):
-    """Logs trial starts, each epoch's metric with the best so far, and how trials end."""
+    """Logs trial starts, each epoch's metric with the best so far (and the ``also`` metrics:
+    a sweep's other objectives), and how trials end."""
 
-    def __init__(self, metric: str, mode: str, max_epochs: int) -> None:
-        self.metric, self.mode, self.max_epochs = metric, mode, max_epochs
+    def __init__(self, metric: str, mode: str, max_epochs: int,
+                 also: tuple[str, ...] = ()) -> None:
+        self.metric, self.mode, self.max_epochs, self.also = metric, mode, max_epochs, also
         self.best: tuple[float, str] | None = None
 
     @override
@@ -58,6 +61,9 @@ class ProgressCallback(Callback):
             self.best = (float(value), trial.trial_id)
         best = f"{self.best[0]:.4f} ({self.best[1]})" if self.best else "-"
         shown = f"{value:.4f}" if isinstance(value, int | float) else "n/a"
+        # A callback pickled by an older lightsweep (a resumed sweep) has no other metrics.
+        shown += "".join(f" {m}={metric_text(result[m])}" for m in getattr(self, "also", ())
+                         if isinstance(result.get(m), int | float))
         logger.info(
             "trial %s epoch %d/%d: %s=%s  best so far %s",
             trial.trial_id, epoch, self.max_epochs, self.metric, shown, best,
@@ -216,10 +222,11 @@ class LiveProgress(Callback):
 PROGRESS_ENV = "LIGHTSWEEP_PROGRESS"
 
 
-def progress_callback(metric: str, mode: str, max_epochs: int, num_samples: int) -> Callback:
+def progress_callback(metric: str, mode: str, max_epochs: int, num_samples: int,
+                      also: tuple[str, ...] = ()) -> Callback:
     """The live table on a terminal, log lines otherwise; ``LIGHTSWEEP_PROGRESS=live`` or
-    ``lines`` chooses."""
+    ``lines`` chooses. Lines show the ``also`` metrics beside ``metric``."""
     choice = os.environ.get(PROGRESS_ENV) or ("live" if sys.stderr.isatty() else "lines")
     if choice == "live":
         return LiveProgress(metric, mode, max_epochs, num_samples)
-    return ProgressCallback(metric, mode, max_epochs)
+    return ProgressCallback(metric, mode, max_epochs, also)

@@ -320,7 +320,7 @@ def build_tuner(
                 # local copy: only a local experiment's state can be cut short by a full disk.
                 *([TuneStateBackup(Path(path.uri))] if path.is_local else []),
                 progress_callback(spec.metric, spec.mode, spec.scheduler.max_epochs,
-                                  spec.search.num_samples),
+                                  spec.search.num_samples, tuple(spec.shown_metrics[1:])),
             ],
             # Train trials retry dead workers themselves (see tuning.trial.driver.run_trial);
             # Tune retrying them would also re-run the user's deterministic exceptions. An

@@ -26,6 +26,7 @@ from typing import Any
 
 from tuning.config.space import Choice, IntRange, LogUniform
 from tuning.config.spec import SweepSpec, total_violation
+from tuning.read.formats import metric_text
 from tuning.record import Ledger, TrialRecord, is_finite_number
 from tuning.record.lineage import searched_values
 from tuning.record.location import Location
@@ -417,7 +418,7 @@ def _table(rows: list[dict[str, Any]], metrics: list[str]) -> str:
     cells = []
     for rank, row in enumerate(rows, start=1):
         found = (row["values"] or {}) if pareto else {metrics[0]: row["value"]}
-        values = ["-" if found.get(m) is None else f"{found[m]:.4g}" for m in metrics]
+        values = [metric_text(found.get(m)) for m in metrics]
         front = [str(row["front"] or "-")] if pareto else []
         config = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in row["config"].items())
