@@ -26,6 +26,7 @@ class RecordingSession(TuneSession):
     runner = "recording"
 
     def __init__(self, keep: Path, restored: Any | None = None) -> None:
+        super().__init__()
         self.keep = keep
         self.restored = restored
         self.reports: list[tuple[dict[str, Any], Path | None]] = []
@@ -41,7 +42,8 @@ class RecordingSession(TuneSession):
         return self.restored
 
     @override
-    def report(self, metrics: dict[str, Any], checkpoint: Any | None) -> None:
+    def report(self, metrics: dict[str, Any], checkpoint: Any | None, last: bool = False
+               ) -> None:
         kept = None
         if checkpoint is not None:  # the fit removes its directory once reported
             kept = self.keep / f"checkpoint_{len(self.reports)}"
@@ -89,3 +91,73 @@ def test_inline_is_one_process_of_rank_zero_and_train_asks_rays_context() -> Non
     assert inline.checkpoint_class is tune.Checkpoint
     with pytest.raises(RuntimeError):  # outside a Train run, Ray Train has no context to give
         train.world_size  # noqa: B018
+
+
+class StoppedAtSession(RecordingSession):
+    """Takes each report as Tune does, and stops the trial at ``epoch`` as Tune does: with
+    ``SystemExit`` from its report."""
+
+    def __init__(self, keep: Path, epoch: int) -> None:
+        super().__init__(keep)
+        self.stop_epoch = epoch
+        self.logged_when_handed: list[set[int]] = []
+
+    @override
+    def report(self, metrics: dict[str, Any], checkpoint: Any | None, last: bool = False
+               ) -> None:
+        TuneSession.report(self, metrics, checkpoint, last)  # the inline session's own handling
+
+    @override
+    def close(self) -> None:
+        TuneSession.close(self)
+
+    @override
+    def hand_to_tune(self, metrics: dict[str, Any], checkpoint: Any | None) -> None:
+        RecordingSession.report(self, metrics, checkpoint)
+        self.logged_when_handed.append(_logged_epochs(self.keep / "logs"))
+        if metrics["epoch"] == self.stop_epoch:
+            raise SystemExit(0)
+
+
+def _logged_epochs(logs: Path) -> set[int]:
+    """The epochs (from 0, as Lightning counts) a CSVLogger under ``logs`` has written."""
+    path = logs / "t" / "version_0" / "metrics.csv"
+    if not path.is_file():
+        return set()
+    rows = path.read_text().splitlines()
+    column = rows[0].split(",").index("epoch")
+    return {int(float(r.split(",")[column])) for r in rows[1:]}
+
+
+def _with_csv_logger(config: dict[str, Any], logs: Path) -> dict[str, Any]:
+    spec = SweepSpec.model_validate(config["spec"])
+    logger = {"class_path": "lightning.pytorch.loggers.CSVLogger",
+              "init_args": {"save_dir": str(logs), "name": "t", "version": 0}}
+    trainer_args = {**spec.trainer_args, "logger": logger}
+    return {**config, "spec": spec.model_copy(update={"trainer_args": trainer_args}).model_dump()}
+
+
+@pytest.mark.timeout(120)
+def test_a_trial_tune_stops_ends_its_fit_after_that_epochs_end(tmp_path: Path) -> None:
+    # Its loggers get the epoch Tune stopped it at (a W&B run's last row), then the fit ends.
+    session = StoppedAtSession(tmp_path, epoch=2)
+    train_worker(_with_csv_logger(_loop_config(max_epochs=4), tmp_path / "logs"), session)
+    assert session.stop_requested
+    assert [m["epoch"] for m, _ in session.reports] == [1, 2]
+    assert _logged_epochs(tmp_path / "logs") == {0, 1}  # Lightning counts from 0
+    with pytest.raises(SystemExit):  # a fit that went on regardless ends at its next report
+        session.report({"epoch": 3}, None)
+
+
+@pytest.mark.timeout(120)
+def test_the_last_epoch_goes_to_tune_once_the_fit_and_its_loggers_are_done(
+        tmp_path: Path) -> None:
+    # Tune stops a trial at max_epochs and may end its process at once: the last report waits
+    # until every epoch is logged, and carries its checkpoint still.
+    session = StoppedAtSession(tmp_path, epoch=2)
+    train_worker(_with_csv_logger(_loop_config(max_epochs=2), tmp_path / "logs"), session)
+    assert [m["epoch"] for m, _ in session.reports] == [1, 2]
+    assert session.logged_when_handed[-1] == {0, 1}
+    kept = session.reports[-1][1]
+    assert kept is not None and (kept / CHECKPOINT_NAME).is_file()
+    assert session.stop_requested

@@ -150,13 +150,18 @@ def _fit_inline(loop_config: dict[str, Any], experiment: Location, trial_id: str
     note = trial_path(experiment, trial_id) / USER_ERROR_FILE
     if note.exists():
         raise RepeatedUserError(trial_id, note.read_text())
+    session = TuneSession()
     try:
-        fit(loop_config, TuneSession())
+        fit(loop_config, session)
     except Exception as error:  # the user's code, whatever it raised: noted, then re-raised
         if is_storage_full(error):
             raise StorageFullError(str(experiment)) from error
         note.write_text(f"{type(error).__name__}: {error}")
         raise
+    if session.stop_requested:
+        # Tune stopped the trial during a report; the fit ended that epoch whole (its W&B
+        # row and run finished). The function ends as Tune ends a stopped one.
+        raise SystemExit(0)
 
 
 def _fit_in_train_run(spec: SweepSpec, loop_config: dict[str, Any], experiment: Location,

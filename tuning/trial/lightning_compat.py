@@ -97,6 +97,7 @@ class _EpochReport:
         for report in self._to_resend:  # every rank restored them: reports are collective
             self._session.report(report, None)
         self._to_resend = []
+        trainer.should_stop = trainer.should_stop or self._session.stop_requested
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         metrics = {
@@ -117,8 +118,11 @@ class _EpochReport:
             # epoch with a 100 MB checkpoint, but lets training run epochs ahead of Tune and
             # moves a full disk's error into a background thread, whose traceback reaches the
             # console after the sweep's own message: kept off until those are handled.
-            self._session.report({**metrics, **self._ran}, checkpoint)
+            self._session.report({**metrics, **self._ran}, checkpoint,
+                                 last=metrics["epoch"] >= (trainer.max_epochs or 0) > 0)
             trainer.strategy.barrier()
+        if self._session.stop_requested:  # the epoch ends (its loggers get it), then the fit
+            trainer.should_stop = True
 
 
 @functools.cache

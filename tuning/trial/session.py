@@ -15,6 +15,9 @@ Only this module tells the two apart; the worker asks it, never Ray, where it is
 from __future__ import annotations
 
 import abc
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -30,6 +33,9 @@ class TrialSession(abc.ABC):
     runner: str
     #: The checkpoint class reports take and :meth:`checkpoint` returns.
     checkpoint_class: type[Any]
+    #: Set by :meth:`report` when the scheduler stopped the trial and the fit should end at
+    #: this epoch's end (inline; a Train run is stopped from outside, by Train).
+    stop_requested: bool = False
 
     @property
     @abc.abstractmethod
@@ -50,11 +56,21 @@ class TrialSession(abc.ABC):
         """The run's own last checkpoint (after a retry or a resume), or None."""
 
     @abc.abstractmethod
-    def report(self, metrics: dict[str, Any], checkpoint: Any | None) -> None:
+    def report(self, metrics: dict[str, Any], checkpoint: Any | None, last: bool = False
+               ) -> None:
         """Reports one epoch's metrics, and rank 0's checkpoint, to the scheduler.
 
         Under Train every rank calls it (a collective); inline there is only rank 0.
+
+        Args:
+            metrics: The epoch's scalar metrics.
+            checkpoint: Rank 0's checkpoint after the epoch (None on other ranks).
+            last: Whether it is the fit's last epoch (``max_epochs``), whose report a session
+                may hold until :meth:`close`.
         """
+
+    def close(self) -> None:  # noqa: B027 (a hook: most sessions hold nothing)
+        """Called once the fit and its loggers are done: hands on what :meth:`report` held."""
 
 
 class TrainSession(TrialSession):
@@ -84,16 +100,27 @@ class TrainSession(TrialSession):
         return ray.train.get_checkpoint()
 
     @override
-    def report(self, metrics: dict[str, Any], checkpoint: Any | None) -> None:
+    def report(self, metrics: dict[str, Any], checkpoint: Any | None, last: bool = False
+               ) -> None:
         ray.train.report(metrics, checkpoint=checkpoint)
 
 
 class TuneSession(TrialSession):
     """Tune's trial process itself (``trial_runner: inline``): one rank, no Train run.
 
-    When the scheduler stops the trial, Tune ends the fit inside :meth:`report`, where the trial
-    waits for Tune to take each result: the process is then free for the next trial at once.
+    When the scheduler stops the trial (ASHA, and at ``max_epochs``), Tune ends the trial's
+    function inside :meth:`report`, where the trial waits for Tune to take each result, with
+    ``SystemExit``. Raised there, it would cut Lightning's epoch end short: its loggers (W&B)
+    would never get that epoch's row. So :meth:`report` sets :attr:`stop_requested` instead, the
+    fit ends at the epoch's end, and the caller ends the function as Tune expects
+    (:func:`tuning.trial.driver.run_trial`). The last epoch's report is held until
+    :meth:`close`, after the fit and its W&B run have finished: Tune stops a trial at
+    ``max_epochs`` and, when no trial takes its process next, ends the process without waiting
+    for the trial's thread, which would lose that epoch's row.
     """
+
+    def __init__(self) -> None:
+        self._held: tuple[dict[str, Any], Path | None] | None = None
 
     runner = "inline"
     checkpoint_class = tune.Checkpoint
@@ -123,5 +150,39 @@ class TuneSession(TrialSession):
         return tune.get_checkpoint()
 
     @override
-    def report(self, metrics: dict[str, Any], checkpoint: Any | None) -> None:
+    def report(self, metrics: dict[str, Any], checkpoint: Any | None, last: bool = False
+               ) -> None:
+        if self.stop_requested:  # a fit that went on (Lightning's min_epochs): ends now
+            raise SystemExit(0)
+        if last:
+            # The fit removes the checkpoint's directory once this returns: a copy is held.
+            held = None
+            if checkpoint is not None:
+                held = Path(tempfile.mkdtemp(prefix="lightsweep-last-"))
+                shutil.copytree(checkpoint.path, held, dirs_exist_ok=True)
+            self._held = (metrics, held)
+            return
+        try:
+            self.hand_to_tune(metrics, checkpoint)
+        except SystemExit:
+            self.stop_requested = True
+
+    @override
+    def close(self) -> None:
+        if self._held is None:
+            return
+        (metrics, held), self._held = self._held, None
+        try:
+            checkpoint = self.checkpoint_class.from_directory(str(held)) if held else None
+            try:
+                self.hand_to_tune(metrics, checkpoint)
+            except SystemExit:
+                self.stop_requested = True
+        finally:
+            if held is not None:
+                shutil.rmtree(held, ignore_errors=True)
+
+    def hand_to_tune(self, metrics: dict[str, Any], checkpoint: Any | None) -> None:
+        """Tune's report, which returns once Tune took the result, or raises ``SystemExit``
+        when Tune stopped the trial."""
         tune.report(metrics, checkpoint=checkpoint)

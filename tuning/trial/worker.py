@@ -168,3 +168,4 @@ def train_worker(loop_config: dict[str, Any], session: TrialSession | None = Non
         finally:
             if wandb:
                 finish_wandb()
+            session.close()  # what it held goes on once the W&B run is whole
