@@ -188,3 +188,13 @@ def test_a_trial_at_its_last_epoch_is_never_paused_for_a_waiting_one(
     good, bad = controller.trials
     bad.status = "PAUSED"
     assert _report(scheduler, controller, good, epoch, 0.9, experiment) == decision
+
+
+def test_trials_take_no_turns_when_the_whole_population_runs_at_once(sweep) -> None:
+    # The paused trial is a moved one about to restart: pausing another for it would only stop
+    # that one's Train run, to start it again from its checkpoint.
+    scheduler, controller, experiment = sweep
+    good, bad = controller.trials
+    bad.status = "PAUSED"
+    scheduler.concurrency = 2
+    assert _report(scheduler, controller, good, 6, 0.9, experiment) == "CONTINUE"

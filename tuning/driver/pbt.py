@@ -58,9 +58,10 @@ class TrainRunPBT(PopulationBasedTrainingOverTrain):
     Args:
         spec: The sweep (``scheduler.name: pbt``).
         experiment: The experiment directory.
+        concurrency: How many trials run at once (0: unknown, trials take turns as in Ray).
     """
 
-    def __init__(self, spec: SweepSpec, experiment: Location) -> None:
+    def __init__(self, spec: SweepSpec, experiment: Location, concurrency: int = 0) -> None:
         space = spec.search_space
         self._searched = list(space.distributions)
         super().__init__(
@@ -75,16 +76,22 @@ class TrainRunPBT(PopulationBasedTrainingOverTrain):
         )
         self.experiment = experiment
         self._max_epochs = spec.scheduler.max_epochs
+        self.concurrency = concurrency
 
     @override
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         decision = str(super().on_trial_result(tune_controller, trial, result))
-        if decision == TrialScheduler.PAUSE and int(result.get("epoch", 0)) >= self._max_epochs:
-            # Ray's PBT pauses a trial at a perturbation point whenever another one waits, so
-            # that they take turns; a trial at its last epoch ends now anyway, and pausing it
-            # would only start its Train run again to report that epoch once more.
-            return TrialScheduler.CONTINUE
-        return decision
+        if decision != TrialScheduler.PAUSE:
+            return decision
+        # Ray's PBT pauses a trial at a perturbation point whenever another one is paused or
+        # pending, so that they take turns. Pausing a trial stops its Train run, which starts
+        # again later from its checkpoint (tens of seconds of start-up). No turn is needed when
+        # every unfinished trial fits at once (the one paused is then a moved trial, about to
+        # restart on its own), nor for a trial at its last epoch, which ends now anyway.
+        at_end = int(result.get("epoch", 0)) >= self._max_epochs
+        unfinished = sum(not t.is_finished() for t in tune_controller.get_trials())
+        fits = unfinished <= getattr(self, "concurrency", 0)
+        return TrialScheduler.CONTINUE if at_end or fits else decision
 
     @override
     def prepare_exploit(self, trial: Any, donor: Any, config: dict[str, Any]

@@ -279,7 +279,7 @@ def build_tuner(
         # Every trial runs to max_epochs, which the trial's Trainer itself holds to.
         scheduler = FIFOScheduler()
     elif spec.scheduler.name == "pbt":
-        scheduler = TrainRunPBT(spec, path)
+        scheduler = TrainRunPBT(spec, path, concurrency)
     elif spec.multi_objective or spec.constraints:
         scheduler = ParetoASHA(
             spec.objective_list, spec.constraint_list, max_epochs=spec.scheduler.max_epochs,
