@@ -93,6 +93,9 @@ class Ledger:
     spec: SweepSpec
     trials: dict[str, TrialRecord] = field(default_factory=dict)
     logged: int = 0  # the last event segment these records include
+    # The ids of orphan trials (found on first need; rare, and only a resume makes them): every
+    # new trial asks for one, and scanning all trials each time grew with the sweep.
+    _orphans: set[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def pareto(self) -> bool:
@@ -188,10 +191,15 @@ class Ledger:
     def apply(self, event: Event) -> None:
         """Folds one event into the records (:func:`tuning.record.events.apply`)."""
         events.apply(self.trials, event)
+        if event["e"] in ("orphan", "adopt", "drop"):
+            self._orphans = None  # found again when next needed
 
     def orphan_for(self, config: dict[str, Any]) -> TrialRecord | None:
         """A finished orphan trial of exactly this configuration, if any."""
-        return next((r for r in self.trials.values() if r.orphan and r.config == config), None)
+        if self._orphans is None:
+            self._orphans = {i for i, r in self.trials.items() if r.orphan}
+        found = (self.trials.get(i) for i in self._orphans)
+        return next((r for r in found if r is not None and r.orphan and r.config == config), None)
 
     def adoption(self, trial_id: str, config: dict[str, Any]) -> Event | None:
         """The event handing an orphan of the same configuration to new trial ``trial_id``."""
