@@ -28,7 +28,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,bench]"
 	touch $(BENCH_STAMP)
 
-# Benchmarks (about two and a half hours on 2 cores): bench/results/latest.json and bookkeeping.json.
+# Benchmarks (about three and a half hours on 2 cores): bench/results/latest.json and bookkeeping.json.
 # Speed (bench.run, bench.default_sweep), then search quality: MNIST-1D against random search, regret on
 # LCDB, PBT's correctness and PBT against TPE + ASHA, several objectives against random search.
 bench: $(BENCH_STAMP)

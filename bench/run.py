@@ -169,11 +169,14 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10_000, help="with --bookkeeping")
     parser.add_argument("--epochs", type=int, default=1,
                         help="with --bookkeeping: reports per trial")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --bookkeeping: rounds of stock, lightsweep, lightsweep, stock "
+                        "(0: stock then lightsweep once)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON file (default {RESULTS})")
     args = parser.parse_args()
     if args.bookkeeping:
         figures = {"mode": "bookkeeping", "machine": _machine(),
-                   **bookkeeping(args.trials, args.epochs)}
+                   **bookkeeping(args.trials, args.epochs, args.rounds)}
         # One report per trial (Ray's release test) at the top; many, for the per-report cost,
         # beside it: the two runs share one results file.
         result = figures if args.epochs == 1 else {"many_reports": figures}

@@ -139,3 +139,13 @@ def test_random_search_is_cut_at_the_epochs_the_sweep_trained() -> None:
     ledger = _replay_ledger()
     assert list(first_epochs(ledger, 5).trials) == ["first", "small"]  # 4 epochs, then 8
     assert list(first_epochs(ledger, 4).trials) == ["first"]
+
+
+def test_each_bookkeeping_arm_runs_as_often_first_as_second() -> None:
+    from bench.bookkeeping import run_order
+
+    order = run_order(2)
+    assert order.count(True) == order.count(False) == 4
+    pairs = list(zip(order[::2], order[1::2], strict=True))
+    assert pairs.count((False, True)) == pairs.count((True, False)) == 2
+    assert run_order(0) == (False, True)
