@@ -130,9 +130,9 @@ def _in_own_process(*args: Any) -> dict[str, Any]:
     return result
 
 
-# The arms' order: stock, lightsweep, lightsweep, stock. A run second in a row measured 14%
-# slower than the same run first (2,000 x 1, one machine), whichever arm it was: in ABBA order
-# each arm runs as often first as second, and the ratio of their mean walls leaves that out.
+# The arms' order: stock, lightsweep, lightsweep, stock. Stock Tune's run took 333 s second and
+# 288 s first (2,000 x 1, bench/results/bookkeeping_order.json): in ABBA order each arm runs as
+# often first as second, and the ratio of their mean walls leaves the order out.
 ABBA = (False, True, True, False)
 
 
