@@ -37,7 +37,6 @@ import numpy as np
 import yaml
 
 from bench.results_file import RESULTS, merge_results
-from tuning.driver.pareto_asha import rung_milestones
 from tuning.record import Ledger
 from tuning.record.pareto import hypervolume_2d
 
@@ -98,10 +97,8 @@ def single_metric_asha_stops(ledger: Ledger, trial_ids: list[str]) -> int:
     """How many of ``trial_ids`` ASHA by val/acc alone would have stopped at a rung, replayed on
     the sweep's reports in the order they arrived."""
     scheduler = ledger.spec.scheduler
-    milestones = rung_milestones(scheduler.max_epochs, scheduler.grace_period,
-                                 scheduler.reduction_factor)
     stopped = set()
-    for milestone in milestones:
+    for milestone in scheduler.rungs:
         arrivals = sorted(
             (e.reported_at or 0.0, t.trial_id, e.metrics["val/acc"])
              for t in ledger.trials.values() for e in t.history

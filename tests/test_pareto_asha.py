@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from ray.tune.schedulers import TrialScheduler
 
-from tuning.config.spec import Constraint, Objective
-from tuning.driver.pareto_asha import ParetoASHA, keeps_going, rung_milestones
+from tuning.config.spec import Constraint, Objective, rung_milestones
+from tuning.driver.pareto_asha import ParetoASHA, keeps_going
 
 GO, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 

@@ -76,6 +76,16 @@ class SearchConfig(_Section):
     sampler: Literal["tpe", "nsga2", "random"] = "tpe"
 
 
+def rung_milestones(max_epochs: int, grace_period: int, reduction_factor: int) -> list[int]:
+    """ASHA's rungs: ``grace_period`` times powers of ``reduction_factor``, below
+    ``max_epochs``."""
+    milestones, epoch = [], grace_period
+    while epoch < max_epochs:
+        milestones.append(epoch)
+        epoch *= reduction_factor
+    return milestones
+
+
 PBT_FIELDS = ("perturbation_interval", "quantile_fraction", "resample_probability", "mutate")
 
 
@@ -119,6 +129,12 @@ class SchedulerConfig(_Section):
                 "scheduler.perturbation_interval or raise scheduler.max_epochs"
             )
         return self
+
+    @property
+    def rungs(self) -> list[int]:
+        """The epochs at which early stopping compares trials: ``grace_period`` times powers of
+        ``reduction_factor``, below ``max_epochs`` (a trial there has ended anyway)."""
+        return rung_milestones(self.max_epochs, self.grace_period, self.reduction_factor)
 
     # The defaults of the PBT fields, stated once (None above means "not given").
     @property

@@ -21,19 +21,9 @@ from typing import Any
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from typing_extensions import override
 
-from tuning.config.spec import Constraint, Objective, total_violation
+from tuning.config.spec import Constraint, Objective, rung_milestones, total_violation
 from tuning.record import is_finite_number
 from tuning.record.pareto import Point, minimized, pareto_order
-
-
-def rung_milestones(max_epochs: int, grace_period: int, reduction_factor: int) -> list[int]:
-    """The epochs at which trials are compared: ``grace_period`` times powers of
-    ``reduction_factor``, below ``max_epochs`` (a trial there has ended anyway)."""
-    milestones, epoch = [], grace_period
-    while epoch < max_epochs:
-        milestones.append(epoch)
-        epoch *= reduction_factor
-    return milestones
 
 
 def keeps_going(recorded: list[tuple[Point, float]], reduction_factor: int) -> bool:

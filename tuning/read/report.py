@@ -41,14 +41,7 @@ IMPORTANCE_MIN_COMPLETED = 5
 
 def asha_rungs(spec: SweepSpec) -> list[int]:
     """The epochs at which ASHA compares trials (none for FIFO)."""
-    s = spec.scheduler
-    if s.name != "asha":
-        return []
-    rungs, epoch = [], s.grace_period
-    while epoch < s.max_epochs:
-        rungs.append(epoch)
-        epoch *= s.reduction_factor
-    return rungs
+    return spec.scheduler.rungs if spec.scheduler.name == "asha" else []
 
 
 def _curve(trial: TrialRecord, metric: str) -> tuple[list[int], list[float]]:
