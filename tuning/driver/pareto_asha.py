@@ -21,9 +21,9 @@ from typing import Any
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from typing_extensions import override
 
-from tuning.config.spec import Constraint, Objective, rung_milestones, total_violation
+from tuning.config.spec import Constraint, Objective, rung_milestones
 from tuning.record import is_finite_number
-from tuning.record.pareto import Point, minimized, pareto_order
+from tuning.record.pareto import Point, pareto_order, scored
 
 
 def keeps_going(recorded: list[tuple[Point, float]], reduction_factor: int) -> bool:
@@ -64,12 +64,7 @@ class ParetoASHA(FIFOScheduler):
     def point(self, result: dict[str, Any]) -> tuple[Point, float] | None:
         """The result's objectives (to minimize) and constraint violation; None when it lacks
         an objective (nothing to compare yet)."""
-        values = [v for v in (result.get(o.metric) for o in self._objectives)
-                  if is_finite_number(v)]
-        if len(values) < len(self._objectives):
-            return None
-        return minimized([float(v) for v in values],
-                         [o.mode for o in self._objectives]), total_violation(self._constraints, result)
+        return scored(result, self._objectives, self._constraints)
 
     @override
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:

@@ -11,7 +11,11 @@ Optuna's samplers use too.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tuning.config.spec import Constraint, Objective, total_violation
+from tuning.record.records import is_finite_number
 
 Point = tuple[float, ...]
 
@@ -19,6 +23,18 @@ Point = tuple[float, ...]
 def minimized(values: Sequence[float], modes: Sequence[str]) -> Point:
     """``values`` as objectives to minimize: those of a ``max`` mode negated."""
     return tuple(-v if m == "max" else v for v, m in zip(values, modes, strict=True))
+
+
+def scored(metrics: Mapping[str, Any], objectives: Sequence[Objective],
+           constraints: Sequence[Constraint]) -> tuple[Point, float] | None:
+    """One report's point (its objectives, to minimize) and how far it breaks the constraints
+    (:func:`tuning.config.spec.total_violation`); None when it lacks an objective's value."""
+    values = [metrics.get(o.metric) for o in objectives]
+    finite = [float(v) for v in values if is_finite_number(v)]
+    if len(finite) < len(objectives):
+        return None
+    return minimized(finite, [o.mode for o in objectives]), total_violation(
+        list(constraints), metrics)
 
 
 def dominates(a: Point, b: Point) -> bool:

@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuning.config.spec import SweepSpec, total_violation
+from tuning.config.spec import SweepSpec
 from tuning.errors import SweepError
 from tuning.record import events
 from tuning.record.events import Event
 from tuning.record.layout import EVENTS_DIR, LEDGER_FILE
 from tuning.record.location import READ_ATTEMPTS, Location
-from tuning.record.pareto import front_numbers, minimized, pareto_order
+from tuning.record.pareto import front_numbers, pareto_order, scored
 from tuning.record.records import FINISHED, Cost, TrialRecord
 
 logger = logging.getLogger(__name__)
@@ -107,14 +107,12 @@ class Ledger:
         trials that break a constraint are on fronts after every feasible one."""
         objectives, constraints = self.spec.objective_list, self.spec.constraint_list
         metrics = [o.metric for o in objectives]
-        scored = [(t.trial_id, e) for t in self.trials.values()
-                  if (e := t.last_scored_epoch(metrics)) is not None]
-        points = [minimized([e.metrics[m] for m in metrics], [o.mode for o in objectives])
-                  for _, e in scored]
-        violations = [total_violation(constraints, e.metrics) for _, e in scored]
+        found = [(t.trial_id, p) for t in self.trials.values()
+                 if (e := t.last_scored_epoch(metrics)) is not None
+                 and (p := scored(e.metrics, objectives, constraints)) is not None]
+        points, violations = [p for _, (p, _) in found], [v for _, (_, v) in found]
         numbers = front_numbers(points, violations)
-        order = pareto_order(points, violations)
-        return {scored[i][0]: numbers[i] for i in order}
+        return {found[i][0]: numbers[i] for i in pareto_order(points, violations)}
 
     def ranked(self) -> list[TrialRecord]:
         """All trials, best first (by Pareto front, then spread along it, when :attr:`pareto`);
