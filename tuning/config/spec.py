@@ -52,6 +52,7 @@ from tuning.config.space import ROUTES, ObjectChoice, SearchSpace, canonical_key
 from tuning.config.yaml_files import read_yaml
 from tuning.errors import SweepError
 from tuning.record.location import Location
+from tuning.record.records import is_finite_number
 
 # package.module:ClassName, or LightningCLI's package.module.ClassName
 IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*|\.[A-Za-z_]\w*)$")
@@ -239,17 +240,21 @@ class Constraint(_Section):
         return f"{self.metric} {self.op} {self.bound:g}"
 
 
-def total_violation(constraints: list[Constraint], metrics: Mapping[str, Any]) -> float:
-    """How far ``metrics`` break ``constraints``, summed (0: all hold); a constrained metric
-    they lack breaks its constraint infinitely (nothing shows that it holds)."""
-    total = 0.0
+def violations(constraints: list[Constraint], metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Each constraint's violation by ``metrics`` (0 or less: it holds), by its text, as Optuna
+    takes them; a constrained metric they lack breaks its constraint infinitely (nothing shows
+    that it holds)."""
+    found = {}
     for constraint in constraints:
         value = metrics.get(constraint.metric)
-        if isinstance(value, int | float) and math.isfinite(value):
-            total += max(0.0, constraint.violation(float(value)))
-        else:
-            total = math.inf
-    return total
+        found[str(constraint)] = (constraint.violation(float(value)) if is_finite_number(value)
+                                  else math.inf)
+    return found
+
+
+def total_violation(constraints: list[Constraint], metrics: Mapping[str, Any]) -> float:
+    """How far ``metrics`` break ``constraints``, summed (0: all hold; see :func:`violations`)."""
+    return sum(max(0.0, v) for v in violations(constraints, metrics).values())
 
 
 class CheckpointsConfig(_Section):

@@ -25,7 +25,6 @@ the sweep's seed and Optuna's trial number.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
@@ -34,7 +33,7 @@ from typing_extensions import override
 
 from tuning.compat import OptunaSearchInternals
 from tuning.config.seeding import SEED_KEY, trial_seed
-from tuning.config.spec import Constraint
+from tuning.config.spec import Constraint, violations
 from tuning.record import is_finite_number
 from tuning.record.lineage import GENERATION_METRIC
 from tuning.record.study_file import StudyFile
@@ -130,10 +129,8 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
         trial = self.optuna_trial(trial_id)
         last = self._last().pop(trial_id, {})
         if state != TrialState.FAIL:
-            for constraint in getattr(self, "_constraints", []):
-                value = last.get(constraint.metric)
-                trial.set_constraint(str(constraint), constraint.violation(value)
-                                     if is_finite_number(value) else math.inf)
+            for name, violation in violations(getattr(self, "_constraints", []), last).items():
+                trial.set_constraint(name, violation)
             if last and values is None and len(self._metrics()) > 1:
                 trial.set_user_attr("last_values", last)
         if values is None:

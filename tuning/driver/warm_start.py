@@ -10,14 +10,13 @@ objectives (metric and mode, or several) under the same constraints.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tuning.config.spec import SweepSpec
+from tuning.config.spec import SweepSpec, violations
 from tuning.errors import SweepError
 from tuning.record import FINISHED, Ledger, TrialRecord, is_finite_number
 from tuning.record.location import Location
@@ -46,9 +45,7 @@ def _frozen(record: TrialRecord, spec: SweepSpec, distributions: dict[str, Any])
     metrics = [o.metric for o in spec.objective_list]
     last = record.last_scored_epoch(metrics)
     # As the searcher told it: constraints from the last scored epoch, a missing value broken.
-    constraints = {str(c): c.violation(last.metrics[c.metric])
-                   if last and is_finite_number(last.metrics.get(c.metric)) else math.inf
-                   for c in spec.constraint_list} if last else None
+    constraints = violations(spec.constraint_list, last.metrics) if last else None
     ran_all = (record.status == "completed" and last is not None
                and last.epoch >= spec.scheduler.max_epochs)
     if len(metrics) > 1:  # no intermediate values with several objectives
