@@ -351,3 +351,46 @@ def test_one_placement_group_cleaner_serves_every_run_of_a_trial_process(monkeyp
     # A controller that is another actor (Ray's own, per run): a cleaner of its own.
     watched[0] = "trial-actor-2"
     assert run() == "cleaner 3" and len(started) == 3
+
+
+def test_a_run_on_a_local_ray_asks_no_autoscaler_for_its_workers(monkeypatch) -> None:
+    from ray.train.v2._internal.execution.scaling_policy import ResizeDecision, create_scaling_policy
+
+    import tuning.compat as compat
+
+    given: list[object] = []
+
+    class Controller:  # takes the policy the trial's controller would run with
+        def __init__(self, scaling_policy: object) -> None:
+            given.append(scaling_policy)
+
+        async def run(self) -> None:
+            pass
+
+        def get_result(self) -> None:
+            return None
+
+    monkeypatch.setattr(compat, "_train_controller_class", lambda: Controller)
+    scaling = ray.train.ScalingConfig(num_workers=2)
+    trainer = TorchTrainerWithoutDatasets(_noop, scaling_config=scaling)
+    monkeypatch.setenv("LIGHTSWEEP_AUTOSCALER_REQUESTS", "0")  # what a local sweep sets
+    trainer._initialize_and_run_controller(scaling_policy=create_scaling_policy(scaling))
+    monkeypatch.delenv("LIGHTSWEEP_AUTOSCALER_REQUESTS")  # a cluster's sweep: Ray's own policy
+    trainer._initialize_and_run_controller(scaling_policy=create_scaling_policy(scaling))
+    assert type(given[0]) is compat.FixedScalingWithoutAutoscaler
+    assert type(given[1]) is type(create_scaling_policy(scaling))
+    # The same decisions, and the coordinator never reached (Ray's policy reaches it at once).
+    from ray.train.v2._internal.execution.scaling_policy import autoscaling_coordinator_client
+
+    reached: list[str] = []
+    monkeypatch.setattr(autoscaling_coordinator_client, "get_or_create_autoscaling_coordinator",
+                        lambda: reached.append("coordinator"))
+    context = type("RunContext", (), {"run_id": "run-1"})()
+    lean = given[0]
+    lean.after_controller_start(context)
+    decision = lean.make_decision_for_non_running_worker_group()
+    assert isinstance(decision, ResizeDecision) and decision.num_workers == 2
+    asyncio.run(lean.before_controller_shutdown())
+    assert reached == []
+    given[1].after_controller_start(context)  # Ray's (it logs that the request failed)
+    assert reached == ["coordinator"]
