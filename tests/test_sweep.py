@@ -60,19 +60,11 @@ def test_ray_train_polls_trials_often_unless_the_environment_says_otherwise(
     assert runtime_env("10.0.0.1:6379")["env_vars"]["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] == "1.5"
 
 
-def test_preemption_watcher_and_autoscaler_requests_are_off_on_a_local_ray_only(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_preemption_watcher_is_off_on_a_local_ray_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", raising=False)
-    monkeypatch.delenv("LIGHTSWEEP_AUTOSCALER_REQUESTS", raising=False)
-    local = runtime_env(None)["env_vars"]
-    assert local["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "0"
-    assert local["LIGHTSWEEP_AUTOSCALER_REQUESTS"] == "0"
-    # A cluster's nodes can be preempted (spot instances) and added by its autoscaler: Train's
-    # defaults stay.
-    cluster = runtime_env("10.0.0.1:6379")["env_vars"]
-    assert "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER" not in cluster
-    assert "LIGHTSWEEP_AUTOSCALER_REQUESTS" not in cluster
+    assert runtime_env(None)["env_vars"]["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "0"
+    # A cluster's nodes can be preempted (spot instances): Train's default stays.
+    assert "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER" not in runtime_env("10.0.0.1:6379")["env_vars"]
     monkeypatch.setenv("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "1")
     assert runtime_env(None)["env_vars"]["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "1"
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import inspect
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from ray.train.v2._internal.exceptions import (
     WorkerHealthCheckFailedError,
     WorkerHealthCheckTimeoutError,
 )
-from ray.train.v2._internal.execution.scaling_policy.fixed import FixedScalingPolicy
 from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY, TuneReportCallback
 from ray.tune.schedulers import PopulationBasedTraining
@@ -173,10 +171,6 @@ class TorchTrainerWithoutDatasets(DataParallelTrainer):
         trial. Private: ``TrainController`` and this method. Public way: none; if Ray moves
         either, the run goes through Train's own controller actor.
         """
-        policy = controller_init_kwargs.get("scaling_policy")
-        if type(policy) is FixedScalingPolicy and os.environ.get(AUTOSCALER_REQUESTS_ENV) == "0":
-            controller_init_kwargs["scaling_policy"] = FixedScalingWithoutAutoscaler(
-                policy.scaling_config)
         controller_cls = _train_controller_class()
         if controller_cls is None:
             self.controller_ran_in = "actor"
@@ -193,33 +187,6 @@ class TorchTrainerWithoutDatasets(DataParallelTrainer):
             _abort_in_place(controller)
             raise
         return controller.get_result()
-
-
-# "0": Train asks no autoscaler for its runs' workers (lightsweep sets it for a local Ray).
-AUTOSCALER_REQUESTS_ENV = "LIGHTSWEEP_AUTOSCALER_REQUESTS"
-
-
-class FixedScalingWithoutAutoscaler(FixedScalingPolicy):
-    """Train's fixed scaling policy, without its requests to Ray's autoscaler.
-
-    Train tells the autoscaler what each run's workers need through a cluster-wide coordinator
-    actor, a process of its own that holds 0.12 GB (bench/: peak PSS by process). A local Ray
-    has no autoscaler, so lightsweep sets :data:`AUTOSCALER_REQUESTS_ENV` to "0" there and
-    the coordinator is never started; on a cluster the requests go on as Ray sends them.
-    Private: the policy's hooks. Public way: none (Train has no option for it).
-    """
-
-    @override
-    def after_controller_start(self, train_run_context: Any) -> None:
-        pass  # Ray's starts the coordinator's client and sends the first request
-
-    @override
-    def _maybe_send_resource_request(self) -> None:
-        pass
-
-    @override
-    def _send_resource_request(self) -> None:
-        pass
 
 
 class CleanerPerProcess(PlacementGroupCleanerCallback):

@@ -26,7 +26,6 @@ from ray import tune
 from ray.tune.error import TuneError
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
-from tuning.compat import AUTOSCALER_REQUESTS_ENV
 from tuning.config.checks import Hardware, check_hardware, check_launch, max_concurrent_trials
 from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.config.space import sample
@@ -123,11 +122,8 @@ TRAIN_ENV_DEFAULTS = {
     "TUNE_FUNCTION_THREAD_TIMEOUT_S": "30",
 }
 # On a local Ray, no node is ever drained for preemption, so Train's PreemptionWatcher (one more
-# actor, a process of its own, per trial) has nothing to watch, and no autoscaler takes Train's
-# resource requests (through a coordinator actor: tuning.compat.FixedScalingWithoutAutoscaler);
-# on a cluster both stay on.
-LOCAL_TRAIN_ENV_DEFAULTS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
-                            AUTOSCALER_REQUESTS_ENV: "0"}
+# actor, a process of its own, per trial) has nothing to watch; on a cluster it stays on.
+LOCAL_TRAIN_ENV_DEFAULTS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
 # Never shipped to a cluster (on top of what .gitignore names): environments, results (the
 # default storage), checkpoints, caches.
 SHIPPING_EXCLUDES = [".venv", "venv", ".git", SweepSpec.model_fields["storage"].default,
