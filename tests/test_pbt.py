@@ -17,6 +17,8 @@ from tuning.driver.pbt import TrainRunPBT, mutations, within_bounds
 from tuning.record.layout import begin_generation, trial_path
 from tuning.record.lineage import LINEAGE_KEY, PBT_DIR, Exploit
 from tuning.record.location import Location
+from tuning.record.records import TrialRecord
+from tuning.record.store import Ledger
 
 PBT_SWEEP = {**BASE_SWEEP, "scheduler": {"name": "pbt", "max_epochs": 8,
                                          "perturbation_interval": 2, "quantile_fraction": 0.5,
@@ -198,3 +200,33 @@ def test_trials_take_no_turns_when_the_whole_population_runs_at_once(sweep) -> N
     bad.status = "PAUSED"
     scheduler.concurrency = 2
     assert _report(scheduler, controller, good, 6, 0.9, experiment) == "CONTINUE"
+
+
+def test_a_resumed_trial_whose_exploit_tunes_state_missed_goes_on_with_the_recorded_values(
+    tmp_path: Path,
+) -> None:
+    """The driver died after PBT moved a trial and before Tune saved its state again: Tune's
+    restored trial has its old values, the record the new ones, which the trial trained with."""
+    spec = SweepSpec.model_validate(PBT_SWEEP)
+    scheduler, controller, experiment = _population(tmp_path, spec)
+    good, bad = controller.trials
+    stale = dict(bad.config)
+    _report(scheduler, controller, good, 2, 0.9, experiment)
+    _report(scheduler, controller, bad, 2, 0.5, experiment)
+    moved = dict(bad.config)
+    assert Exploit.of(moved) is not None
+    record = TrialRecord("bad", config=moved, lineage=[moved[LINEAGE_KEY]])
+    Ledger(spec, {"bad": record, "good": TrialRecord("good", config=dict(good.config))}
+           ).save(experiment)
+
+    resumed = TrainRunPBT(spec, experiment)  # as Tune restores the sweep
+    trials = [FakeTrial("good", dict(good.config)), FakeTrial("bad", stale)]
+    for trial in trials:
+        resumed.on_trial_add(FakeController(trials), trial)  # type: ignore[arg-type]
+    assert trials[1].config == moved, "goes on with the values it trained with"
+    assert trials[0].config == good.config
+
+    # A trial whose restored config is as new as its record's is left as Tune restored it.
+    again = FakeTrial("bad", dict(moved, **{"module.lr": 0.5}))
+    resumed.on_trial_add(FakeController([again]), again)  # type: ignore[arg-type]
+    assert again.config["module.lr"] == 0.5

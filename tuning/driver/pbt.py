@@ -26,9 +26,10 @@ from tuning.compat import PopulationBasedTrainingOverTrain
 from tuning.config.seeding import SEED_KEY
 from tuning.config.space import LogUniform, SearchSpace, Uniform
 from tuning.config.spec import SweepSpec
-from tuning.record.layout import trial_path
+from tuning.record.layout import LEDGER_FILE, trial_path
 from tuning.record.lineage import LINEAGE_KEY, PBT_DIR, Exploit
 from tuning.record.location import Location
+from tuning.record.store import Ledger
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,11 @@ def within_bounds(space: SearchSpace, config: dict[str, Any]) -> dict[str, Any]:
         if isinstance(dist, LogUniform | Uniform) and key in config:
             config[key] = min(max(float(config[key]), dist.low), dist.high)
     return config
+
+
+def _generation(config: dict[str, Any]) -> int:
+    exploit = Exploit.of(config)
+    return exploit.generation if exploit else 0
 
 
 class TrainRunPBT(PopulationBasedTrainingOverTrain):
@@ -77,6 +83,31 @@ class TrainRunPBT(PopulationBasedTrainingOverTrain):
         self.experiment = experiment
         self._max_epochs = spec.scheduler.max_epochs
         self.concurrency = concurrency
+
+    @override
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        recorded = self._recorded_configs().get(trial.trial_id)
+        if recorded is not None and _generation(recorded) > _generation(trial.config):
+            # A resumed sweep's trials come from Tune's last saved state, which can predate an
+            # exploit that the record already holds (the driver died in between): the trial
+            # trained on with those values, so it goes on with them, not its old ones.
+            logger.info("trial %s goes on as population-based training moved it (generation %d)",
+                        trial.trial_id, _generation(recorded))
+            trial.set_config(recorded)
+        super().on_trial_add(tune_controller, trial)
+
+    def _recorded_configs(self) -> dict[str, dict[str, Any]]:
+        """The config of each trial the record saw PBT move, read once (at the first trial added:
+        all of a resumed sweep's trials are added before any runs)."""
+        # getattr: a scheduler pickled by an older lightsweep (in its experiment) lacks it.
+        recorded: dict[str, dict[str, Any]] | None = getattr(self, "_recorded", None)
+        if recorded is None:
+            ledger = (Ledger.load(self.experiment)
+                      if (self.experiment / LEDGER_FILE).is_file() else None)
+            recorded = {t.trial_id: t.config for t in ledger.trials.values() if t.lineage} \
+                if ledger else {}
+            self._recorded = recorded
+        return recorded
 
     @override
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
