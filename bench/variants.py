@@ -1,9 +1,10 @@
 """The ways of running the workload that the benchmark compares, one per function.
 
 Each runs the whole sweep (8 trials, ASHA or Optuna's successive halving, TPE seeded) and returns
-its wall time and, per trial, the wall time and the in-trial figures :class:`TimedClassifier`
-logged. Run one alone with ``python -m bench.variants NAME OUT.json`` (the benchmark does, so
-that each gets a fresh process tree whose memory it can measure).
+its wall time and, per trial, the wall time and the in-trial figures
+:class:`bench.timed.TimedClassifier` logged. Run one alone with ``python -m bench.variants NAME
+OUT.json`` (the benchmark does, so that each gets a fresh process tree whose memory it can
+measure).
 """
 
 from __future__ import annotations
@@ -85,9 +86,10 @@ def _recipe_worker(config: dict[str, Any]) -> None:
         prepare_trainer,
     )
 
+    from bench.timed import TimedClassifier
     from lightning_modules.datamodules import DigitsDataModule
 
-    model = w.TimedClassifier(**w.MODULE_ARGS, lr=config["lr"])
+    model = TimedClassifier(**w.MODULE_ARGS, lr=config["lr"])
     trainer = pl.Trainer(
         max_epochs=w.MAX_EPOCHS, devices="auto", accelerator="cpu", strategy=RayDDPStrategy(),
         plugins=[RayLightningEnvironment()], callbacks=[RayTrainReportCallback()],
@@ -149,10 +151,11 @@ def _tune_lightning_trial(config: dict[str, Any]) -> None:
     import torch
     from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
 
+    from bench.timed import TimedClassifier
     from lightning_modules.datamodules import DigitsDataModule
 
     torch.set_num_threads(1)
-    model = w.TimedClassifier(**w.MODULE_ARGS, lr=config["lr"])
+    model = TimedClassifier(**w.MODULE_ARGS, lr=config["lr"])
     trainer = pl.Trainer(
         max_epochs=w.MAX_EPOCHS, accelerator="cpu", devices=1, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, logger=False,
@@ -188,6 +191,7 @@ def optuna_alone(workdir: Path) -> Result:
     import torch
     from optuna_integration import PyTorchLightningPruningCallback
 
+    from bench.timed import TimedClassifier
     from lightning_modules.datamodules import DigitsDataModule
 
     trials: list[Result] = []
@@ -197,7 +201,7 @@ def optuna_alone(workdir: Path) -> Result:
         began = time.perf_counter()
         lr = trial.suggest_float("lr", *w.LR_RANGE, log=True)
         batch_size = trial.suggest_categorical("batch_size", w.BATCH_SIZES)
-        model = w.TimedClassifier(**w.MODULE_ARGS, lr=lr)
+        model = TimedClassifier(**w.MODULE_ARGS, lr=lr)
         history: list[dict[str, float]] = []
 
         class Record(pl.Callback):
@@ -235,6 +239,7 @@ def plain_lightning(configs: list[dict[str, Any]]) -> Result:
     import lightning.pytorch as pl
     import torch
 
+    from bench.timed import TimedClassifier
     from lightning_modules.datamodules import DigitsDataModule
 
     torch.set_num_threads(1)
@@ -242,7 +247,7 @@ def plain_lightning(configs: list[dict[str, Any]]) -> Result:
     start = time.perf_counter()
     for config in configs:
         began = time.perf_counter()
-        model = w.TimedClassifier(**w.MODULE_ARGS, lr=config["lr"])
+        model = TimedClassifier(**w.MODULE_ARGS, lr=config["lr"])
         trainer = pl.Trainer(
             max_epochs=config["epochs"], accelerator="cpu", devices=1, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False, logger=False,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,11 +60,19 @@ def test_ray_train_polls_trials_often_unless_the_environment_says_otherwise(
     assert runtime_env("10.0.0.1:6379")["env_vars"]["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] == "1.5"
 
 
-def test_preemption_watcher_is_off_on_a_local_ray_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preemption_watcher_and_autoscaler_requests_are_off_on_a_local_ray_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", raising=False)
-    assert runtime_env(None)["env_vars"]["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "0"
-    # A cluster's nodes can be preempted (spot instances): Train's default stays.
-    assert "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER" not in runtime_env("10.0.0.1:6379")["env_vars"]
+    monkeypatch.delenv("LIGHTSWEEP_AUTOSCALER_REQUESTS", raising=False)
+    local = runtime_env(None)["env_vars"]
+    assert local["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "0"
+    assert local["LIGHTSWEEP_AUTOSCALER_REQUESTS"] == "0"
+    # A cluster's nodes can be preempted (spot instances) and added by its autoscaler: Train's
+    # defaults stay.
+    cluster = runtime_env("10.0.0.1:6379")["env_vars"]
+    assert "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER" not in cluster
+    assert "LIGHTSWEEP_AUTOSCALER_REQUESTS" not in cluster
     monkeypatch.setenv("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "1")
     assert runtime_env(None)["env_vars"]["RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"] == "1"
 
@@ -108,3 +118,20 @@ def test_trials_reuse_processes_and_inline_ones_take_their_workers_resources_and
     fail_fast = inline.with_overrides({"failures.fail_fast": True})
     tuner = build_tuner(fail_fast, Location.parse("/tmp/never-written"), 1)._local_tuner
     assert tuner._run_config.failure_config.max_failures == 0  # Tune allows no retry then
+
+
+def test_the_sweeps_driver_never_imports_torch_or_lightning_to_check_the_users_classes() -> None:
+    # The check imports the user's classes (0.4 GB with torch and Lightning) in a process of
+    # its own; the driver, which holds the sweep to its end, needs neither.
+    script = (
+        "import sys\n"
+        "from tuning.config.spec import load_spec\n"
+        "from tuning.driver import sweep\n"
+        "sweep._check(load_spec('search_spaces/smoke.yaml', {}), None)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('torch', 'lightning', 'pytorch_lightning', 'lightning_modules')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

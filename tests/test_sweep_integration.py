@@ -104,9 +104,16 @@ def test_trials_run_trains_controller_in_reused_processes_and_leave_no_placement
     # actor per trial; and trials went on in the processes of ended ones, those ASHA stopped
     # included (their runs ended in place first): 6 trials, 2 at a time, in fewer processes.
     assert "_QueueActor" not in classes
+    # A local Ray has no autoscaler: Train asked none (tuning.compat.FixedScalingWithoutAutoscaler).
+    assert "_AutoscalingCoordinatorActor" not in classes
     pids = {json.loads(line)["pid"] for trial in asha_sweep.glob("trial_*")
             for line in (trial / "result.json").read_text().splitlines()}
     assert len(pids) < 6, pids
+    # One placement-group cleaner per trial process (tuning.compat.CleanerPerProcess), not one
+    # per run: each process started one for its first run and kept it for the next ones.
+    cleaners = [a for a in list_actors(limit=10_000, raise_on_missing_output=False)
+                if a.class_name == "PlacementGroupCleaner"]
+    assert len(cleaners) == len(pids), (len(cleaners), pids)
     # Every trial's placement group is gone, those of the trials ASHA stopped too (the cleaner
     # polls each second).
     deadline = time.monotonic() + 30

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
@@ -282,3 +283,114 @@ def test_a_run_reports_to_tune_in_the_trials_thread_or_else_through_rays_queue(
     monkeypatch.setattr(compat, "_train_controller_class", lambda: None)
     with pytest.raises(RuntimeError, match="Tune session"):  # Ray's own, outside a trial
         compat.ReportToTune()
+
+
+def test_one_placement_group_cleaner_serves_every_run_of_a_trial_process(monkeypatch) -> None:
+    from ray.exceptions import RayActorError
+    from ray.train.v2._internal.callbacks.placement_group_callback import (
+        PlacementGroupCleanerCallback,
+    )
+
+    import tuning.compat as compat
+
+    # Ray's default trainer has the per-run callback this replaces (else Ray moved it).
+    assert any(type(c) is PlacementGroupCleanerCallback for c in _default_callbacks(TorchTrainer))
+    lean = _default_callbacks(TorchTrainerWithoutDatasets)
+    assert sum(isinstance(c, compat.CleanerPerProcess) for c in lean) == 1
+    assert not any(type(c) is PlacementGroupCleanerCallback for c in lean)
+    # Where Train's controller runs in an actor of its own (a Ray without that class), one
+    # cleaner per run, as Ray does.
+    monkeypatch.setattr(compat, "_train_controller_class", lambda: None)
+    assert not any(isinstance(c, compat.CleanerPerProcess)
+                   for c in _default_callbacks(TorchTrainerWithoutDatasets))
+
+    class Cleaner:  # Train's detached cleaner actor, as its handle answers
+        def __init__(self, name: str) -> None:
+            self.name, self.dead, self.stopped = name, False, False
+            self.start_monitoring = type("Method", (), {"remote": lambda _: self})()
+            self.stop = type("Method", (), {"remote": lambda _: self._stop()})()
+
+        def _stop(self) -> Cleaner:
+            self.stopped = True
+            return self
+
+    started: list[Cleaner] = []
+    watched = ["trial-actor-1"]
+
+    def start(self: PlacementGroupCleanerCallback, context: object) -> None:  # Ray's: a new actor
+        self._controller_actor_id = watched[0]
+        self._cleaner = Cleaner(f"cleaner {len(started) + 1}")
+        started.append(self._cleaner)
+
+    def get(handle: Cleaner, timeout: float) -> bool:
+        if handle.dead:
+            raise RayActorError()
+        return True
+
+    monkeypatch.setattr(PlacementGroupCleanerCallback, "after_controller_start", start)
+    monkeypatch.setattr(compat.ray, "get", get)
+    monkeypatch.setattr(compat.ray, "get_runtime_context", lambda: type(
+        "Context", (), {"get_actor_id": lambda _: watched[0]})())
+    monkeypatch.setattr(compat.CleanerPerProcess, "_of_process", None)
+
+    def run(end: str = "shutdown") -> str:
+        callback = compat.CleanerPerProcess()
+        callback.after_controller_start(None)
+        if end == "shutdown":
+            asyncio.run(callback.before_controller_shutdown())
+        else:
+            callback.before_controller_abort()
+        return callback._cleaner.name
+
+    # A process's runs, one ending normally, one stopped by Tune, one after: one cleaner.
+    assert [run(), run("abort"), run()] == ["cleaner 1"] * 3
+    assert not started[0].stopped
+    # A cleaner gone (its node lost): the next run starts another.
+    started[0].dead = True
+    assert run() == "cleaner 2"
+    # A controller that is another actor (Ray's own, per run): a cleaner of its own.
+    watched[0] = "trial-actor-2"
+    assert run() == "cleaner 3" and len(started) == 3
+
+
+def test_a_run_on_a_local_ray_asks_no_autoscaler_for_its_workers(monkeypatch) -> None:
+    from ray.train.v2._internal.execution.scaling_policy import ResizeDecision, create_scaling_policy
+
+    import tuning.compat as compat
+
+    given: list[object] = []
+
+    class Controller:  # takes the policy the trial's controller would run with
+        def __init__(self, scaling_policy: object) -> None:
+            given.append(scaling_policy)
+
+        async def run(self) -> None:
+            pass
+
+        def get_result(self) -> None:
+            return None
+
+    monkeypatch.setattr(compat, "_train_controller_class", lambda: Controller)
+    scaling = ray.train.ScalingConfig(num_workers=2)
+    trainer = TorchTrainerWithoutDatasets(_noop, scaling_config=scaling)
+    monkeypatch.setenv("LIGHTSWEEP_AUTOSCALER_REQUESTS", "0")  # what a local sweep sets
+    trainer._initialize_and_run_controller(scaling_policy=create_scaling_policy(scaling))
+    monkeypatch.delenv("LIGHTSWEEP_AUTOSCALER_REQUESTS")  # a cluster's sweep: Ray's own policy
+    trainer._initialize_and_run_controller(scaling_policy=create_scaling_policy(scaling))
+    assert type(given[0]) is compat.FixedScalingWithoutAutoscaler
+    assert type(given[1]) is type(create_scaling_policy(scaling))
+    # The same decisions, and the coordinator never reached (Ray's policy reaches it at once).
+    from ray.train.v2._internal.execution.scaling_policy import autoscaling_coordinator_client
+
+    reached: list[str] = []
+    monkeypatch.setattr(autoscaling_coordinator_client, "get_or_create_autoscaling_coordinator",
+                        lambda: reached.append("coordinator"))
+    context = type("RunContext", (), {"run_id": "run-1"})()
+    lean = given[0]
+    lean.after_controller_start(context)
+    decision = lean.make_decision_for_non_running_worker_group()
+    assert isinstance(decision, ResizeDecision) and decision.num_workers == 2
+    asyncio.run(lean.before_controller_shutdown())
+    assert reached == []
+    given[1].after_controller_start(context)  # Ray's (it logs that the request failed)
+    assert reached == ["coordinator"]

@@ -19,9 +19,8 @@ from typing import Any
 
 import ray
 
-from tuning.config.checks import Hardware, check_spec
+from tuning.config.checks import check_launch
 from tuning.config.spec import load_spec
-from tuning.config.targets import import_from_launch_directory
 from tuning.driver.sweep import SweepOutcome, launch, resume
 from tuning.errors import StorageFullError, SweepError
 from tuning.read.formats import metric_text
@@ -293,9 +292,8 @@ def _run(args: argparse.Namespace) -> int:
 
         sys.stdout.write(f"{write_report(args.experiment, args.out)}\n")
     elif args.command == "validate":
-        import_from_launch_directory()
         spec = load_spec(args.sweep, {"config": args.config})
-        check_spec(spec, Hardware.local())
+        check_launch(spec, local=True)
         space = spec.search_space
         sys.stdout.write(
             f"{args.sweep}: ok ({len(space.searched)} searched: {', '.join(space.searched)}; "

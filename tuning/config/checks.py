@@ -18,7 +18,12 @@ from tuning.config.lightning_config import ROUTE_SECTIONS
 from tuning.config.objects import check_object, check_path, validate
 from tuning.config.space import Choice, Distribution, IntRange, LogUniform, ObjectChoice, Uniform
 from tuning.config.spec import SweepSpec
-from tuning.config.targets import init_parameters, lightning_namespace, resolve_class
+from tuning.config.targets import (
+    import_from_launch_directory,
+    init_parameters,
+    lightning_namespace,
+    resolve_class,
+)
 from tuning.errors import SweepError
 from tuning.trial.callbacks import check_callbacks
 
@@ -267,6 +272,18 @@ def max_concurrent_trials(spec: SweepSpec, hardware: Hardware) -> int:
     if res.max_concurrent is not None:
         limits.append(res.max_concurrent)
     return max(1, min(limits))
+
+
+def check_launch(spec: SweepSpec, local: bool) -> None:
+    """What ``launch``, ``resume`` and ``validate`` check: :func:`check_spec` on the user's
+    classes, imported from the working directory, and the hardware of this machine for a sweep
+    that runs on it (``local``; a cluster's is checked once Ray is up).
+
+    Raises:
+        SweepError: Naming the field and the fix.
+    """
+    import_from_launch_directory()
+    check_spec(spec, Hardware.local() if local else None)
 
 
 def check_spec(spec: SweepSpec, hardware: Hardware | None) -> None:
