@@ -10,6 +10,7 @@ whose whole tree's memory (PSS) is sampled. Prints a table and writes
 ``--bookkeeping`` measures the driver's own cost instead (:mod:`bench.bookkeeping`): trivial
 trials through Ray Tune with and without lightsweep's driver callbacks, against the theoretical
 time (trials x trial seconds / concurrency) that Ray's release tests hold Tune to (<= 1.28x).
+``--alone`` runs only the trials alone, and times the imports a fresh worker process pays.
 """
 
 from __future__ import annotations
@@ -94,6 +95,59 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{value:.3g}{unit}" if isinstance(value, float) else f"{value}{unit}"
 
 
+def _alone(workdir: Path) -> dict[str, dict[str, Any]]:
+    """The same fit inside a trial (each runner) and in plain Lightning, each with the machine
+    to itself."""
+    (workdir / "alone.json").write_text(json.dumps([w.ALONE_CONFIG]))
+    raw = {}
+    for name in ("lightsweep_alone", "lightsweep_inline_alone"):
+        print(f"bench: running {LABELS[name]} ...", flush=True)
+        raw[name] = _run_variant(name, workdir)
+    print(f"bench: running {LABELS['plain_lightning_alone']} ...", flush=True)
+    raw["plain_lightning_alone"] = _run_variant(
+        "plain_lightning", workdir, str(workdir / "alone.json"), out_name="plain_lightning_alone")
+    return raw
+
+
+# What a fresh process pays before a trial's fit can start, module by module, each import timed
+# after the one before it (a Train worker imports them in this order).
+IMPORTS = ("torch", "lightning.pytorch", "ray.train.torch")
+
+
+def _import_seconds() -> dict[str, float]:
+    script = ("import importlib, json, time\nout = {}\n"
+              f"for name in {IMPORTS!r}:\n"
+              "    t = time.perf_counter(); importlib.import_module(name)\n"
+              "    out[name] = time.perf_counter() - t\n"
+              "print(json.dumps(out))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    seconds: dict[str, float] = json.loads(done.stdout.splitlines()[-1])
+    return seconds
+
+
+def alone() -> dict[str, Any]:
+    """One trial alone on an idle machine (each runner) against the same fit in plain
+    Lightning, and what importing torch, Lightning and Ray Train costs a fresh process there:
+    the part of a trial's start-up that a pool of warm worker processes would hide."""
+    imports = [_import_seconds() for _ in range(2)]  # the second with the files in page cache
+    with tempfile.TemporaryDirectory(prefix="lightsweep-bench-") as tmp:
+        raw = _alone(Path(tmp))
+    summary = {name: _summary(result) for name, result in raw.items()}
+    figures = {
+        "alone_per_trial_overhead_s": summary["lightsweep_alone"]["per_trial_overhead_s"],
+        "inline_alone_per_trial_overhead_s":
+            summary["lightsweep_inline_alone"]["per_trial_overhead_s"],
+        "plain_lightning_alone_overhead_s":
+            summary["plain_lightning_alone"]["per_trial_overhead_s"],
+        "import_s": imports[-1], "import_s_first": imports[0],
+        "import_total_s": sum(imports[-1].values()),
+    }
+    for key, value in figures.items():
+        print(f"{key}: {value}")
+    return {"mode": "alone", "machine": _machine(), **figures, "variants": summary, "raw": raw}
+
+
 def sweeps() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lightsweep-bench-") as tmp:
         workdir = Path(tmp)
@@ -108,15 +162,7 @@ def sweeps() -> dict[str, Any]:
         print(f"bench: running {LABELS['plain_lightning']} ...", flush=True)
         raw["plain_lightning"] = _run_variant("plain_lightning", workdir,
                                               str(workdir / "configs.json"))
-        # The same fit inside a trial and in plain Lightning, each with the machine to itself.
-        (workdir / "alone.json").write_text(json.dumps([w.ALONE_CONFIG]))
-        print(f"bench: running {LABELS['lightsweep_alone']} ...", flush=True)
-        raw["lightsweep_alone"] = _run_variant("lightsweep_alone", workdir)
-        print(f"bench: running {LABELS['lightsweep_inline_alone']} ...", flush=True)
-        raw["lightsweep_inline_alone"] = _run_variant("lightsweep_inline_alone", workdir)
-        print(f"bench: running {LABELS['plain_lightning_alone']} ...", flush=True)
-        raw["plain_lightning_alone"] = _run_variant(
-            "plain_lightning", workdir, str(workdir / "alone.json"), out_name="plain_lightning_alone")
+        raw.update(_alone(workdir))
     summary = {name: _summary(result) for name, result in raw.items()}
     ours = summary["lightsweep"]
     inline = summary["lightsweep_inline"]
@@ -172,6 +218,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1,
                         help="with --bookkeeping: rounds of stock, lightsweep, lightsweep, stock "
                         "(0: stock then lightsweep once)")
+    parser.add_argument("--alone", action="store_true",
+                        help="only one trial alone per runner, and the imports' cost")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON file (default {RESULTS})")
     args = parser.parse_args()
     if args.bookkeeping:
@@ -180,6 +228,8 @@ def main() -> None:
         # One report per trial (Ray's release test) at the top; many, for the per-report cost,
         # beside it: the two runs share one results file.
         result = figures if args.epochs == 1 else {"many_reports": figures}
+    elif args.alone:
+        result = alone()
     else:
         result = sweeps()
     merge_results(args.out, result)

@@ -135,3 +135,30 @@ def test_the_sweeps_driver_never_imports_torch_or_lightning_to_check_the_users_c
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_tensorboard_files_are_written_without_torch_in_the_sweeps_driver(
+        tmp_path: Path) -> None:
+    # tensorboardX imports torch where it is installed; the driver imports it with torch
+    # hidden, and Tune's logger, given a trial's numbers, still writes TensorBoard's event file.
+    script = (
+        "import sys\n"
+        "from tuning.driver.imports import import_tensorboardx_without_torch\n"
+        "import_tensorboardx_without_torch()\n"
+        "from tensorboardX import SummaryWriter\n"
+        f"writer = SummaryWriter({str(tmp_path)!r})\n"
+        "writer.add_scalar('val/acc', 0.5, 1)\n"
+        "writer.close()\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+    assert list(tmp_path.glob("events.out.tfevents.*")), "an event file"
+    # torch stays importable afterwards.
+    check = subprocess.run(
+        [sys.executable, "-c", "from tuning.driver.imports import import_tensorboardx_without_torch"
+         "\nimport_tensorboardx_without_torch()\nimport torch\nprint(torch.tensor(1.0).item())"],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert check.stdout.strip() == "1.0", check.stderr

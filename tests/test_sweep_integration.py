@@ -57,7 +57,22 @@ def _six_digits_trials(root: Path, name: str, runner: str = "train") -> Path:
 @pytest.fixture(scope="module")
 def asha_sweep(ray_session, tmp_path_factory) -> Path:
     """Six trials, each a Ray Train run."""
-    return _six_digits_trials(tmp_path_factory.mktemp("asha"), "asha")
+    before = _cleaners()
+    path = _six_digits_trials(tmp_path_factory.mktemp("asha"), "asha")
+    _CLEANERS_BEFORE[path] = before
+    return path
+
+
+# The placement-group cleaners that earlier sweeps of the same Ray session started, by sweep:
+# the state API lists ended actors too.
+_CLEANERS_BEFORE: dict[Path, set[str]] = {}
+
+
+def _cleaners() -> set[str]:
+    from ray.util.state import list_actors
+
+    return {a.actor_id for a in list_actors(limit=10_000, raise_on_missing_output=False)
+            if a.class_name == "PlacementGroupCleaner"}
 
 
 @pytest.mark.timeout(600)
@@ -111,8 +126,7 @@ def test_trials_run_trains_controller_in_reused_processes_and_leave_no_placement
     assert len(pids) < 6, pids
     # One placement-group cleaner per trial process (tuning.compat.CleanerPerProcess), not one
     # per run: each process started one for its first run and kept it for the next ones.
-    cleaners = [a for a in list_actors(limit=10_000, raise_on_missing_output=False)
-                if a.class_name == "PlacementGroupCleaner"]
+    cleaners = _cleaners() - _CLEANERS_BEFORE[asha_sweep]
     assert len(cleaners) == len(pids), (len(cleaners), pids)
     # Every trial's placement group is gone, those of the trials ASHA stopped too (the cleaner
     # polls each second).

@@ -31,6 +31,7 @@ from tuning.config.checks import Hardware, check_hardware, check_launch, max_con
 from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.config.space import sample
 from tuning.config.spec import ResourcesConfig, SweepSpec, load_spec
+from tuning.driver.imports import import_tensorboardx_without_torch
 from tuning.driver.pareto_asha import ParetoASHA
 from tuning.driver.pbt import TrainRunPBT
 from tuning.driver.progress import progress_callback
@@ -362,6 +363,7 @@ def _fit(tuner: tune.Tuner, path: Location) -> None:
     # The sweep reports its own progress: no "new study created" line (a resumed searcher opens
     # its study file again).
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    import_tensorboardx_without_torch()  # before Tune's logger imports it, and torch with it
     try:
         tuner.fit()
     except (TuneError, OSError) as error:
