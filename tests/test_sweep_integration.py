@@ -435,22 +435,43 @@ def test_sweep_file_callbacks_and_trainer_features_reach_the_trial(
 
 
 @pytest.mark.timeout(300)
-def test_smoke_runs_the_sweep_file_end_to_end_on_a_few_batches(
-    ray_session, write_sweep: SweepWriter, tmp_path: Path
+def test_smoke_runs_the_sweep_file_end_to_end_on_a_few_batches_and_the_driver_never_imports_torch(
+    write_sweep: SweepWriter, tmp_path: Path
 ) -> None:
+    """Launched in a process of its own, as a user's: the driver holds the sweep to its end, and
+    0.4 GB of torch and Lightning it never uses would stay with it. The user's classes are
+    checked in a process of their own; Tune's TensorBoard logger gets tensorboardX without torch
+    (tuning/driver/imports.py); the trials' processes import what their fits need."""
     sweep = write_sweep(search={"num_samples": 20, "seed": 0},
                         scheduler={"max_epochs": 30, "grace_period": 5},
                         # needs a logger: --smoke keeps a do-nothing W&B one
                         callbacks=[{"LearningRateMonitor": None}])
-    outcome = launch(sweep, storage=str(tmp_path), smoke=True)
-    assert outcome.path.name.startswith("smoke-sweep-")
-    assert (outcome.finished, outcome.errored) == (2, 0)
-    ledger = Ledger.load(outcome.path)
+    script = (
+        "import sys\n"
+        "from tuning import launch\n"
+        f"outcome = launch({str(sweep)!r}, storage={str(tmp_path)!r}, smoke=True)\n"
+        "print('outcome', outcome.path.uri, outcome.finished, outcome.errored)\n"
+        "print('imported', sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'torch', 'lightning', 'pytorch_lightning', 'lightning_modules'}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=280)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [outcome] = [line.split()[1:] for line in result.stdout.splitlines()
+                 if line.startswith("outcome ")]
+    assert "imported []" in result.stdout, result.stdout[-2000:]
+    path = Path(outcome[0])
+    assert path.name.startswith("smoke-sweep-")
+    assert (outcome[1], outcome[2]) == ("2", "0")
+    ledger = Ledger.load(path)
     for trial in ledger.trials.values():
         assert [e.metrics["step"] for e in trial.history][:1] == [4]  # 4 batches an epoch
         assert 1 <= trial.epochs <= 2
-    assert not (Path(outcome.path.uri) / "wandb").exists()
-    assert fetch_best(outcome.path).load_model() is not None
+    assert not (path / "wandb").exists()
+    assert fetch_best(path).load_model() is not None
+    # TensorBoard's event files are written all the same.
+    assert list(path.glob("trial_*/events.out.tfevents.*"))
 
 
 @pytest.mark.timeout(120)
