@@ -11,6 +11,7 @@ a sweep as at its start), and each driver's peak memory.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import resource
 import statistics
@@ -80,10 +81,33 @@ def _timed(callbacks: list[Any]) -> Any:
     return Timed()
 
 
+class GcTimer:
+    """The seconds this process spent in Python's garbage collector, by generation: a driver
+    that holds more objects pays more per full collection, outside any callback's time."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self._hook)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._hook)
+
+    def _hook(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds[info["generation"]] += time.perf_counter() - self._started
+            self.collections[info["generation"]] += 1
+
+
 def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[str, Any]:
     """One Tune run, in a process of its own (its peak memory is its own)."""
     import ray
-    from ray import tune
 
     from tuning.config.spec import SweepSpec
     from tuning.driver.progress import ProgressCallback
@@ -105,14 +129,8 @@ def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[
     # A Ray of its own, even where `ray start` left one running on this machine.
     ray.init(address="local", num_cpus=CONCURRENCY, include_dashboard=False)
     start = time.perf_counter()
-    tune.Tuner(
-        _trivial, param_space={"x": tune.uniform(0, 1), "epochs": epochs},
-        # Reused actors, as in Ray's release test: this measures the driver's loop, not the
-        # start-up of a process per trial (about 4 s each here).
-        tune_config=tune.TuneConfig(metric=w.METRIC, mode=w.MODE, num_samples=trials,
-                                    max_concurrent_trials=CONCURRENCY, reuse_actors=True),
-        run_config=tune.RunConfig(name=name, storage_path=storage, callbacks=callbacks, verbose=0),
-    ).fit()
+    with GcTimer() as gc_time:
+        _fit(name, storage, callbacks, trials, epochs)
     wall = time.perf_counter() - start
     ray.shutdown()
     return {
@@ -121,7 +139,21 @@ def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[
         "callback_s_per_report": timed.blocks if timed else [],
         "callback_s_per_report_by_callback": timed.by_callback if timed else {},
         "callback_s": timed.spent if timed else 0.0,
+        "gc_s_by_generation": gc_time.seconds, "gc_collections": gc_time.collections,
     }
+
+
+def _fit(name: str, storage: str, callbacks: list[Any], trials: int, epochs: int) -> None:
+    from ray import tune
+
+    tune.Tuner(
+        _trivial, param_space={"x": tune.uniform(0, 1), "epochs": epochs},
+        # Reused actors, as in Ray's release test: this measures the driver's loop, not the
+        # start-up of a process per trial (about 4 s each here).
+        tune_config=tune.TuneConfig(metric=w.METRIC, mode=w.MODE, num_samples=trials,
+                                    max_concurrent_trials=CONCURRENCY, reuse_actors=True),
+        run_config=tune.RunConfig(name=name, storage_path=storage, callbacks=callbacks, verbose=0),
+    ).fit()
 
 
 def _in_own_process(*args: Any) -> dict[str, Any]:
@@ -172,6 +204,11 @@ def bookkeeping(trials: int, epochs: int, rounds: int = 1) -> dict[str, Any]:
                   f"{1000 * blocks[-1]:.2f} in the last")
     print(f"driver peak RSS: stock {stock['peak_rss_mb']:.0f} MB, "
           f"with lightsweep {ours['peak_rss_mb']:.0f} MB")
+    gc_s = {arm: statistics.mean(sum(r["gc_s_by_generation"]) for ours_, r in runs
+                                 if ours_ == (arm == "lightsweep"))
+            for arm in ("tune", "lightsweep")}
+    print(f"driver's garbage collection: stock {gc_s['tune']:.1f} s, "
+          f"with lightsweep {gc_s['lightsweep']:.1f} s")
     return {
         "trials": trials, "epochs": epochs, "trial_s": TRIAL_S, "concurrency": CONCURRENCY,
         "theoretical_s": theoretical, "tune_s": stock["wall_s"], "lightsweep_s": ours["wall_s"],
@@ -184,4 +221,8 @@ def bookkeeping(trials: int, epochs: int, rounds: int = 1) -> dict[str, Any]:
             name: [1000 * s for s in blocks]
             for name, blocks in ours["callback_s_per_report_by_callback"].items()},
         "driver_peak_rss_mb": {"tune": stock["peak_rss_mb"], "lightsweep": ours["peak_rss_mb"]},
+        "driver_gc_s": gc_s,
+        "gc_by_run": [{"arm": "lightsweep" if with_lightsweep else "tune",
+                       "gc_s_by_generation": r["gc_s_by_generation"],
+                       "gc_collections": r["gc_collections"]} for with_lightsweep, r in runs],
     }
