@@ -120,6 +120,14 @@ def test_trials_reuse_processes_and_inline_ones_take_their_workers_resources_and
     assert tuner._run_config.failure_config.max_failures == 0  # Tune allows no retry then
 
 
+def _fresh_python(script: str) -> str:
+    """What ``script`` prints, run in a fresh interpreter from the repository (as a driver)."""
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 def test_the_sweeps_driver_never_imports_torch_or_lightning_to_check_the_users_classes() -> None:
     # The check imports the user's classes (0.4 GB with torch and Lightning) in a process of
     # its own; the driver, which holds the sweep to its end, needs neither.
@@ -131,10 +139,7 @@ def test_the_sweeps_driver_never_imports_torch_or_lightning_to_check_the_users_c
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('torch', 'lightning', 'pytorch_lightning', 'lightning_modules')))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert _fresh_python(script) == "[]"
 
 
 def test_tensorboard_files_are_written_without_torch_in_the_sweeps_driver(
@@ -151,14 +156,10 @@ def test_tensorboard_files_are_written_without_torch_in_the_sweeps_driver(
         "writer.close()\n"
         "print('torch' in sys.modules)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
+    assert _fresh_python(script) == "False"
     assert list(tmp_path.glob("events.out.tfevents.*")), "an event file"
     # torch stays importable afterwards.
-    check = subprocess.run(
-        [sys.executable, "-c", "from tuning.driver.imports import import_tensorboardx_without_torch"
-         "\nimport_tensorboardx_without_torch()\nimport torch\nprint(torch.tensor(1.0).item())"],
-        cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert check.stdout.strip() == "1.0", check.stderr
+    assert _fresh_python(
+        "from tuning.driver.imports import import_tensorboardx_without_torch\n"
+        "import_tensorboardx_without_torch()\nimport torch\nprint(torch.tensor(1.0).item())"
+    ) == "1.0"
