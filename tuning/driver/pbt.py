@@ -26,7 +26,7 @@ from tuning.compat import PopulationBasedTrainingOverTrain
 from tuning.config.seeding import SEED_KEY
 from tuning.config.space import LogUniform, SearchSpace, Uniform
 from tuning.config.spec import SweepSpec
-from tuning.record.layout import LEDGER_FILE, trial_path
+from tuning.record.layout import trial_path
 from tuning.record.lineage import LINEAGE_KEY, PBT_DIR, Exploit
 from tuning.record.location import Location
 from tuning.record.store import Ledger
@@ -102,11 +102,9 @@ class TrainRunPBT(PopulationBasedTrainingOverTrain):
         # getattr: a scheduler pickled by an older lightsweep (in its experiment) lacks it.
         recorded: dict[str, dict[str, Any]] | None = getattr(self, "_recorded", None)
         if recorded is None:
-            ledger = (Ledger.load(self.experiment)
-                      if (self.experiment / LEDGER_FILE).is_file() else None)
-            recorded = {t.trial_id: t.config for t in ledger.trials.values() if t.lineage} \
-                if ledger else {}
-            self._recorded = recorded
+            ledger = Ledger.load_if_any(self.experiment)
+            trials = ledger.trials.values() if ledger is not None else []
+            recorded = self._recorded = {t.trial_id: t.config for t in trials if t.lineage}
         return recorded
 
     @override

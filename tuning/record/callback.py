@@ -25,7 +25,6 @@ from tuning.record import events
 from tuning.record.events import Event
 from tuning.record.layout import (
     CHECKPOINT_NAME,
-    LEDGER_FILE,
     checkpoint_usage,
     remove_stray_checkpoints,
     trial_path,
@@ -85,8 +84,9 @@ class LedgerCallback(Callback):
         total_num_samples: int | None = None, **info: Any,
     ) -> None:
         # Tune unpickles its callbacks on restore: read the history from storage, not the pickle.
-        if (self.experiment / LEDGER_FILE).is_file():
-            self.ledger = Ledger.load(self.experiment)
+        ledger = Ledger.load_if_any(self.experiment)
+        if ledger is not None:
+            self.ledger = ledger
             self._fresh_state()
             self._held = sum(1 + len(t.history) for t in self.ledger.trials.values())
             self._restored = True

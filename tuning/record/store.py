@@ -242,6 +242,15 @@ class Ledger:
         raise SweepError(f"{experiment}: its record kept changing while read. Fix: read it again")
 
     @classmethod
+    def load_if_any(cls, experiment: Location) -> Ledger | None:
+        """The experiment's record, or None before the sweep's driver first wrote it.
+
+        Raises:
+            SweepError: As :meth:`load`.
+        """
+        return cls.load(experiment) if (experiment / LEDGER_FILE).is_file() else None
+
+    @classmethod
     def _load_snapshot(cls, experiment: str | Location) -> Ledger:
         try:
             path = Location.parse(experiment) / LEDGER_FILE
@@ -272,7 +281,7 @@ def finished_trial(
 ) -> TrialRecord | None:
     """The trial's record if the leaderboard says it already finished (completed or stopped),
     under its own id or as an orphan of the same configuration (see :meth:`Ledger.reconcile`)."""
-    ledger = _ledger_if_any(experiment)
+    ledger = Ledger.load_if_any(experiment)
     if ledger is None:
         return None
     record = ledger.trials.get(trial_id) or ledger.orphan_for(config)
@@ -281,11 +290,6 @@ def finished_trial(
 
 def recorded_epochs(experiment: Location, trial_id: str) -> int:
     """The last epoch of trial ``trial_id`` that the leaderboard holds (0: none)."""
-    ledger = _ledger_if_any(experiment)
+    ledger = Ledger.load_if_any(experiment)
     record = ledger.trials.get(trial_id) if ledger is not None else None
     return record.epochs if record is not None else 0
-
-
-def _ledger_if_any(experiment: Location) -> Ledger | None:
-    """The experiment's leaderboard, or None before the sweep's driver first wrote it."""
-    return Ledger.load(experiment) if (experiment / LEDGER_FILE).is_file() else None
