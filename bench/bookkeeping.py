@@ -108,6 +108,7 @@ class GcTimer:
 def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[str, Any]:
     """One Tune run, in a process of its own (its peak memory is its own)."""
     import ray
+    from ray import tune
 
     from tuning.config.spec import SweepSpec
     from tuning.driver.progress import ProgressCallback
@@ -130,7 +131,15 @@ def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[
     ray.init(address="local", num_cpus=CONCURRENCY, include_dashboard=False)
     start = time.perf_counter()
     with GcTimer() as gc_time:
-        _fit(name, storage, callbacks, trials, epochs)
+        tune.Tuner(
+            _trivial, param_space={"x": tune.uniform(0, 1), "epochs": epochs},
+            # Reused actors, as in Ray's release test: this measures the driver's loop, not the
+            # start-up of a process per trial (about 4 s each here).
+            tune_config=tune.TuneConfig(metric=w.METRIC, mode=w.MODE, num_samples=trials,
+                                        max_concurrent_trials=CONCURRENCY, reuse_actors=True),
+            run_config=tune.RunConfig(name=name, storage_path=storage, callbacks=callbacks,
+                                      verbose=0),
+        ).fit()
     wall = time.perf_counter() - start
     ray.shutdown()
     return {
@@ -141,19 +150,6 @@ def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[
         "callback_s": timed.spent if timed else 0.0,
         "gc_s_by_generation": gc_time.seconds, "gc_collections": gc_time.collections,
     }
-
-
-def _fit(name: str, storage: str, callbacks: list[Any], trials: int, epochs: int) -> None:
-    from ray import tune
-
-    tune.Tuner(
-        _trivial, param_space={"x": tune.uniform(0, 1), "epochs": epochs},
-        # Reused actors, as in Ray's release test: this measures the driver's loop, not the
-        # start-up of a process per trial (about 4 s each here).
-        tune_config=tune.TuneConfig(metric=w.METRIC, mode=w.MODE, num_samples=trials,
-                                    max_concurrent_trials=CONCURRENCY, reuse_actors=True),
-        run_config=tune.RunConfig(name=name, storage_path=storage, callbacks=callbacks, verbose=0),
-    ).fit()
 
 
 def _in_own_process(*args: Any) -> dict[str, Any]:
@@ -184,10 +180,12 @@ def bookkeeping(trials: int, epochs: int, rounds: int = 1) -> dict[str, Any]:
                                                           epochs)))
         print(f"{'lightsweep' if with_lightsweep else 'stock'}: {runs[-1][1]['wall_s']:.0f} s")
     stock = {"wall_s": statistics.mean(r["wall_s"] for ours, r in runs if not ours),
-             "peak_rss_mb": max(r["peak_rss_mb"] for ours, r in runs if not ours)}
+             "peak_rss_mb": max(r["peak_rss_mb"] for ours, r in runs if not ours),
+             "gc_s": statistics.mean(sum(r["gc_s_by_generation"]) for ours, r in runs if not ours)}
     mine = [r for ours, r in runs if ours]
     ours = {**mine[0], "wall_s": statistics.mean(r["wall_s"] for r in mine),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in mine)}
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in mine),
+            "gc_s": statistics.mean(sum(r["gc_s_by_generation"]) for r in mine)}
     reports = trials * epochs
     print(f"{trials} trials x {epochs} reports, {CONCURRENCY} at a time, {TRIAL_S:g} s each")
     ratio = ours["wall_s"] / stock["wall_s"]
@@ -204,11 +202,8 @@ def bookkeeping(trials: int, epochs: int, rounds: int = 1) -> dict[str, Any]:
                   f"{1000 * blocks[-1]:.2f} in the last")
     print(f"driver peak RSS: stock {stock['peak_rss_mb']:.0f} MB, "
           f"with lightsweep {ours['peak_rss_mb']:.0f} MB")
-    gc_s = {arm: statistics.mean(sum(r["gc_s_by_generation"]) for ours_, r in runs
-                                 if ours_ == (arm == "lightsweep"))
-            for arm in ("tune", "lightsweep")}
-    print(f"driver's garbage collection: stock {gc_s['tune']:.1f} s, "
-          f"with lightsweep {gc_s['lightsweep']:.1f} s")
+    print(f"driver's garbage collection: stock {stock['gc_s']:.1f} s, "
+          f"with lightsweep {ours['gc_s']:.1f} s")
     return {
         "trials": trials, "epochs": epochs, "trial_s": TRIAL_S, "concurrency": CONCURRENCY,
         "theoretical_s": theoretical, "tune_s": stock["wall_s"], "lightsweep_s": ours["wall_s"],
@@ -221,7 +216,7 @@ def bookkeeping(trials: int, epochs: int, rounds: int = 1) -> dict[str, Any]:
             name: [1000 * s for s in blocks]
             for name, blocks in ours["callback_s_per_report_by_callback"].items()},
         "driver_peak_rss_mb": {"tune": stock["peak_rss_mb"], "lightsweep": ours["peak_rss_mb"]},
-        "driver_gc_s": gc_s,
+        "driver_gc_s": {"tune": stock["gc_s"], "lightsweep": ours["gc_s"]},
         "gc_by_run": [{"arm": "lightsweep" if with_lightsweep else "tune",
                        "gc_s_by_generation": r["gc_s_by_generation"],
                        "gc_collections": r["gc_collections"]} for with_lightsweep, r in runs],

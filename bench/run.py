@@ -109,6 +109,14 @@ def _alone(workdir: Path) -> dict[str, dict[str, Any]]:
     return raw
 
 
+def _alone_figures(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "alone_per_trial_overhead_s": summary["lightsweep_alone"]["per_trial_overhead_s"],
+        "inline_alone_per_trial_overhead_s":
+            summary["lightsweep_inline_alone"]["per_trial_overhead_s"],
+    }
+
+
 # What a fresh process pays before a trial's fit can start, module by module, each import timed
 # after the one before it (a Train worker imports them in this order).
 IMPORTS = ("torch", "lightning.pytorch", "ray.train.torch")
@@ -135,9 +143,7 @@ def alone() -> dict[str, Any]:
         raw = _alone(Path(tmp))
     summary = {name: _summary(result) for name, result in raw.items()}
     figures = {
-        "alone_per_trial_overhead_s": summary["lightsweep_alone"]["per_trial_overhead_s"],
-        "inline_alone_per_trial_overhead_s":
-            summary["lightsweep_inline_alone"]["per_trial_overhead_s"],
+        **_alone_figures(summary),
         "plain_lightning_alone_overhead_s":
             summary["plain_lightning_alone"]["per_trial_overhead_s"],
         "import_s": imports[-1], "import_s_first": imports[0],
@@ -169,15 +175,13 @@ def sweeps() -> dict[str, Any]:
     floor = summary["plain_lightning"]
     figures = {
         "per_trial_overhead_s": ours["per_trial_overhead_s"],
-        "alone_per_trial_overhead_s": summary["lightsweep_alone"]["per_trial_overhead_s"],
         "report_latency_s": ours["report_latency_s"],
         "ratio_vs_ray_recipe": ours["wall_s"] / summary["ray_recipe"]["wall_s"],
         "ratio_vs_tune_plain_lightning": ours["wall_s"] / summary["tune_plain_lightning"]["wall_s"],
         "ratio_vs_optuna_alone": ours["wall_s"] / summary["optuna_alone"]["wall_s"],
         "peak_pss_gb": ours["peak_pss_gb"],
         "inline_per_trial_overhead_s": inline["per_trial_overhead_s"],
-        "inline_alone_per_trial_overhead_s":
-            summary["lightsweep_inline_alone"]["per_trial_overhead_s"],
+        **_alone_figures(summary),
         "inline_ratio_vs_tune_plain_lightning":
             inline["wall_s"] / summary["tune_plain_lightning"]["wall_s"],
         "inline_ratio_vs_train_runner": inline["wall_s"] / ours["wall_s"],
