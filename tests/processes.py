@@ -25,11 +25,17 @@ def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
+def driver_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a sweep driver of its own, which starts its own Ray
+    (never joins the one a ``RAY_ADDRESS`` names), with ``env`` on top."""
+    return {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, **(env or {})}
+
+
 def start_driver(
     args: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     """A sweep driver in its own process session, so the test can end all it started."""
-    env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, **(env or {})}
+    env = driver_env(env)
     with open(log, "w") as out:
         return subprocess.Popen(
             [sys.executable, str(REPO / "run_tune.py"), *args], cwd=cwd, env=env, text=True,

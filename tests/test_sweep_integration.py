@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 
 from lightning_modules import Classifier
 from tests.conftest import REPO, SweepWriter
+from tests.processes import driver_env
 from tests.wandb_files import offline_runs, read_run
 from tuning import fetch_best, launch, leaderboard
 from tuning.cli import main
@@ -55,17 +55,16 @@ def _six_digits_trials(root: Path, name: str, runner: str = "train") -> Path:
 
 
 @pytest.fixture(scope="module")
-def asha_sweep(ray_session, tmp_path_factory) -> Path:
+def asha_sweep(ray_session, cleaners_before_asha: set[str], tmp_path_factory) -> Path:
     """Six trials, each a Ray Train run."""
-    before = _cleaners()
-    path = _six_digits_trials(tmp_path_factory.mktemp("asha"), "asha")
-    _CLEANERS_BEFORE[path] = before
-    return path
+    return _six_digits_trials(tmp_path_factory.mktemp("asha"), "asha")
 
 
-# The placement-group cleaners that earlier sweeps of the same Ray session started, by sweep:
-# the state API lists ended actors too.
-_CLEANERS_BEFORE: dict[Path, set[str]] = {}
+@pytest.fixture(scope="module")
+def cleaners_before_asha(ray_session) -> set[str]:
+    """The placement-group cleaners that earlier sweeps of the same Ray session started (the
+    state API lists ended actors too), taken before ``asha_sweep`` runs."""
+    return _cleaners()
 
 
 def _cleaners() -> set[str]:
@@ -106,7 +105,7 @@ def test_asha_stops_weak_trials_early(asha_sweep: Path) -> None:
 
 @pytest.mark.timeout(600)
 def test_trials_run_trains_controller_in_reused_processes_and_leave_no_placement_group(
-        asha_sweep: Path) -> None:
+        asha_sweep: Path, cleaners_before_asha: set[str]) -> None:
     from ray.util import placement_group_table
     from ray.util.state import list_actors
 
@@ -126,7 +125,7 @@ def test_trials_run_trains_controller_in_reused_processes_and_leave_no_placement
     assert len(pids) < 6, pids
     # One placement-group cleaner per trial process (tuning.compat.CleanerPerProcess), not one
     # per run: each process started one for its first run and kept it for the next ones.
-    cleaners = _cleaners() - _CLEANERS_BEFORE[asha_sweep]
+    cleaners = _cleaners() - cleaners_before_asha
     assert len(cleaners) == len(pids), (len(cleaners), pids)
     # Every trial's placement group is gone, those of the trials ASHA stopped too (the cleaner
     # polls each second).
@@ -248,11 +247,10 @@ def test_trial_with_two_ddp_workers(ray_session, write_sweep: SweepWriter, tmp_p
 def test_pytorch_lightning_user_module_tunes_unchanged(tmp_path: Path) -> None:
     """A user project on the old namespace, launched from its own directory by the CLI."""
     project = REPO / "tests" / "legacy_project"
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     lightsweep = Path(sys.executable).parent / "lightsweep"  # the installed console script
     result = subprocess.run(
         [str(lightsweep), "launch", "sweep.yaml", "--storage", str(tmp_path), "--name", "legacy"],
-        cwd=project, env=env, capture_output=True, text=True, timeout=380,
+        cwd=project, env=driver_env(), capture_output=True, text=True, timeout=380,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = leaderboard(tmp_path / "legacy")
@@ -454,8 +452,7 @@ def test_smoke_runs_the_sweep_file_end_to_end_on_a_few_batches_and_the_driver_ne
         "print('imported', sorted({m.split('.')[0] for m in sys.modules} & "
         "{'torch', 'lightning', 'pytorch_lightning', 'lightning_modules'}))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env,
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=driver_env(),
                             capture_output=True, text=True, timeout=280)
     assert result.returncode == 0, result.stderr[-3000:]
     [outcome] = [line.split()[1:] for line in result.stdout.splitlines()
