@@ -145,19 +145,14 @@ def _wait_for_nodes(address: str, env: dict[str, str], count: int, timeout_s: fl
                    capture_output=True)
 
 
-@pytest.fixture
-def two_node_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalCluster]:
-    """Head (runs trial drivers) and a second node, 1 CPU each, with token authentication.
+@contextlib.contextmanager
+def local_cluster(directory: Path, private_dir: Path | None = None) -> Iterator[LocalCluster]:
+    """Head (runs trial drivers) and a second node, 1 CPU each, with token authentication;
+    its log in ``directory``.
 
-    Parametrized indirectly with ``{"node_private_dir": NAME}``, the second node does not share
-    ``tmp_path / NAME`` with the head (root only: it mounts a tmpfs in a mount namespace).
+    With ``private_dir``, the second node does not share that directory with the head (root
+    only: it mounts a tmpfs in a mount namespace); the caller skips where ``unshare`` fails.
     """
-    private_name = getattr(request, "param", {}).get("node_private_dir")
-    private_dir = tmp_path / private_name if private_name else None
-    if private_dir is not None:
-        if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
-            pytest.skip("needs root to give a node a private mount")
-        private_dir.mkdir()
     port, dashboard = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
@@ -165,7 +160,7 @@ def two_node_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
                # dashboard, not another Ray's on the same host.
                RAY_API_SERVER_ADDRESS=f"http://127.0.0.1:{dashboard}")
     address = f"127.0.0.1:{port}"
-    log = tmp_path / "cluster.log"
+    log = directory / "cluster.log"
     head = _ray_start(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=true",
                        f"--dashboard-port={dashboard}", f"--ray-client-server-port={free_port()}"],
                       env, log)
@@ -183,6 +178,18 @@ def two_node_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         current = Path(tempfile.gettempdir(), "ray", "ray_current_cluster")
         if current.is_file() and current.read_text().strip().endswith(f":{port}"):
             current.unlink()
+
+
+def can_mount_privately() -> bool:
+    """Whether this process may give a node a mount of its own (root, or a user namespace)."""
+    return subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def two_node_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    """A cluster of this test's own (:func:`local_cluster`), for a test that breaks it."""
+    with local_cluster(tmp_path) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -162,7 +162,7 @@ def test_resume_after_driver_killed_finishes_without_rerunning(
 ) -> None:
     # The experiment lives in an S3 bucket (a moto server here), as on a cloud cluster: nothing
     # of it is on the driver's disk, and resume, leaderboard and best read it from the bucket.
-    samples, epochs = 4, 5
+    samples, epochs = 3, 5  # two at a time: one finishes while one is mid-way, one yet to start
     sweep = _write_sweep(tmp_path, samples=samples, epochs=epochs)
     path = Location.parse(f"{s3_bucket}/runs/killed")
     first = start_driver(["launch", str(sweep), "--storage", f"{s3_bucket}/runs",
