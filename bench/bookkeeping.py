@@ -6,7 +6,7 @@ lightsweep's driver callbacks (the record, Tune's state backup, progress), in AB
 (:data:`ABBA`; ``--rounds``). Prints the
 wall times against the theoretical time (trials x trial seconds / concurrency), the time the
 callbacks took per report for each thousand reports (flat: a report costs the same at the end of
-a sweep as at its start), and each driver's peak memory.
+a sweep as at its start), and each driver's peak memory, garbage-collection and CPU time.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[
         callbacks = [timed]
     # A Ray of its own, even where `ray start` left one running on this machine.
     ray.init(address="local", num_cpus=CONCURRENCY, include_dashboard=False)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     with GcTimer() as gc_time:
         tune.Tuner(
             _trivial, param_space={"x": tune.uniform(0, 1), "epochs": epochs},
@@ -140,10 +140,14 @@ def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[
             run_config=tune.RunConfig(name=name, storage_path=storage, callbacks=callbacks,
                                       verbose=0),
         ).fit()
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     ray.shutdown()
     return {
         "wall_s": wall,
+        # The driver's own CPU (all its threads; not Ray's processes, not the trials'): with
+        # 1-s sleeping trials, what lightsweep adds to it is its whole cost, while the wall
+        # time also carries the machine's noise.
+        "driver_cpu_s": cpu,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "callback_s_per_report": timed.blocks if timed else [],
         "callback_s_per_report_by_callback": timed.by_callback if timed else {},
@@ -181,11 +185,13 @@ def bookkeeping(trials: int, epochs: int, rounds: int = 1) -> dict[str, Any]:
         print(f"{'lightsweep' if with_lightsweep else 'stock'}: {runs[-1][1]['wall_s']:.0f} s")
     stock = {"wall_s": statistics.mean(r["wall_s"] for ours, r in runs if not ours),
              "peak_rss_mb": max(r["peak_rss_mb"] for ours, r in runs if not ours),
-             "gc_s": statistics.mean(sum(r["gc_s_by_generation"]) for ours, r in runs if not ours)}
+             "gc_s": statistics.mean(sum(r["gc_s_by_generation"]) for ours, r in runs if not ours),
+             "driver_cpu_s": statistics.mean(r["driver_cpu_s"] for ours, r in runs if not ours)}
     mine = [r for ours, r in runs if ours]
     ours = {**mine[0], "wall_s": statistics.mean(r["wall_s"] for r in mine),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in mine),
-            "gc_s": statistics.mean(sum(r["gc_s_by_generation"]) for r in mine)}
+            "gc_s": statistics.mean(sum(r["gc_s_by_generation"]) for r in mine),
+            "driver_cpu_s": statistics.mean(r["driver_cpu_s"] for r in mine)}
     reports = trials * epochs
     print(f"{trials} trials x {epochs} reports, {CONCURRENCY} at a time, {TRIAL_S:g} s each")
     ratio = ours["wall_s"] / stock["wall_s"]
@@ -204,12 +210,14 @@ def bookkeeping(trials: int, epochs: int, rounds: int = 1) -> dict[str, Any]:
           f"with lightsweep {ours['peak_rss_mb']:.0f} MB")
     print(f"driver's garbage collection: stock {stock['gc_s']:.1f} s, "
           f"with lightsweep {ours['gc_s']:.1f} s")
+    print(f"driver's CPU: stock {stock['driver_cpu_s']:.0f} s, "
+          f"with lightsweep {ours['driver_cpu_s']:.0f} s")
     return {
         "trials": trials, "epochs": epochs, "trial_s": TRIAL_S, "concurrency": CONCURRENCY,
         "theoretical_s": theoretical, "tune_s": stock["wall_s"], "lightsweep_s": ours["wall_s"],
         "lightsweep_vs_tune": ratio,
-        "runs": [{"arm": "lightsweep" if with_lightsweep else "tune", "wall_s": r["wall_s"]}
-                 for with_lightsweep, r in runs],
+        "runs": [{"arm": "lightsweep" if with_lightsweep else "tune", "wall_s": r["wall_s"],
+                  "driver_cpu_s": r["driver_cpu_s"]} for with_lightsweep, r in runs],
         "callback_s": ours["callback_s"],
         "callback_ms_per_report_per_block": [1000 * s for s in ours["callback_s_per_report"]],
         "callback_ms_per_report_per_block_by_callback": {
@@ -217,6 +225,7 @@ def bookkeeping(trials: int, epochs: int, rounds: int = 1) -> dict[str, Any]:
             for name, blocks in ours["callback_s_per_report_by_callback"].items()},
         "driver_peak_rss_mb": {"tune": stock["peak_rss_mb"], "lightsweep": ours["peak_rss_mb"]},
         "driver_gc_s": {"tune": stock["gc_s"], "lightsweep": ours["gc_s"]},
+        "driver_cpu_s": {"tune": stock["driver_cpu_s"], "lightsweep": ours["driver_cpu_s"]},
         "gc_by_run": [{"arm": "lightsweep" if with_lightsweep else "tune",
                        "gc_s_by_generation": r["gc_s_by_generation"],
                        "gc_collections": r["gc_collections"]} for with_lightsweep, r in runs],
