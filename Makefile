@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest -m "not ray"
-	$(PY) -m pytest -m ray --durations=15
+	$(PY) -m pytest -m ray
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
