@@ -173,6 +173,14 @@ def run_order(rounds: int) -> tuple[bool, ...]:
     return ABBA * rounds if rounds else (False, True)
 
 
+def _arm(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """One arm's figures over its runs: mean times, the highest peak memory."""
+    return {"wall_s": statistics.mean(r["wall_s"] for r in runs),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+            "gc_s": statistics.mean(sum(r["gc_s_by_generation"]) for r in runs),
+            "driver_cpu_s": statistics.mean(r["driver_cpu_s"] for r in runs)}
+
+
 def bookkeeping(trials: int, epochs: int, rounds: int = 1) -> dict[str, Any]:
     """Runs both arms in :func:`run_order`, each run in a process and storage of its own,
     prints the figures, and returns them (wall times: each arm's mean)."""
@@ -183,15 +191,9 @@ def bookkeeping(trials: int, epochs: int, rounds: int = 1) -> dict[str, Any]:
             runs.append((with_lightsweep, _in_own_process(with_lightsweep, storage, trials,
                                                           epochs)))
         print(f"{'lightsweep' if with_lightsweep else 'stock'}: {runs[-1][1]['wall_s']:.0f} s")
-    stock = {"wall_s": statistics.mean(r["wall_s"] for ours, r in runs if not ours),
-             "peak_rss_mb": max(r["peak_rss_mb"] for ours, r in runs if not ours),
-             "gc_s": statistics.mean(sum(r["gc_s_by_generation"]) for ours, r in runs if not ours),
-             "driver_cpu_s": statistics.mean(r["driver_cpu_s"] for ours, r in runs if not ours)}
+    stock = _arm([r for ours, r in runs if not ours])
     mine = [r for ours, r in runs if ours]
-    ours = {**mine[0], "wall_s": statistics.mean(r["wall_s"] for r in mine),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in mine),
-            "gc_s": statistics.mean(sum(r["gc_s_by_generation"]) for r in mine),
-            "driver_cpu_s": statistics.mean(r["driver_cpu_s"] for r in mine)}
+    ours = {**mine[0], **_arm(mine)}
     reports = trials * epochs
     print(f"{trials} trials x {epochs} reports, {CONCURRENCY} at a time, {TRIAL_S:g} s each")
     ratio = ours["wall_s"] / stock["wall_s"]

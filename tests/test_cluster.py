@@ -95,11 +95,11 @@ def test_ddp_trial_spans_both_nodes_and_the_best_is_fetched(
 
 @pytest.mark.timeout(180)
 def test_storage_one_node_cannot_see_is_refused_before_any_trial(
-    shared: SharedCluster, write_sweep: SweepWriter, tmp_path: Path
+    shared: SharedCluster, two_node_cluster: LocalCluster, write_sweep: SweepWriter,
+    tmp_path: Path
 ) -> None:
     if shared.private_dir is None:
         pytest.skip("needs root to give a node a private mount")
-    two_node_cluster = shared.cluster
     storage = shared.private_dir  # the second node sees its own, empty, directory there
     run = subprocess.run(
         [sys.executable, str(REPO / "run_tune.py"), "launch", str(write_sweep()), "--storage",
