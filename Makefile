@@ -6,26 +6,30 @@ STAMP := $(VENV)/.installed
 
 .PHONY: tune test lint bench gpu-check clean
 
+# uv installs the same pinned set as pip in a quarter of the time (53 s against 199 s on 2 cores,
+# from an empty cache; most of it torch's CUDA wheels).
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install --quiet -c constraints.txt uv
+	$(PY) -m uv pip install --quiet --python $(PY) -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 tune: $(STAMP)
 	$(PY) run_tune.py
 
-# Fast stage first (unit tests, about 2 minutes), then the Ray stage (real sweeps).
+# Fast stage first (unit tests, about 2 minutes, in two processes), then the Ray stage (real
+# sweeps) one test at a time: each is bound by the CPU of the processes it starts, and run two
+# at a time they each took twice as long.
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	$(PY) -m pytest -m "not ray"
+	$(PY) -m pytest -m "not ray" -n 2
 	$(PY) -m pytest -m ray
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,bench]"
+	$(PY) -m uv pip install --quiet --python $(PY) -c constraints.txt -e ".[dev,bench]"
 	touch $(BENCH_STAMP)
 
 # Benchmarks (about three and a half hours on 2 cores): bench/results/latest.json and bookkeeping.json.
