@@ -9,10 +9,12 @@ STAMP := $(VENV)/.installed
 # uv installs the same pinned set as pip in half the time (98 s against 199 s on 2 cores, from an
 # empty cache). Compiled to bytecode at install, as pip does: left to the first imports, the two
 # processes of the fast stage compiled torch each and the stage took 266 s instead of 142.
+INSTALL := $(PY) -m uv pip install --quiet --compile-bytecode --python $(PY) -c constraints.txt
+
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt uv
-	$(PY) -m uv pip install --quiet --compile-bytecode --python $(PY) -c constraints.txt -e ".[dev]"
+	$(INSTALL) -e ".[dev]"
 	touch $(STAMP)
 
 tune: $(STAMP)
@@ -30,7 +32,7 @@ test: $(STAMP)
 BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m uv pip install --quiet --compile-bytecode --python $(PY) -c constraints.txt -e ".[dev,bench]"
+	$(INSTALL) -e ".[dev,bench]"
 	touch $(BENCH_STAMP)
 
 # Benchmarks (about three and a half hours on 2 cores): bench/results/latest.json and bookkeeping.json.
