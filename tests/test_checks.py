@@ -1,4 +1,4 @@
-"""Checks against the user's classes and the hardware, before any Ray process starts."""
+"""Checks against the user's classes and the hardware, before any trial starts."""
 
 from __future__ import annotations
 

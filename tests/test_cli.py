@@ -88,6 +88,20 @@ def test_launch_refuses_an_existing_experiment(write_sweep: SweepWriter, tmp_pat
     assert [p.name for p in existing.iterdir()] == ["results.txt"]
 
 
+def test_a_class_mistake_found_while_ray_starts_exits_2_and_stops_that_ray(
+        write_sweep: SweepWriter, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    # The launch names its Ray's dashboard in this process's environment: not for later tests.
+    monkeypatch.setenv("RAY_API_SERVER_ADDRESS", "")
+    sweep = write_sweep(module_args={"arch": "mlp", "input_shape": [8, 8], "widht": 32})
+    assert main(["launch", str(sweep), "--storage", str(tmp_path / "runs")]) == 2
+    assert "module_args.widht: Classifier.__init__ takes no argument 'widht'" in caplog.text
+    assert not ray.is_initialized(), "the Ray started for the sweep is stopped again"
+    assert not (tmp_path / "runs").exists(), "nothing is written for a refused sweep"
+
+
 def test_launch_with_invalid_override_exits_2_before_ray(write_sweep: SweepWriter, tmp_path):
     result = _run("launch", str(write_sweep()), "--workers-per-trial", "3",
                   "--storage", str(tmp_path / "runs"))

@@ -134,8 +134,9 @@ def test_the_sweeps_driver_never_imports_torch_or_lightning_to_check_the_users_c
     script = (
         "import sys\n"
         "from tuning.config.spec import load_spec\n"
-        "from tuning.driver import sweep\n"
-        "sweep._check(load_spec('search_spaces/smoke.yaml', {}), None)\n"
+        "from tuning.driver.class_check import ClassCheck\n"
+        "with ClassCheck(load_spec('search_spaces/smoke.yaml', {}), local=True) as check:\n"
+        "    check.wait()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('torch', 'lightning', 'pytorch_lightning', 'lightning_modules')))\n"
     )

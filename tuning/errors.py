@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING
 
 import cloudpickle
 
-from tuning.compat import WRAPPED_ATTRS
-
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
@@ -61,6 +59,9 @@ class RepeatedUserError(Exception):
 def ray_wrapped(error: BaseException) -> list[BaseException]:
     """What one of Ray's wrappers wraps: each worker's failure (Train's worker-group errors),
     then the single cause (task errors, controller failures, failed health checks)."""
+    # Here: tuning.compat imports Ray Train, which the user's class check need not pay for.
+    from tuning.compat import WRAPPED_ATTRS
+
     found = [*(getattr(error, "worker_failures", None) or {}).values(),
              *(getattr(error, name, None) for name in WRAPPED_ATTRS)]
     return [e for e in found if isinstance(e, BaseException)]

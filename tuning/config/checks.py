@@ -1,7 +1,8 @@
 """Checks of a sweep against the user's classes and the hardware it will run on.
 
-Everything here runs before any Ray process starts, so a bad sweep fails in a second with a
-message naming the field and the fix, not minutes later inside a worker.
+Everything here runs before any trial starts (the classes are checked while Ray starts), so a
+bad sweep fails in seconds with a message naming the field and the fix, not minutes later inside
+a worker.
 """
 
 from __future__ import annotations

@@ -35,9 +35,9 @@ import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, ClassVar
 
-from ray import tune
 from typing_extensions import override
 
 from tuning.config.objects import class_name, is_object, set_path
@@ -47,6 +47,14 @@ ROUTES = ("module", "datamodule", "trainer", "optimizer", "lr_scheduler")
 # LightningCLI's names for the first two.
 ROUTE_ALIASES = {"model": "module", "data": "datamodule"}
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
+
+
+def _tune() -> ModuleType:
+    # Ray Tune on first use: the check of the user's classes reads sweep files in a process of
+    # its own, which needs no Ray (1.2 s of imports).
+    from ray import tune
+
+    return tune
 
 
 class Distribution(abc.ABC):
@@ -111,7 +119,7 @@ class LogUniform(Distribution):
 
     @override
     def to_tune(self) -> Any:
-        return tune.loguniform(self.low, self.high)
+        return _tune().loguniform(self.low, self.high)
 
     @override
     def suggest(self, trial: Any, name: str) -> None:
@@ -126,7 +134,7 @@ class Uniform(Distribution):
 
     @override
     def to_tune(self) -> Any:
-        return tune.uniform(self.low, self.high)
+        return _tune().uniform(self.low, self.high)
 
     @override
     def suggest(self, trial: Any, name: str) -> None:
@@ -145,7 +153,7 @@ class IntRange(Distribution):
     @override
     def to_tune(self) -> Any:
         # Tune's qrandint is inclusive of its upper bound, as sweep files promise.
-        return tune.qrandint(self.low, self.high, self.step)
+        return _tune().qrandint(self.low, self.high, self.step)
 
     @override
     def suggest(self, trial: Any, name: str) -> None:
@@ -163,7 +171,7 @@ class Choice(Distribution):
 
     @override
     def to_tune(self) -> Any:
-        return tune.choice(list(self.values))
+        return _tune().choice(list(self.values))
 
     @override
     def suggest(self, trial: Any, name: str) -> None:
@@ -200,7 +208,7 @@ class ObjectChoice(Distribution):
 
     @override
     def to_tune(self) -> Any:
-        return tune.choice(self.labels)
+        return _tune().choice(self.labels)
 
     @override
     def suggest(self, trial: Any, name: str) -> None:

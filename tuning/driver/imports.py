@@ -3,7 +3,7 @@
 The driver schedules trials and keeps their record; it never holds a tensor. torch (0.4 GB of
 memory and seconds of start-up, measured in bench/) comes in only where something imports it
 for a reason the driver does not have: the user's classes (checked in a process of their own
-before Ray starts, in :mod:`tuning.driver.sweep`) and Ray Tune's default TensorBoard logger,
+while Ray starts, :mod:`tuning.driver.class_check`) and Ray Tune's default TensorBoard logger,
 below.
 """
 

@@ -7,8 +7,10 @@ read, and fails that trial; a sweep would fail every trial that way, one by one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
+from pathlib import Path
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -44,13 +46,20 @@ def _write_marker(storage: Location) -> tuple[Location, str]:
 
 
 def check_writable(storage: Location) -> None:
-    """Writes and removes a marker under ``storage``, before Ray starts.
+    """Writes and removes a marker under ``storage``, before Ray starts, and leaves it as it
+    was: a local directory made for the marker is removed again (a sweep refused later, as
+    the user's classes are checked, writes nothing).
 
     Raises:
         SweepError: If this machine cannot write there.
     """
+    made = [] if not storage.is_local else [
+        d for d in (Path(storage.uri), *Path(storage.uri).parents) if not d.exists()]
     marker, _ = _write_marker(storage)
     marker.remove()
+    for directory in made:  # the deepest first
+        with contextlib.suppress(OSError):  # another process wrote there meanwhile: keep it
+            directory.rmdir()
 
 
 def check_shared_storage(storage: Location) -> None:

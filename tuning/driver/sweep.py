@@ -9,12 +9,10 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
-import multiprocessing
 import os
 import socket
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +25,11 @@ from ray.tune.error import TuneError
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from tuning.compat import AUTOSCALER_REQUESTS_ENV
-from tuning.config.checks import Hardware, check_hardware, check_launch, max_concurrent_trials
+from tuning.config.checks import Hardware, check_hardware, max_concurrent_trials
 from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.config.space import sample
 from tuning.config.spec import ResourcesConfig, SweepSpec, load_spec
+from tuning.driver.class_check import ClassCheck
 from tuning.driver.imports import import_tensorboardx_without_torch
 from tuning.driver.pareto_asha import ParetoASHA
 from tuning.driver.pbt import TrainRunPBT
@@ -198,26 +197,23 @@ def init_ray(address: str | None, **init_kwargs: Any) -> None:
         ) from None
 
 
-def _check(spec: SweepSpec, address: str | None) -> None:
-    """Checks ``spec`` before any Ray process starts (against this machine when it runs here),
-    in a process of its own.
-
-    The check imports the user's classes, and with them torch and Lightning: 0.4 GB of memory
-    of its own (measured: 124 -> 542 MB anonymous) that the sweep's driver, which needs neither
-    while the sweep runs, would otherwise hold to its end. A new process (spawned, not forked:
-    nothing of Ray's is copied) imports them instead and ends.
+def _connect(spec: SweepSpec, address: str | None, path: Location, check: ClassCheck) -> int:
+    """Starts or joins Ray while ``check`` runs, then checks what it found (resources; on a
+    cluster or for a cloud URI, that every node reaches the storage); returns how many trials
+    may run at once.
 
     Raises:
-        SweepError: The check's own, naming the field and the fix.
+        SweepError: The check's, once the Ray this started is stopped again; or the
+            resources' or the storage's.
     """
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pool.submit(check_launch, spec, local=address is None).result()
-
-
-def _connect(spec: SweepSpec, address: str | None, path: Location) -> int:
-    """Starts or joins Ray and checks what it found (resources; on a cluster or for a cloud
-    URI, that every node reaches the storage); returns how many trials may run at once."""
+    started = not ray.is_initialized()
     init_ray(address)
+    try:
+        check.wait()
+    except SweepError:
+        if started:
+            ray.shutdown()
+        raise
     hardware = Hardware.of_cluster(ray.cluster_resources())
     check_hardware(spec, hardware)
     if address is not None or not path.is_local:
@@ -440,7 +436,8 @@ def launch(
             win), relative to the working directory.
 
     Raises:
-        SweepError: For any invalid input, before a Ray process starts.
+        SweepError: For any invalid input, before any trial starts (a Ray started for the
+            sweep is stopped again).
         StorageFullError: If the storage device filled up; the sweep stopped and can be resumed.
     """
     overrides = {
@@ -462,15 +459,16 @@ def launch(
     if smoke:
         stem = f"smoke-{stem}"
     address = address or os.environ.get("RAY_ADDRESS")
-    _check(spec, address)
-    untested = untested_versions()
-    if untested:
-        logger.warning("untested versions: %s; lightsweep uses private parts of these. Fix: "
-                       "pip install -c constraints.txt -e . (the tested stack)", ", ".join(untested))
-    past = past_trials(warm_start, spec) if warm_start is not None else None
-    path = experiment_dir(spec, name, stem)
-    check_writable(path.parent)
-    concurrency = _connect(spec, address, path)
+    with ClassCheck(spec, local=address is None) as check:
+        untested = untested_versions()
+        if untested:
+            logger.warning("untested versions: %s; lightsweep uses private parts of these. Fix: "
+                           "pip install -c constraints.txt -e . (the tested stack)",
+                           ", ".join(untested))
+        past = past_trials(warm_start, spec) if warm_start is not None else None
+        path = experiment_dir(spec, name, stem)
+        check_writable(path.parent)
+        concurrency = _connect(spec, address, path, check)
     logger.info(
         "sweep %s: %d trials, at most %d epochs each, %d at a time, %d worker(s) per trial -> %s",
         stem, spec.search.num_samples, spec.scheduler.max_epochs, concurrency,
@@ -520,8 +518,8 @@ def resume(experiment: str | Location, *, address: str | None = None) -> SweepOu
             f"with --warm-start {path} to start from what they learned"
         )
     address = address or os.environ.get("RAY_ADDRESS")
-    _check(spec, address)
-    _connect(spec, address, path)
+    with ClassCheck(spec, local=address is None) as check:
+        _connect(spec, address, path, check)
     outcome = _outcome(path)
     logger.info("resuming %s: %d of %d trials finished", path, outcome.finished,
                 spec.search.num_samples)

@@ -1,0 +1,54 @@
+"""The check of the user's classes in a process of its own, run while Ray starts."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SweepWriter
+from tuning.config.spec import load_spec
+from tuning.driver.class_check import ClassCheck
+from tuning.errors import SweepError
+
+
+def test_a_failed_check_raises_its_message_where_it_is_waited_for(
+        write_sweep: SweepWriter) -> None:
+    spec = load_spec(write_sweep(module_args={"arch": "mlp", "input_shape": [8, 8], "widht": 32}))
+    with ClassCheck(spec, local=True) as check, pytest.raises(SweepError) as raised:
+        check.wait()
+    assert "module_args.widht: Classifier.__init__ takes no argument 'widht'" in str(raised.value)
+
+
+def test_leaving_early_stops_a_check_still_running(
+        write_sweep: SweepWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A user's module that takes long to import, as when the launch fails on something else
+    # (its name taken, Ray refused) while the check still runs: no checker is left behind.
+    (tmp_path / "slow_module.py").write_text(
+        "import os, pathlib, time\n"
+        "pathlib.Path(__file__).with_suffix('.pid').write_text(str(os.getpid()))\n"
+        "time.sleep(300)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the checking process gets this one's path
+    spec = load_spec(write_sweep(module="slow_module:Module"))
+    pid_file = tmp_path / "slow_module.pid"
+    with ClassCheck(spec, local=True):
+        deadline = time.monotonic() + 120
+        while not pid_file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_what_the_users_modules_print_does_not_garble_the_answer(
+        write_sweep: SweepWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "chatty.py").write_text(
+        "print('hello from the user')\n"
+        "from lightning_modules.classifier import Classifier as Module\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with ClassCheck(load_spec(write_sweep(module="chatty:Module")), local=True) as check:
+        check.wait()
+    assert "hello from the user" in capfd.readouterr().err

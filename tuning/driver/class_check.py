@@ -1,0 +1,96 @@
+"""The check of the user's classes, in a process of its own, while Ray starts.
+
+Run as ``python -m tuning.driver.class_check`` by :class:`ClassCheck` only: it reads the sweep
+from its stdin and writes back what the check raised (or None).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from types import TracebackType
+from typing import IO
+
+from tuning.config.checks import check_launch
+from tuning.config.spec import SweepSpec
+from tuning.errors import SweepError
+
+
+class ClassCheck:
+    """Runs :func:`tuning.config.checks.check_launch` in a new Python process.
+
+    The check imports the user's classes, and with them torch and Lightning: 0.4 GB of memory
+    of its own (measured: 124 -> 542 MB anonymous) that the sweep's driver, which needs neither
+    while the sweep runs, would otherwise hold to its end. A new interpreter imports them
+    instead and ends. Those imports take as long as starting Ray (12.5 and 9.7 s on 2 cores;
+    12.7 s for both side by side), so the sweep's driver starts Ray meanwhile and waits for the
+    check before any trial starts. The process is a plain ``python -m``, not multiprocessing's
+    spawn, which would import the driver's ``__main__`` (run_tune.py, and Ray Tune with it)
+    again first.
+
+    Use as a context manager: leaving it stops a check that was not waited for.
+
+    Args:
+        spec: The sweep to check.
+        local: Whether the trials run on this machine (then its GPUs are checked too).
+    """
+
+    def __init__(self, spec: SweepSpec, *, local: bool) -> None:
+        # A session of its own: Ctrl-C is the driver's to handle, which then stops the check.
+        self._process = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, start_new_session=True)
+        # The path first, apart: the user's modules and lightsweep import from it.
+        payload = pickle.dumps((sys.path, pickle.dumps((spec, local))))
+        assert self._process.stdin is not None
+        with self._process.stdin as stdin:
+            stdin.write(payload)
+
+    def wait(self) -> None:
+        """Returns once the check passed.
+
+        Raises:
+            SweepError: The check's own, naming the field and the fix.
+            RuntimeError: If the checking process ended without an answer (its output, above,
+                says why).
+        """
+        assert self._process.stdout is not None
+        answer = self._process.stdout.read()
+        self._process.wait()
+        if self._process.returncode != 0 or not answer:
+            raise RuntimeError(f"the check of the sweep's classes ended with exit code "
+                               f"{self._process.returncode}, without an answer")
+        error = pickle.loads(answer)
+        if error is not None:
+            raise error
+
+    def __enter__(self) -> ClassCheck:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+
+def _answer(answer: IO[bytes]) -> None:
+    path, inner = pickle.load(sys.stdin.buffer)
+    sys.path[:] = path
+    spec, local = pickle.loads(inner)
+    error: SweepError | None = None
+    try:
+        check_launch(spec, local=local)
+    except SweepError as found:  # anything else is a bug, shown with its traceback
+        error = found
+    answer.write(pickle.dumps(error))
+
+
+if __name__ == "__main__":
+    # The answer on the real stdout; what the user's modules print goes to stderr, the console.
+    with os.fdopen(os.dup(1), "wb") as real_stdout:
+        os.dup2(2, 1)
+        _answer(real_stdout)
