@@ -25,6 +25,7 @@ import pytest
 
 from tests.conftest import REPO, LocalCluster, SweepWriter
 from tests.processes import end_session, finish, start_driver, wait_for
+from tests.wandb_files import read_run
 from tuning import fetch_best, launch, leaderboard
 from tuning.record import Ledger
 from tuning.record.layout import CHECKPOINT_SNAPSHOT, LEDGER_FILE, TRAIN_RUN_NAME
@@ -44,13 +45,15 @@ MNIST1D_SWEEP = (
     "metric: val/acc\nmode: max\n"
     "search: {{num_samples: {samples}, seed: 0}}\n"
     "scheduler: {{max_epochs: {epochs}, grace_period: {epochs}}}\n"
+    "wandb: {{enabled: {wandb}}}\n"
 )
 
 
-def _write_sweep(directory: Path, samples: int, epochs: int) -> Path:
+def _write_sweep(directory: Path, samples: int, epochs: int, wandb: bool = False) -> Path:
+    """The sweep file; W&B (2.5 CPU-seconds a trial) only where the test looks at it."""
     path = directory / "sweep.yaml"
     path.write_text(MNIST1D_SWEEP.format(data_dir=directory / "data", samples=samples,
-                                         epochs=epochs))
+                                         epochs=epochs, wandb=str(wandb).lower()))
     return path
 
 
@@ -88,7 +91,7 @@ def test_killed_worker_restarts_from_last_checkpoint(ray_session, tmp_path: Path
     # Enough epochs that the trial is still running when its worker is found and killed (the
     # record shows an epoch up to a couple of seconds late; the State API answers in seconds).
     epochs = 10
-    sweep = _write_sweep(tmp_path, samples=1, epochs=epochs)
+    sweep = _write_sweep(tmp_path, samples=1, epochs=epochs, wandb=True)
     path = tmp_path / "runs" / "kill-worker"
     outcome: dict[str, Any] = {}
     runner = threading.Thread(target=lambda: outcome.update(result=launch(
@@ -118,6 +121,17 @@ def test_killed_worker_restarts_from_last_checkpoint(ray_session, tmp_path: Path
     assert len(reported) <= epochs + 1, reported
     assert killed_at < epochs
     assert outcome["result"].finished == 1
+    # Still one W&B run: the restarted worker opened the run of the same id (an offline
+    # directory per process, which `wandb sync` uploads as one), and logged the epochs it trained.
+    run_dirs = sorted((path / "wandb").glob("offline-run-*"))
+    assert len(run_dirs) >= 2, run_dirs
+    assert {d.name.rsplit("-", 1)[-1] for d in run_dirs} == {trial.trial_id}, run_dirs
+    [last_file] = run_dirs[-1].glob("run-*.wandb")
+    last = read_run(last_file)
+    assert last.name == trial.trial_id
+    logged = [row["val/acc"] for row in last.history if "val/acc" in row]
+    recorded = [e.metrics["val/acc"] for e in trial.history]
+    assert 0 < len(logged) < epochs and logged == pytest.approx(recorded[-len(logged):])
 
 
 @pytest.mark.timeout(300)
@@ -277,6 +291,7 @@ def test_worker_killed_by_rays_memory_monitor_fails_its_trial_only(
         search={"num_samples": 2, "seed": 0},
         scheduler={"max_epochs": 2, "grace_period": 1},
         resources={"max_concurrent": 1},
+        wandb={"enabled": False},
     )
     log = tmp_path / "launch.log"
     driver = start_driver(
