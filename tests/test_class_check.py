@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import SweepWriter
+from tests.processes import wait_for
 from tuning.config.spec import load_spec
 from tuning.driver.class_check import ClassCheck
 from tuning.errors import SweepError
@@ -34,9 +34,7 @@ def test_leaving_early_stops_a_check_still_running(
     spec = load_spec(write_sweep(module="slow_module:Module"))
     pid_file = tmp_path / "slow_module.pid"
     with ClassCheck(spec, local=True):
-        deadline = time.monotonic() + 120
-        while not pid_file.is_file() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for(pid_file.is_file, 120, "the check importing the slow module")
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
