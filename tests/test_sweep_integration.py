@@ -267,6 +267,7 @@ def _exploding_sweep(write_sweep: SweepWriter, runner: str = "train") -> Path:
         search={"num_samples": 2, "seed": 0},
         scheduler={"max_epochs": 2, "grace_period": 1},
         resources={"max_concurrent": 1, "trial_runner": runner},
+        wandb={"enabled": False},  # 2.5 CPU-seconds a trial; these fail before logging
     )
 
 
@@ -304,6 +305,7 @@ def test_out_of_memory_trials_error_and_optuna_hears_they_failed(
         space={"module.width": {"choice": [32, 128]}},
         search={"num_samples": 4, "seed": 0},
         scheduler={"max_epochs": 2, "grace_period": 2},
+        wandb={"enabled": False},
     )
     path = launch(sweep, storage=str(tmp_path), name="oom").path
     rows = leaderboard(path)
