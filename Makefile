@@ -21,10 +21,10 @@ tune: $(STAMP)
 	$(PY) run_tune.py
 
 # Fast stage first (unit tests, about 2 minutes, in two processes), then the Ray stage (real
-# sweeps) one test at a time: each is bound by the CPU of the processes it starts, and run two
-# at a time they each took twice as long (`-n 2 --dist loadscope`: 1469 s against 1653 s one at
-# a time, the memory-monitor test left out (it needs a quiet host) and, in the two-at-a-time
-# run only, four sweeps without W&B: each test took 1.4-2.2x as long).
+# sweeps) one test at a time: each is bound by the CPU of the processes it starts. Run two at a
+# time (`-n 2 --dist loadscope`, the memory-monitor test left out: it needs a quiet host), each
+# test took 1.4-2.2x as long and the stage 1469 s against 1653 s one at a time (the pair run
+# also had four sweeps without W&B).
 # mypy (68 s of one core from an empty cache, as on CI) runs beside the Ray stage, in the CPU its
 # tests leave idle (about a third); its verdict counts as much as theirs.
 test: $(STAMP)
