@@ -1,4 +1,5 @@
-"""The check of the user's classes in a process of its own, run while Ray starts."""
+"""The check of the user's classes: in a process of its own, run while Ray starts, or in the
+driver's own when that has Lightning imported already."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from tuning.driver.class_check import ClassCheck
 from tuning.errors import SweepError
 
 
+@pytest.mark.parametrize("in_process", [False, True])
 def test_a_failed_check_raises_its_message_where_it_is_waited_for(
-        write_sweep: SweepWriter) -> None:
+        write_sweep: SweepWriter, in_process: bool) -> None:
     spec = load_spec(write_sweep(module_args={"arch": "mlp", "input_shape": [8, 8], "widht": 32}))
-    with ClassCheck(spec, local=True) as check, pytest.raises(SweepError) as raised:
+    with (ClassCheck(spec, local=True, in_process=in_process) as check,
+          pytest.raises(SweepError) as raised):
         check.wait()
     assert "module_args.widht: Classifier.__init__ takes no argument 'widht'" in str(raised.value)
 
@@ -33,7 +36,7 @@ def test_leaving_early_stops_a_check_still_running(
     monkeypatch.syspath_prepend(str(tmp_path))  # the checking process gets this one's path
     spec = load_spec(write_sweep(module="slow_module:Module"))
     pid_file = tmp_path / "slow_module.pid"
-    with ClassCheck(spec, local=True):
+    with ClassCheck(spec, local=True, in_process=False):
         wait_for(pid_file.is_file, 120, "the check importing the slow module")
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
@@ -47,6 +50,23 @@ def test_what_the_users_modules_print_does_not_garble_the_answer(
         "print('hello from the user')\n"
         "from lightning_modules.classifier import Classifier as Module\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with ClassCheck(load_spec(write_sweep(module="chatty:Module")), local=True) as check:
+    spec = load_spec(write_sweep(module="chatty:Module"))
+    with ClassCheck(spec, local=True, in_process=False) as check:
         check.wait()
     assert "hello from the user" in capfd.readouterr().err
+
+
+def test_a_driver_with_lightning_imported_checks_in_its_own_process(
+        write_sweep: SweepWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As a notebook that imported its model before launching: a new interpreter would only
+    # import Lightning again (9-10 s on 2 cores).
+    import lightning.pytorch  # noqa: F401
+
+    (tmp_path / "where.py").write_text(
+        "import os, pathlib\n"
+        "pathlib.Path(__file__).with_suffix('.pid').write_text(str(os.getpid()))\n"
+        "from lightning_modules.classifier import Classifier as Module\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with ClassCheck(load_spec(write_sweep(module="where:Module")), local=True) as check:
+        check.wait()
+    assert int((tmp_path / "where.pid").read_text()) == os.getpid()

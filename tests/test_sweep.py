@@ -143,6 +143,18 @@ def test_the_sweeps_driver_never_imports_torch_or_lightning_to_check_the_users_c
     assert _fresh_python(script) == "[]"
 
 
+def test_shipping_lightsweeps_packages_to_a_cluster_imports_none_of_them() -> None:
+    # lightning_modules' __init__ imports Lightning: the driver only needs where it lies.
+    script = (
+        "import sys\n"
+        "from tuning.driver.sweep import runtime_env\n"
+        "runtime_env('10.0.0.1:6379')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('torch', 'lightning', 'lightning_modules')))\n"
+    )
+    assert _fresh_python(script) == "[]"
+
+
 def test_tensorboard_files_are_written_without_torch_in_the_sweeps_driver(
         tmp_path: Path) -> None:
     # tensorboardX imports torch where it is installed; the driver imports it with torch

@@ -209,7 +209,7 @@ def test_warm_start_continues_the_earlier_sweeps_study(asha_sweep: Path, tmp_pat
     earlier = Ledger.load(asha_sweep)
     ended = [t for t in earlier.trials.values() if t.status in ("completed", "stopped")]
     outcome = launch(asha_sweep.parent.parent / "sweep.yaml", num_samples=2, max_epochs=2,
-                     storage=str(tmp_path), name="warm", warm_start=asha_sweep)
+                     storage=str(tmp_path), name="warm", warm_start=asha_sweep, wandb=False)
     rows = leaderboard(outcome.path)
     assert len(rows) == 2
     # The new trials are Optuna's trials 6 and 7: the study held the earlier sweep's six first.
