@@ -84,6 +84,17 @@ def ray_session() -> Iterator[None]:
     ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def mnist1d_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``data_dir`` with MNIST-1D generated once for the session, as a user's holds it after
+    a first sweep (generating it takes 4-8 s of a trial's worker)."""
+    from lightning_modules.datamodules import MNIST1DDataModule
+
+    path = tmp_path_factory.mktemp("data")
+    MNIST1DDataModule(data_dir=str(path)).prepare_data()
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

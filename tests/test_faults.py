@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +49,20 @@ MNIST1D_SWEEP = (
 )
 
 
-def _write_sweep(directory: Path, samples: int, epochs: int, wandb: bool = False) -> Path:
-    """The sweep file; W&B (2.5 CPU-seconds a trial) only where the test looks at it."""
-    path = directory / "sweep.yaml"
-    path.write_text(MNIST1D_SWEEP.format(data_dir=directory / "data", samples=samples,
-                                         epochs=epochs, wandb=str(wandb).lower()))
-    return path
+SweepFile = Callable[..., Path]
+
+
+@pytest.fixture
+def write_mnist1d_sweep(tmp_path: Path, mnist1d_dir: Path) -> SweepFile:
+    """Writes the sweep file; W&B (2.5 CPU-seconds a trial) only where the test looks at it."""
+
+    def write(samples: int, epochs: int, wandb: bool = False) -> Path:
+        path = tmp_path / "sweep.yaml"
+        path.write_text(MNIST1D_SWEEP.format(data_dir=mnist1d_dir, samples=samples,
+                                             epochs=epochs, wandb=str(wandb).lower()))
+        return path
+
+    return write
 
 
 def _progress(log: Path) -> tuple[dict[str, int], set[str]]:
@@ -85,13 +93,14 @@ def _tune_epochs(trial_dir: Path | Location) -> list[int]:
 
 
 @pytest.mark.timeout(420)
-def test_killed_worker_restarts_from_last_checkpoint(ray_session, tmp_path: Path) -> None:
+def test_killed_worker_restarts_from_last_checkpoint(
+        ray_session, write_mnist1d_sweep: SweepFile, tmp_path: Path) -> None:
     from ray.util.state import list_actors
 
     # Enough epochs that the trial is still running when its worker is found and killed (the
     # record shows an epoch up to a couple of seconds late; the State API answers in seconds).
     epochs = 10
-    sweep = _write_sweep(tmp_path, samples=1, epochs=epochs, wandb=True)
+    sweep = write_mnist1d_sweep(samples=1, epochs=epochs, wandb=True)
     path = tmp_path / "runs" / "kill-worker"
     outcome: dict[str, Any] = {}
     runner = threading.Thread(target=lambda: outcome.update(result=launch(
@@ -136,9 +145,9 @@ def test_killed_worker_restarts_from_last_checkpoint(ray_session, tmp_path: Path
 
 @pytest.mark.timeout(300)
 def test_a_killed_inline_trial_restarts_from_its_last_checkpoint(
-        ray_session, tmp_path: Path) -> None:
+        ray_session, write_mnist1d_sweep: SweepFile, tmp_path: Path) -> None:
     epochs = 20  # still running when its second epoch is recorded (up to 2 s late)
-    sweep = _write_sweep(tmp_path, samples=1, epochs=epochs)
+    sweep = write_mnist1d_sweep(samples=1, epochs=epochs)
     path = tmp_path / "runs" / "kill-inline"
     outcome: dict[str, Any] = {}
     runner = threading.Thread(target=lambda: outcome.update(result=launch(
@@ -172,12 +181,12 @@ def test_a_killed_inline_trial_restarts_from_its_last_checkpoint(
 
 @pytest.mark.timeout(600)
 def test_resume_after_driver_killed_finishes_without_rerunning(
-    s3_bucket: str, tmp_path: Path
+    s3_bucket: str, write_mnist1d_sweep: SweepFile, tmp_path: Path
 ) -> None:
     # The experiment lives in an S3 bucket (a moto server here), as on a cloud cluster: nothing
     # of it is on the driver's disk, and resume, leaderboard and best read it from the bucket.
     samples, epochs = 3, 5  # two at a time: one finishes while one is mid-way, one yet to start
-    sweep = _write_sweep(tmp_path, samples=samples, epochs=epochs)
+    sweep = write_mnist1d_sweep(samples=samples, epochs=epochs)
     path = Location.parse(f"{s3_bucket}/runs/killed")
     first = start_driver(["launch", str(sweep), "--storage", f"{s3_bucket}/runs",
                           "--name", "killed"], cwd=tmp_path, log=tmp_path / "launch.log")
@@ -247,8 +256,9 @@ def test_resume_after_driver_killed_finishes_without_rerunning(
 
 
 @pytest.mark.timeout(300)
-def test_interrupt_leaves_a_resumable_experiment(tmp_path: Path) -> None:
-    sweep = _write_sweep(tmp_path, samples=3, epochs=30)
+def test_interrupt_leaves_a_resumable_experiment(
+        write_mnist1d_sweep: SweepFile, tmp_path: Path) -> None:
+    sweep = write_mnist1d_sweep(samples=3, epochs=30)
     path = tmp_path / "runs" / "ctrl-c"
     log = tmp_path / "launch.log"
     driver = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"),
@@ -339,9 +349,10 @@ def _fill(device: Path) -> Path:
 
 
 @pytest.mark.timeout(600)
-def test_full_disk_stops_the_sweep_and_resume_finishes_it(tmp_path: Path) -> None:
+def test_full_disk_stops_the_sweep_and_resume_finishes_it(
+        write_mnist1d_sweep: SweepFile, tmp_path: Path) -> None:
     samples, epochs = 2, 10
-    sweep = _write_sweep(tmp_path, samples=samples, epochs=epochs)
+    sweep = write_mnist1d_sweep(samples=samples, epochs=epochs)
     with _small_device(tmp_path / "small", size_mb=64) as device:
         storage = device / "runs"
         path = storage / "full"
@@ -395,14 +406,14 @@ def test_full_disk_stops_the_sweep_and_resume_finishes_it(tmp_path: Path) -> Non
 
 @pytest.mark.timeout(600)
 def test_lost_node_leaves_its_trials_to_finish_on_the_surviving_node(
-    two_node_cluster: LocalCluster, tmp_path: Path
+    two_node_cluster: LocalCluster, write_mnist1d_sweep: SweepFile, tmp_path: Path
 ) -> None:
     # One CPU on each node (every trial's driver on the head): two one-worker trials fill both,
     # so losing the second node kills one trial's worker, to be retried on the head. Epochs of
     # half a second: 40 of them, or a trial ends before the other's worker (on the second node,
     # slower to start) reports at all.
     samples, epochs = 2, 40
-    sweep = _write_sweep(tmp_path, samples=samples, epochs=epochs)
+    sweep = write_mnist1d_sweep(samples=samples, epochs=epochs)
     path = tmp_path / "runs" / "node"
     log = tmp_path / "launch.log"
     driver = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "node",
@@ -433,12 +444,13 @@ def test_lost_node_leaves_its_trials_to_finish_on_the_surviving_node(
 
 
 @pytest.mark.timeout(600)
-def test_resume_keeps_a_trial_that_finished_after_tunes_last_saved_state(tmp_path: Path) -> None:
+def test_resume_keeps_a_trial_that_finished_after_tunes_last_saved_state(
+        write_mnist1d_sweep: SweepFile, tmp_path: Path) -> None:
     # Tune saves its state once, at the start (TUNE_GLOBAL_CHECKPOINT_S), so the second trial is
     # created and finished after it: after the restore Tune does not know that trial, and its
     # searcher proposes the configuration again.
     samples, epochs = 3, 3
-    sweep = _write_sweep(tmp_path, samples=samples, epochs=epochs)
+    sweep = write_mnist1d_sweep(samples=samples, epochs=epochs)
     path = tmp_path / "runs" / "unsaved"
     env = {"TUNE_GLOBAL_CHECKPOINT_S": "3600"}
     first = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "unsaved",

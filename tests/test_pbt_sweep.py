@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.ray]
 
 @pytest.mark.timeout(600)
 def test_a_lagging_ddp_trial_exploits_the_leader_and_trains_with_the_chosen_lr(
-    write_sweep: SweepWriter, tmp_path: Path
+    write_sweep: SweepWriter, mnist1d_dir: Path, tmp_path: Path
 ) -> None:
     """Also across a driver killed mid-PBT and resumed: nothing of the lineage, nor of the
     values PBT chose, is lost."""
@@ -29,7 +29,7 @@ def test_a_lagging_ddp_trial_exploits_the_leader_and_trains_with_the_chosen_lr(
     sweep = write_sweep(
         datamodule="lightning_modules.datamodules:MNIST1DDataModule",
         module_args={"arch": "cnn1d", "input_shape": [40], "width": 16, "depth": 2},
-        datamodule_args={"data_dir": str(tmp_path / "data")},
+        datamodule_args={"data_dir": str(mnist1d_dir)},
         # Seed 7's two proposals: lr 2.0e-5 (which barely learns in 6 epochs) and 1.3e-2.
         space={"module.lr": {"loguniform": [1e-5, 0.1]}, "datamodule.batch_size": 32},
         search={"num_samples": 2, "seed": 7, "sampler": "random"},
