@@ -25,15 +25,23 @@ def test_a_failed_check_raises_its_message_where_it_is_waited_for(
     assert "module_args.widht: Classifier.__init__ takes no argument 'widht'" in str(raised.value)
 
 
+def _user_module(directory: Path, monkeypatch: pytest.MonkeyPatch, name: str, *lines: str) -> None:
+    """The user's module ``name`` in ``directory``, importable here and, through this process's
+    path, in the checking process."""
+    (directory / f"{name}.py").write_text("".join(f"{line}\n" for line in lines))
+    monkeypatch.syspath_prepend(str(directory))
+
+
+WRITES_ITS_PID = ("import os, pathlib; "
+                  "pathlib.Path(__file__).with_suffix('.pid').write_text(str(os.getpid()))")
+
+
 def test_leaving_early_stops_a_check_still_running(
         write_sweep: SweepWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A user's module that takes long to import, as when the launch fails on something else
     # (its name taken, Ray refused) while the check still runs: no checker is left behind.
-    (tmp_path / "slow_module.py").write_text(
-        "import os, pathlib, time\n"
-        "pathlib.Path(__file__).with_suffix('.pid').write_text(str(os.getpid()))\n"
-        "time.sleep(300)\n")
-    monkeypatch.syspath_prepend(str(tmp_path))  # the checking process gets this one's path
+    _user_module(tmp_path, monkeypatch, "slow_module", WRITES_ITS_PID, "import time",
+                 "time.sleep(300)")
     spec = load_spec(write_sweep(module="slow_module:Module"))
     pid_file = tmp_path / "slow_module.pid"
     with ClassCheck(spec, local=True, in_process=False):
@@ -46,10 +54,8 @@ def test_leaving_early_stops_a_check_still_running(
 def test_what_the_users_modules_print_does_not_garble_the_answer(
         write_sweep: SweepWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capfd: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "chatty.py").write_text(
-        "print('hello from the user')\n"
-        "from lightning_modules.classifier import Classifier as Module\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    _user_module(tmp_path, monkeypatch, "chatty", "print('hello from the user')",
+                 "from lightning_modules.classifier import Classifier as Module")
     spec = load_spec(write_sweep(module="chatty:Module"))
     with ClassCheck(spec, local=True, in_process=False) as check:
         check.wait()
@@ -62,11 +68,8 @@ def test_a_driver_with_lightning_imported_checks_in_its_own_process(
     # import Lightning again (9-10 s on 2 cores).
     import lightning.pytorch  # noqa: F401
 
-    (tmp_path / "where.py").write_text(
-        "import os, pathlib\n"
-        "pathlib.Path(__file__).with_suffix('.pid').write_text(str(os.getpid()))\n"
-        "from lightning_modules.classifier import Classifier as Module\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    _user_module(tmp_path, monkeypatch, "where", WRITES_ITS_PID,
+                 "from lightning_modules.classifier import Classifier as Module")
     with ClassCheck(load_spec(write_sweep(module="where:Module")), local=True) as check:
         check.wait()
     assert int((tmp_path / "where.pid").read_text()) == os.getpid()
