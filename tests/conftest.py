@@ -21,7 +21,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
-# A valid, fast sweep: scikit-learn digits, a small MLP.
+# A valid, fast sweep: scikit-learn digits, a small MLP. W&B off (offline W&B costs 2.5
+# CPU-seconds a trial): the tests that read its runs turn it on.
 BASE_SWEEP: dict[str, Any] = {
     "module": "lightning_modules.classifier:Classifier",
     "datamodule": "lightning_modules.datamodules:DigitsDataModule",
@@ -35,6 +36,7 @@ BASE_SWEEP: dict[str, Any] = {
     "search": {"num_samples": 4, "seed": 0},
     "scheduler": {"max_epochs": 4, "grace_period": 1, "reduction_factor": 2},
     "resources": {"workers_per_trial": 1},
+    "wandb": {"enabled": False},
 }
 
 SweepWriter = Callable[..., Path]

@@ -159,13 +159,14 @@ def test_callbacks_are_checked_by_name_and_arguments(
     write_sweep: SweepWriter, callbacks: list, message: str
 ) -> None:
     with pytest.raises(SweepError, match=message):
-        _check(write_sweep(callbacks=callbacks))
+        _check(write_sweep(callbacks=callbacks, wandb={"enabled": True}))  # a logger for the LR monitor
 
 
 def test_callbacks_are_listed_apart_from_trainer_args(write_sweep: SweepWriter) -> None:
     _check(write_sweep(callbacks=[{"EarlyStopping": {"monitor": "val/acc", "mode": "max"}},
                                   {"LearningRateMonitor": None},
-                                  {"tests.user_modules:EpochCounter": {}}]))
+                                  {"tests.user_modules:EpochCounter": {}}],
+                       wandb={"enabled": True}))
     with pytest.raises(SweepError, match=r"trainer_args\.callbacks: .*Fix: list them under "
                                          r"callbacks:"):
         _check(write_sweep(trainer_args={"callbacks": []}))

@@ -65,8 +65,7 @@ def test_ddp_trial_spans_both_nodes_and_the_best_is_fetched(
              "search": {"num_samples": 2, "seed": 0},
              "scheduler": {"max_epochs": 2, "grace_period": 2},
              # One CPU per node: a trial's two workers can only run one on each.
-             "resources": {"workers_per_trial": 2, "cpus_per_worker": 1},
-             "wandb": {"enabled": False}}
+             "resources": {"workers_per_trial": 2, "cpus_per_worker": 1}}
     (project / "sweep.yaml").write_text(yaml.safe_dump(sweep))
     storage = tmp_path / "shared"
 

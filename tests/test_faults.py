@@ -301,7 +301,6 @@ def test_worker_killed_by_rays_memory_monitor_fails_its_trial_only(
         search={"num_samples": 2, "seed": 0},
         scheduler={"max_epochs": 2, "grace_period": 1},
         resources={"max_concurrent": 1},
-        wandb={"enabled": False},
     )
     log = tmp_path / "launch.log"
     driver = start_driver(

@@ -36,7 +36,6 @@ def test_a_lagging_ddp_trial_exploits_the_leader_and_trains_with_the_chosen_lr(
         scheduler={"name": "pbt", "max_epochs": epochs, "perturbation_interval": interval,
                    "quantile_fraction": 0.5, "resample_probability": 0.0},
         resources={"workers_per_trial": 2, "cpus_per_worker": 0.5},
-        wandb={"enabled": False},
     )
     path = tmp_path / "runs" / "pbt"
     first = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"),

@@ -226,6 +226,7 @@ def test_trial_with_two_ddp_workers(ray_session, write_sweep: SweepWriter, tmp_p
         search={"num_samples": 1, "seed": 0},
         scheduler={"max_epochs": 2, "grace_period": 1},
         resources={"workers_per_trial": 2},
+        wandb={"enabled": True},  # read below: one run for the two workers
     )
     path = launch(sweep, storage=str(tmp_path / "runs"), name="ddp").path
     [row] = leaderboard(path)
@@ -267,7 +268,6 @@ def _exploding_sweep(write_sweep: SweepWriter, runner: str = "train") -> Path:
         search={"num_samples": 2, "seed": 0},
         scheduler={"max_epochs": 2, "grace_period": 1},
         resources={"max_concurrent": 1, "trial_runner": runner},
-        wandb={"enabled": False},  # 2.5 CPU-seconds a trial; these fail before logging
     )
 
 
@@ -305,7 +305,6 @@ def test_out_of_memory_trials_error_and_optuna_hears_they_failed(
         space={"module.width": {"choice": [32, 128]}},
         search={"num_samples": 4, "seed": 0},
         scheduler={"max_epochs": 2, "grace_period": 2},
-        wandb={"enabled": False},
     )
     path = launch(sweep, storage=str(tmp_path), name="oom").path
     rows = leaderboard(path)
@@ -419,6 +418,7 @@ def test_sweep_file_callbacks_and_trainer_features_reach_the_trial(
             {"LearningRateMonitor": {"logging_interval": "epoch"}},
             {"tests.user_modules:EpochCounter": {"start": 10}},
         ],
+        wandb={"enabled": True},  # the LR monitor's logger, read below
     )
     path = Path(launch(sweep, storage=str(tmp_path / "runs"), name="features").path.uri)
     [row] = leaderboard(path)
@@ -445,7 +445,7 @@ def test_smoke_runs_the_sweep_file_end_to_end_on_a_few_batches_and_the_driver_ne
     sweep = write_sweep(search={"num_samples": 20, "seed": 0},
                         scheduler={"max_epochs": 30, "grace_period": 5},
                         # needs a logger: --smoke keeps a do-nothing W&B one
-                        callbacks=[{"LearningRateMonitor": None}])
+                        callbacks=[{"LearningRateMonitor": None}], wandb={"enabled": True})
     script = (
         "import sys\n"
         "from tuning import launch\n"
