@@ -135,12 +135,12 @@ SHIPPING_EXCLUDES = [".venv", "venv", ".git", SweepSpec.model_fields["storage"].
 SHIPPED_PACKAGES = ("tuning", "lightning_modules")
 
 
-def _package_dir(name: str) -> str:
+def _package_dir(name: str) -> Path:
     found = importlib.util.find_spec(name)
     if found is None or not found.submodule_search_locations:
         raise SweepError(f"cannot ship the package {name} to the cluster: it is not importable "
                          "here. Fix: pip install -e . in lightsweep's checkout")
-    return next(iter(found.submodule_search_locations))
+    return Path(next(iter(found.submodule_search_locations)))
 
 
 def runtime_env(address: str | None) -> dict[str, Any]:
@@ -163,7 +163,7 @@ def runtime_env(address: str | None) -> dict[str, Any]:
                            "env_vars": env_vars, "worker_process_setup_hook": hook}
     # Found, not imported: lightning_modules' __init__ imports Lightning (8 s and 0.4 GB that
     # the driver would keep to the sweep's end).
-    packages = [Path(_package_dir(name)) for name in SHIPPED_PACKAGES]
+    packages = [_package_dir(name) for name in SHIPPED_PACKAGES]
     outside = [str(p) for p in packages if not p.is_relative_to(cwd)]  # else the working dir has it
     if outside:
         env["py_modules"] = outside
