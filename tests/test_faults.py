@@ -77,6 +77,12 @@ def _progress(log: Path) -> tuple[dict[str, int], set[str]]:
     return reported, ended
 
 
+def _started(log: Path) -> int:
+    """How many trials the driver's console says have started."""
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    return len(re.findall(r" trial \w+ started: ", text))
+
+
 def _ledger(path: Path | Location) -> Ledger | None:
     return Ledger.load(path) if (Location.parse(path) / LEDGER_FILE).is_file() else None
 
@@ -264,11 +270,8 @@ def test_interrupt_leaves_a_resumable_experiment(
     driver = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"),
                       "--name", "ctrl-c"], cwd=tmp_path, log=log)
     try:
-        def reported() -> bool:
-            ledger = _ledger(path)
-            return bool(ledger and any(t.epochs >= 1 for t in ledger.trials.values()))
-
-        wait_for(reported, 240, "a first epoch")
+        # Ctrl-C once two trials have started (their workers still starting or fitting).
+        wait_for(lambda: _started(log) >= 2, 240, "two started trials")
         driver.send_signal(signal.SIGINT)  # Ctrl-C
     finally:
         output = finish(driver, log, timeout_s=120)
@@ -408,10 +411,10 @@ def test_lost_node_leaves_its_trials_to_finish_on_the_surviving_node(
     two_node_cluster: LocalCluster, write_mnist1d_sweep: SweepFile, tmp_path: Path
 ) -> None:
     # One CPU on each node (every trial's driver on the head): two one-worker trials fill both,
-    # so losing the second node kills one trial's worker, to be retried on the head. Epochs of
-    # half a second: 40 of them, or a trial ends before the other's worker (on the second node,
-    # slower to start) reports at all.
-    samples, epochs = 2, 40
+    # so losing the second node kills one trial's worker, to be retried on the head once the
+    # other trial ends. Epochs of about 0.8 s with both training: 28 of them, or a trial ends
+    # before the other's worker (on the second node, 4 s slower to start here) reports at all.
+    samples, epochs = 2, 28
     sweep = write_mnist1d_sweep(samples=samples, epochs=epochs)
     path = tmp_path / "runs" / "node"
     log = tmp_path / "launch.log"

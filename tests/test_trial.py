@@ -13,6 +13,7 @@ from ray.train.torch import TorchTrainer
 from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
 
 from tuning.compat import TorchTrainerWithoutDatasets
+from tuning.record.layout import USER_ERROR_FILE
 
 
 def _noop(config: dict) -> None:
@@ -72,6 +73,21 @@ def test_the_trial_driver_does_not_import_lightning() -> None:
             "if m in sys.modules))")
     out = _fresh_python(code)
     assert out == "[]"
+
+
+def test_an_inline_retry_of_a_trial_whose_code_raised_fails_without_importing_torch(
+        tmp_path) -> None:
+    # Tune gives a retry a new process; the user's error would only happen again there, and
+    # importing torch and Lightning first would cost it ~10 CPU-seconds.
+    (tmp_path / "trial_t1").mkdir()
+    (tmp_path / "trial_t1" / USER_ERROR_FILE).write_text("FloatingPointError: loss is nan")
+    code = ("import sys; from tuning.errors import RepeatedUserError; "
+            "from tuning.record.location import Location; from tuning.trial import driver\n"
+            "try:\n"
+            f"    driver._fit_inline({{}}, Location.parse({str(tmp_path)!r}), 't1')\n"
+            "except RepeatedUserError as error:\n"
+            "    print('torch' in sys.modules, error)")
+    assert _fresh_python(code).startswith("False FloatingPointError: loss is nan")
 
 
 def test_the_log_filter_every_ray_process_runs_imports_nothing_heavy() -> None:

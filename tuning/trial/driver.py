@@ -143,13 +143,13 @@ def _fit_inline(loop_config: dict[str, Any], experiment: Location, trial_id: str
     but it cannot tell a death from an exception of the user's code, which would only happen
     again: a trial whose code raised leaves a note, and its retries fail at once with it.
     """
+    note = trial_path(experiment, trial_id) / USER_ERROR_FILE
+    if note.exists():  # before the imports: a retry's new process fails without importing torch
+        raise RepeatedUserError(trial_id, note.read_text())
     # Imported here: a reused trial process imports torch and Lightning once, for all its trials.
     from tuning.trial.session import TuneSession
     from tuning.trial.worker import train_worker as fit
 
-    note = trial_path(experiment, trial_id) / USER_ERROR_FILE
-    if note.exists():
-        raise RepeatedUserError(trial_id, note.read_text())
     session = TuneSession()
     try:
         fit(loop_config, session)
