@@ -13,7 +13,7 @@ from ray.train.torch import TorchTrainer
 from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
 
 from tuning.compat import TorchTrainerWithoutDatasets
-from tuning.record.layout import USER_ERROR_FILE
+from tuning.record.layout import TRIAL_DIR_PREFIX, USER_ERROR_FILE
 
 
 def _noop(config: dict) -> None:
@@ -79,8 +79,9 @@ def test_an_inline_retry_of_a_trial_whose_code_raised_fails_without_importing_to
         tmp_path) -> None:
     # Tune gives a retry a new process; the user's error would only happen again there, and
     # importing torch and Lightning first would cost it ~10 CPU-seconds.
-    (tmp_path / "trial_t1").mkdir()
-    (tmp_path / "trial_t1" / USER_ERROR_FILE).write_text("FloatingPointError: loss is nan")
+    trial_dir = tmp_path / f"{TRIAL_DIR_PREFIX}t1"
+    trial_dir.mkdir()
+    (trial_dir / USER_ERROR_FILE).write_text("FloatingPointError: loss is nan")
     code = ("import sys; from tuning.errors import RepeatedUserError; "
             "from tuning.record.location import Location; from tuning.trial import driver\n"
             "try:\n"
