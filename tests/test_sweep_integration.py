@@ -255,8 +255,8 @@ def test_pytorch_lightning_user_module_tunes_unchanged(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = leaderboard(tmp_path / "legacy")
-    assert [r["status"] for r in rows] == ["completed", "completed"]
-    assert all(r["value"] > 0.5 for r in rows)
+    assert [r["status"] for r in rows] == ["completed"]
+    assert rows[0]["value"] > 0.5
     assert "best trial" in result.stdout
 
 
