@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,22 +66,26 @@ def write_mnist1d_sweep(tmp_path: Path, mnist1d_dir: Path) -> SweepFile:
     return write
 
 
-def _progress(log: Path) -> tuple[dict[str, int], set[str]]:
-    """Each trial's last epoch, and the trials that ended, as the driver's console says."""
-    reported: dict[str, int] = {}
-    ended: set[str] = set()
+@dataclass
+class Progress:
+    """What the driver's console says of the trials: those started, each one's last epoch,
+    and those that ended."""
+
+    started: set[str] = field(default_factory=set)
+    reported: dict[str, int] = field(default_factory=dict)
+    ended: set[str] = field(default_factory=set)
+
+
+def _progress(log: Path) -> Progress:
+    progress = Progress()
     for line in log.read_text(errors="replace").splitlines() if log.is_file() else []:
         if found := re.search(r" trial (\w+) epoch (\d+)/", line):
-            reported[found[1]] = int(found[2])
+            progress.reported[found[1]] = int(found[2])
         elif found := re.search(r" trial (\w+) (completed|stopped|errored)", line):
-            ended.add(found[1])
-    return reported, ended
-
-
-def _started(log: Path) -> int:
-    """How many trials the driver's console says have started."""
-    text = log.read_text(errors="replace") if log.is_file() else ""
-    return len(re.findall(r" trial \w+ started: ", text))
+            progress.ended.add(found[1])
+        elif found := re.search(r" trial (\w+) started: ", line):
+            progress.started.add(found[1])
+    return progress
 
 
 def _ledger(path: Path | Location) -> Ledger | None:
@@ -271,7 +276,7 @@ def test_interrupt_leaves_a_resumable_experiment(
                       "--name", "ctrl-c"], cwd=tmp_path, log=log)
     try:
         # Ctrl-C once two trials have started (their workers still starting or fitting).
-        wait_for(lambda: _started(log) >= 2, 240, "two started trials")
+        wait_for(lambda: len(_progress(log).started) >= 2, 240, "two started trials")
         driver.send_signal(signal.SIGINT)  # Ctrl-C
     finally:
         output = finish(driver, log, timeout_s=120)
@@ -365,7 +370,7 @@ def test_full_disk_stops_the_sweep_and_resume_finishes_it(
             def reported() -> bool:
                 # Mid-sweep: two epochs in (the console says so as they end), and Ray Tune's
                 # state (its searcher's included) saved whole once, which resume needs.
-                return bool(max(_progress(log)[0].values(), default=0) >= 2
+                return bool(max(_progress(log).reported.values(), default=0) >= 2
                             and list((path / "lightsweep/tune-state").glob("searcher-state-*")))
 
             wait_for(reported, 300, "two epochs and Tune's saved state")
@@ -425,8 +430,8 @@ def test_lost_node_leaves_its_trials_to_finish_on_the_surviving_node(
         def all_reported() -> bool:
             # From the driver's progress lines, printed as epochs end: the record lags by its
             # flush interval, and these epochs take half a second.
-            reported, ended = _progress(log)
-            return len(reported) == samples and not ended
+            progress = _progress(log)
+            return len(progress.reported) == samples and not progress.ended
 
         wait_for(all_reported, 300, "every trial's first epoch")
         two_node_cluster.lose_node()
