@@ -32,10 +32,23 @@ HOOKS = ("setup", "on_step_begin", "on_step_end", "on_trial_start", "on_trial_co
 def _trivial(config: dict[str, Any]) -> None:
     from ray import tune
 
+    if "experiment" in config:  # lightsweep's arm: its trials read the record as run_trial does
+        _look_up(config["experiment"], tune.get_context().get_trial_id())
     epochs = config["epochs"]
     for epoch in range(1, epochs + 1):
         time.sleep(TRIAL_S / epochs)
         tune.report({w.METRIC: config["x"] * epoch, "epoch": epoch})
+
+
+def _look_up(experiment: str, trial_id: str) -> float:
+    """A lightsweep trial's look-ups of its own record at its start; returns their seconds."""
+    from tuning.record import finished_trial, recorded_epochs
+    from tuning.record.location import Location
+
+    started = time.perf_counter()
+    finished_trial(Location.parse(experiment), trial_id, {})
+    recorded_epochs(Location.parse(experiment), trial_id)
+    return time.perf_counter() - started
 
 
 def _timed(callbacks: list[Any]) -> Any:
@@ -119,6 +132,7 @@ def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[
     name = "lightsweep" if with_lightsweep else "tune"
     callbacks: list[Any] = []
     timed = None
+    space: dict[str, Any] = {"x": tune.uniform(0, 1), "epochs": epochs}
     if with_lightsweep:
         data = w.sweep_spec_data(storage)
         spec = SweepSpec.model_validate(
@@ -127,12 +141,13 @@ def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[
         timed = _timed([LedgerCallback(experiment, spec), TuneStateBackup(Path(storage) / name),
                         ProgressCallback(w.METRIC, w.MODE, trials)])
         callbacks = [timed]
+        space["experiment"] = experiment.uri
     # A Ray of its own, even where `ray start` left one running on this machine.
     ray.init(address="local", num_cpus=CONCURRENCY, include_dashboard=False)
     start, cpu_start = time.perf_counter(), time.process_time()
     with GcTimer() as gc_time:
-        tune.Tuner(
-            _trivial, param_space={"x": tune.uniform(0, 1), "epochs": epochs},
+        grid = tune.Tuner(
+            _trivial, param_space=space,
             # Reused actors, as in Ray's release test: this measures the driver's loop, not the
             # start-up of a process per trial (about 4 s each here).
             tune_config=tune.TuneConfig(metric=w.METRIC, mode=w.MODE, num_samples=trials,
@@ -142,6 +157,9 @@ def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[
         ).fit()
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     ray.shutdown()
+    # What a trial's look-ups cost once the record holds the whole sweep (the last trial's).
+    last = grid[len(grid) - 1].metrics or {}
+    look_up = _look_up(space["experiment"], last["trial_id"]) if with_lightsweep else 0.0
     return {
         "wall_s": wall,
         # The driver's own CPU (all its threads; not Ray's processes, not the trials'): with
@@ -153,6 +171,7 @@ def _run(with_lightsweep: bool, storage: str, trials: int, epochs: int) -> dict[
         "callback_s_per_report_by_callback": timed.by_callback if timed else {},
         "callback_s": timed.spent if timed else 0.0,
         "gc_s_by_generation": gc_time.seconds, "gc_collections": gc_time.collections,
+        "look_up_s": look_up,
     }
 
 
@@ -208,6 +227,7 @@ def bookkeeping(trials: int, epochs: int, rounds: int = 1) -> dict[str, Any]:
         if blocks:
             print(f"  {name}: {1000 * blocks[0]:.2f} ms per report in the first {BLOCK}, "
                   f"{1000 * blocks[-1]:.2f} in the last")
+    print(f"a trial's look-ups of its record at the end: {1000 * ours['look_up_s']:.1f} ms")
     print(f"driver peak RSS: stock {stock['peak_rss_mb']:.0f} MB, "
           f"with lightsweep {ours['peak_rss_mb']:.0f} MB")
     print(f"driver's garbage collection: stock {stock['gc_s']:.1f} s, "
@@ -221,6 +241,7 @@ def bookkeeping(trials: int, epochs: int, rounds: int = 1) -> dict[str, Any]:
         "runs": [{"arm": "lightsweep" if with_lightsweep else "tune", "wall_s": r["wall_s"],
                   "driver_cpu_s": r["driver_cpu_s"]} for with_lightsweep, r in runs],
         "callback_s": ours["callback_s"],
+        "trial_look_up_ms_at_end": 1000 * ours["look_up_s"],
         "callback_ms_per_report_per_block": [1000 * s for s in ours["callback_s_per_report"]],
         "callback_ms_per_report_per_block_by_callback": {
             name: [1000 * s for s in blocks]

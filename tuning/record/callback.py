@@ -45,9 +45,9 @@ FLUSH_S = 2.0  # the most events a killed driver loses: those of its last second
 SNAPSHOT_GROWTH = 0.5  # a snapshot once the log holds this many events per event it holds
 SNAPSHOT_MIN_EVENTS = 500
 # ... and at least this often while events come: readers (a cloud one fetches each segment)
-# fold at most this many seconds of segments. A snapshot's cost grows with the sweep (2 s at
-# 10,000 trials): the age-based ones wait long enough to keep their share of the driver's time
-# at most SNAPSHOT_SHARE.
+# fold at most this many seconds of segments. A snapshot encodes only the records changed since
+# the last one, but writes (uploads) the whole file: the age-based ones wait long enough to keep
+# their share of the driver's time at most SNAPSHOT_SHARE.
 SNAPSHOT_MAX_AGE_S = 60.0
 SNAPSHOT_SHARE = 0.01
 TIDY_AFTER_S = 10.0

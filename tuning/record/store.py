@@ -2,14 +2,17 @@
 
 The sweep's driver logs events in segments, one small file per flush (:class:`EventLog`), and
 writes a snapshot now and then, after which the segments it includes are removed. Readers
-(``leaderboard``, ``best``, ``report``, ``resume``, each trial's own look-ups) fold the segments
-over the snapshot. A file of an older lightsweep (a snapshot alone, format 1) reads as is.
+(``leaderboard``, ``best``, ``report``, ``resume``) fold the segments over the snapshot; a
+trial's own look-ups (:func:`finished_trial`, :func:`recorded_epochs`) decode only its record
+and its events, so that what a trial start costs does not grow with the sweep. A file of an
+older lightsweep (a snapshot alone, format 1) reads as is.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +30,12 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2  # 2: events logged beside the snapshot
 SEGMENT_SUFFIX = ".jsonl"
+_SEPARATORS = (",", ":")  # compact JSON
+# How a snapshot of this lightsweep begins (older ones put "folded" after the sweep): what a
+# trial's look-up reads of it before finding its record.
+_SNAPSHOT_HEAD = re.compile(r'\{"format":(\d+),"folded":(\d+),')
+# Events that make or hand over orphans (a resume's): a look-up that meets one folds them all.
+_MOVING = ('"e":"orphan"', '"e":"adopt"')
 
 
 class EventLog:
@@ -49,7 +58,7 @@ class EventLog:
     def add(self, event: Event) -> None:
         if self._since is None:
             self._since = time.monotonic()
-        self._buffer.append(json.dumps(event, separators=(",", ":")))
+        self._buffer.append(json.dumps(event, separators=_SEPARATORS))
 
     def due(self, interval_s: float) -> bool:
         """Whether the oldest buffered event has waited ``interval_s`` or more."""
@@ -96,6 +105,10 @@ class Ledger:
     # The ids of orphan trials (found on first need; rare, and only a resume makes them): every
     # new trial asks for one, and scanning all trials each time grew with the sweep.
     _orphans: set[str] | None = field(default=None, init=False, repr=False, compare=False)
+    # Each record's JSON as the last snapshot wrote it, and the trials changed since (records
+    # change only through :meth:`apply`): a snapshot encodes only those, not the whole sweep.
+    _encoded: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _changed: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     @property
     def pareto(self) -> bool:
@@ -189,8 +202,11 @@ class Ledger:
     def apply(self, event: Event) -> None:
         """Folds one event into the records (:func:`tuning.record.events.apply`)."""
         events.apply(self.trials, event)
+        self._changed.add(event["id"])
         if event["e"] in ("orphan", "adopt", "drop"):
             self._orphans = None  # found again when next needed
+        if "from" in event:  # an adoption empties the orphan's place
+            self._changed.add(event["from"])
 
     def orphan_for(self, config: dict[str, Any]) -> TrialRecord | None:
         """A finished orphan trial of exactly this configuration, if any."""
@@ -210,13 +226,18 @@ class Ledger:
 
     def save(self, experiment: Location) -> None:
         """Writes the snapshot: every record, and the last event segment they include."""
-        data = {
-            "format": FORMAT_VERSION,
-            "sweep": self.spec.model_dump(mode="json"),
-            "folded": self.logged,
-            "trials": [t.as_data() for t in self.trials.values()],
-        }
-        (experiment / LEDGER_FILE).write_text(json.dumps(data, separators=(",", ":")))
+        for trial_id in self._changed:
+            self._encoded.pop(trial_id, None)
+        self._changed.clear()
+        records = []
+        for trial_id, record in self.trials.items():
+            text = self._encoded.get(trial_id)
+            if text is None:
+                text = self._encoded[trial_id] = json.dumps(record.as_data(), separators=_SEPARATORS)
+            records.append(text)
+        head = json.dumps({"format": FORMAT_VERSION, "folded": self.logged,
+                           "sweep": self.spec.model_dump(mode="json")}, separators=_SEPARATORS)
+        (experiment / LEDGER_FILE).write_text(f'{head[:-1]},"trials":[{",".join(records)}]}}')
 
     @classmethod
     def load(cls, experiment: str | Location) -> Ledger:
@@ -276,20 +297,73 @@ class Ledger:
         return cls(SweepSpec.model_validate(data["sweep"]), trials, logged=data.get("folded", 0))
 
 
+class _NeedsFold(Exception):
+    """A record a trial's look-up cannot read alone: an older snapshot's, or one that events
+    moved between trials (orphans, adoptions; only a resume makes them)."""
+
+
+def _own_record(experiment: Location, trial_id: str) -> TrialRecord | None:
+    """Trial ``trial_id``'s record, decoding only its part of the snapshot and its events.
+
+    Raises:
+        _NeedsFold: Where only :meth:`Ledger.load` can tell.
+    """
+    for _ in range(READ_ATTEMPTS):
+        path = experiment / LEDGER_FILE
+        if not path.is_file():
+            return None
+        text = path.read_text()
+        head = _SNAPSHOT_HEAD.match(text)
+        if head is None or int(head[1]) != FORMAT_VERSION or '"orphan":true' in text:
+            raise _NeedsFold
+        folded = int(head[2])
+        record = None
+        start = text.find('{"trial_id":' + json.dumps(trial_id) + ",")
+        if start >= 0:
+            data = json.JSONDecoder().raw_decode(text, start)[0]
+            if data.get("trial_id") != trial_id or "history" not in data:
+                raise _NeedsFold  # not a record: the same text inside some configuration
+            record = TrialRecord.from_data(data)
+        trials = {trial_id: record} if record is not None else {}
+        mention = '"id":' + json.dumps(trial_id)
+        try:
+            segments = EventLog.segments(experiment, after=folded)
+            if segments and segments[0][0] != folded + 1:
+                continue  # the driver wrote a newer snapshot and compacted meanwhile
+            for _, segment in segments:
+                for line in segment.read_text().splitlines():
+                    if any(kind in line for kind in _MOVING):
+                        raise _NeedsFold
+                    if mention in line:
+                        event = json.loads(line)
+                        if event["id"] == trial_id:
+                            events.apply(trials, event)
+        except FileNotFoundError:  # compacted while read: the newer snapshot holds it
+            continue
+        return trials.get(trial_id)
+    raise _NeedsFold
+
+
 def finished_trial(
     experiment: Location, trial_id: str, config: dict[str, Any]
 ) -> TrialRecord | None:
     """The trial's record if the leaderboard says it already finished (completed or stopped),
     under its own id or as an orphan of the same configuration (see :meth:`Ledger.reconcile`)."""
-    ledger = Ledger.load_if_any(experiment)
-    if ledger is None:
-        return None
-    record = ledger.trials.get(trial_id) or ledger.orphan_for(config)
+    try:
+        record = _own_record(experiment, trial_id)
+    except _NeedsFold:
+        ledger = Ledger.load_if_any(experiment)
+        if ledger is None:
+            return None
+        record = ledger.trials.get(trial_id) or ledger.orphan_for(config)
     return record if record is not None and record.status in FINISHED else None
 
 
 def recorded_epochs(experiment: Location, trial_id: str) -> int:
     """The last epoch of trial ``trial_id`` that the leaderboard holds (0: none)."""
-    ledger = Ledger.load_if_any(experiment)
-    record = ledger.trials.get(trial_id) if ledger is not None else None
+    try:
+        record = _own_record(experiment, trial_id)
+    except _NeedsFold:
+        ledger = Ledger.load_if_any(experiment)
+        record = ledger.trials.get(trial_id) if ledger is not None else None
     return record.epochs if record is not None else 0
