@@ -120,6 +120,15 @@ def test_trials_reuse_processes_and_inline_ones_take_their_workers_resources_and
     assert tuner._run_config.failure_config.max_failures == 0  # Tune allows no retry then
 
 
+def test_a_local_ray_starts_its_dashboard_only_for_train_trials(write_sweep: SweepWriter) -> None:
+    from tuning.driver.sweep import local_ray_options
+
+    train = load_spec(write_sweep())
+    assert local_ray_options(train) == {}, "Train's placement-group cleaner asks its State API"
+    inline = train.with_overrides({"resources.trial_runner": "inline"})
+    assert local_ray_options(inline) == {"include_dashboard": False}
+
+
 def _fresh_python(script: str) -> str:
     """What ``script`` prints, run in a fresh interpreter from the repository (as a driver)."""
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
