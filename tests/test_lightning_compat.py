@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 import lightning.pytorch as lp
 import pytest
 from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment
+from typing_extensions import override
 
+from tuning.record.records import RESENT_CHECKPOINT_KEY
 from tuning.trial.lightning_compat import ray_lightning
 from tuning.trial.session import TrainSession
 
@@ -50,3 +55,33 @@ def test_checkpoints_of_an_older_lightsweep_send_their_last_report() -> None:
     callback = ray_lightning(lp)[2](TrainSession(), known_epoch=1)
     callback.load_state_dict({"last_report": _reports(3)[0]})
     assert [r["epoch"] for r in callback._to_resend] == [3]
+
+
+class _Restored(TrainSession):
+    """A Train session restored from a checkpoint, recording what the callback reports."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    @override
+    def checkpoint(self) -> Any:
+        return SimpleNamespace(path="/runs/x/trial_a/train/checkpoint_4")
+
+    @override
+    def report(self, metrics: dict[str, Any], checkpoint: Any | None, last: bool = False) -> None:
+        self.sent.append(metrics)
+
+
+def test_the_report_sent_again_with_its_checkpoint_names_that_checkpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tuning.trial import lightning_compat
+
+    monkeypatch.setattr(lightning_compat, "_what_runs", lambda trainer, session: {})
+    session = _Restored()
+    callback = ray_lightning(lp)[2](session, known_epoch=2)
+    callback.load_state_dict({"reports": _reports(1, 2, 3, 4)})
+    callback.on_fit_start(SimpleNamespace(should_stop=False), None)
+    assert [r["epoch"] for r in session.sent] == [3, 4]
+    assert RESENT_CHECKPOINT_KEY not in session.sent[0]
+    assert session.sent[1][RESENT_CHECKPOINT_KEY] == "/runs/x/trial_a/train/checkpoint_4"

@@ -19,6 +19,7 @@ from tuning.errors import StorageFullError
 from tuning.record import EventLog, Ledger, LedgerCallback, callback
 from tuning.record.layout import LEDGER_FILE
 from tuning.record.location import Location
+from tuning.record.records import RESENT_CHECKPOINT_KEY
 
 
 @dataclass
@@ -119,6 +120,20 @@ def test_an_epoch_sent_again_by_a_restarted_run_keeps_its_checkpoint_and_adds_it
     [epoch] = Ledger.load(experiment).trials["a"].history
     assert epoch.checkpoint is not None and epoch.checkpoint.endswith("checkpoint_1/checkpoint.ckpt")
     assert epoch.seconds == 7.0
+
+
+def test_an_epoch_a_killed_driver_never_recorded_gets_the_checkpoint_its_resumed_run_names(
+    experiment: Location,
+) -> None:
+    keeper = _started(experiment)
+    trial = FakeTrial("a")
+    restored = str(Path(experiment.uri) / "a" / "checkpoint_6")
+    keeper.on_trial_result(0, [], trial, {  # type: ignore[arg-type]
+        "epoch": 6, "val/acc": 0.9, RESENT_CHECKPOINT_KEY: restored})
+    keeper.on_experiment_end([])
+    [epoch] = Ledger.load(experiment).trials["a"].history
+    assert epoch.checkpoint == f"{restored}/checkpoint.ckpt"
+    assert RESENT_CHECKPOINT_KEY not in epoch.metrics
 
 
 def test_a_finished_trial_handing_a_resumed_tune_its_result_changes_nothing(

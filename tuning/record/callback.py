@@ -34,6 +34,7 @@ from tuning.record.location import Location
 from tuning.record.records import (
     FINISHED,
     RAN_PREFIX,
+    RESENT_CHECKPOINT_KEY,
     EpochRecord,
     TrialRecord,
     end_status,
@@ -229,8 +230,9 @@ class LedgerCallback(Callback):
 
     def _checkpoint(self, trial_id: str, result: dict[str, Any]) -> str | None:
         """The Lightning checkpoint a result came with: its Train run's (named by path), or,
-        from an inline trial, Tune's (named by directory, in the trial's own)."""
-        train_dir = result.get(CHECKPOINT_PATH_KEY)
+        from an inline trial, Tune's (named by directory, in the trial's own); for a report
+        sent again by a resumed run, the checkpoint it was restored from (named by path)."""
+        train_dir = result.get(CHECKPOINT_PATH_KEY) or result.get(RESENT_CHECKPOINT_KEY)
         if train_dir:
             return (self.experiment.from_fs_path(train_dir) / CHECKPOINT_NAME).uri
         tune_dir: str | None = result.get(CHECKPOINT_DIR_NAME)

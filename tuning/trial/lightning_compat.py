@@ -22,7 +22,7 @@ from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare
 
 from tuning.compat import ray_lightning_namespace
 from tuning.record.layout import CHECKPOINT_NAME
-from tuning.record.records import RAN_PREFIX
+from tuning.record.records import RAN_PREFIX, RESENT_CHECKPOINT_KEY
 from tuning.trial.session import TrialSession
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,11 @@ class _EpochReport:
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._num_nodes = _count_nodes()
         self._ran = _what_runs(trainer, self._session)
+        # The last report to send again is the restored checkpoint's own: it names that
+        # checkpoint, which the record lacks if the epoch never reached it.
+        restored = self._session.checkpoint() if self._to_resend else None
+        if restored is not None:
+            self._to_resend[-1] = {**self._to_resend[-1], RESENT_CHECKPOINT_KEY: restored.path}
         for report in self._to_resend:  # every rank restored them: reports are collective
             self._session.report(report, None)
         self._to_resend = []
