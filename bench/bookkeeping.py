@@ -46,8 +46,9 @@ def _look_up(experiment: str, trial_id: str) -> float:
     from tuning.record.location import Location
 
     started = time.perf_counter()
-    finished_trial(Location.parse(experiment), trial_id, {})
-    recorded_epochs(Location.parse(experiment), trial_id)
+    location = Location.parse(experiment)
+    finished_trial(location, trial_id, {})
+    recorded_epochs(location, trial_id)
     return time.perf_counter() - started
 
 

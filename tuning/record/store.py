@@ -344,26 +344,32 @@ def _own_record(experiment: Location, trial_id: str) -> TrialRecord | None:
     raise _NeedsFold
 
 
+def _trial_record(
+    experiment: Location, trial_id: str, config: dict[str, Any] | None = None
+) -> TrialRecord | None:
+    """Trial ``trial_id``'s record, or else, with ``config``, a finished orphan's of that
+    configuration (see :meth:`Ledger.reconcile`); the whole record is folded only where the
+    trial's own part cannot tell (:func:`_own_record`)."""
+    try:
+        return _own_record(experiment, trial_id)  # no orphans where it answers
+    except _NeedsFold:
+        ledger = Ledger.load_if_any(experiment)
+        if ledger is None:
+            return None
+        record = ledger.trials.get(trial_id)
+        return record if record is not None or config is None else ledger.orphan_for(config)
+
+
 def finished_trial(
     experiment: Location, trial_id: str, config: dict[str, Any]
 ) -> TrialRecord | None:
     """The trial's record if the leaderboard says it already finished (completed or stopped),
     under its own id or as an orphan of the same configuration (see :meth:`Ledger.reconcile`)."""
-    try:
-        record = _own_record(experiment, trial_id)
-    except _NeedsFold:
-        ledger = Ledger.load_if_any(experiment)
-        if ledger is None:
-            return None
-        record = ledger.trials.get(trial_id) or ledger.orphan_for(config)
+    record = _trial_record(experiment, trial_id, config)
     return record if record is not None and record.status in FINISHED else None
 
 
 def recorded_epochs(experiment: Location, trial_id: str) -> int:
     """The last epoch of trial ``trial_id`` that the leaderboard holds (0: none)."""
-    try:
-        record = _own_record(experiment, trial_id)
-    except _NeedsFold:
-        ledger = Ledger.load_if_any(experiment)
-        record = ledger.trials.get(trial_id) if ledger is not None else None
+    record = _trial_record(experiment, trial_id)
     return record.epochs if record is not None else 0
