@@ -28,6 +28,7 @@ from tests.conftest import REPO, LocalCluster, SweepWriter
 from tests.processes import end_session, finish, start_driver, wait_for
 from tests.wandb_files import read_run
 from tuning import fetch_best, launch, leaderboard
+from tuning.config.seeding import trial_seed
 from tuning.record import Ledger
 from tuning.record.layout import CHECKPOINT_SNAPSHOT, LEDGER_FILE, TRAIN_RUN_NAME
 from tuning.record.location import Location
@@ -152,6 +153,46 @@ def test_killed_worker_restarts_from_last_checkpoint(
     logged = [row["val/acc"] for row in last.history if "val/acc" in row]
     recorded = [e.metrics["val/acc"] for e in trial.history]
     assert 0 < len(logged) < epochs and logged == pytest.approx(recorded[-len(logged):])
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_train_trials_process_frees_its_workers_cpus_for_the_next_trial(
+        ray_session, write_mnist1d_sweep: SweepFile, tmp_path: Path) -> None:
+    from ray.util.state import list_actors
+
+    # Each trial's worker takes both CPUs of the test's Ray: the next trial can only start once
+    # the killed trial's placement group, which Ray keeps while this job runs, is removed.
+    epochs = 6
+    sweep = write_mnist1d_sweep(samples=2, epochs=epochs)
+    sweep.write_text(sweep.read_text() + "resources: {cpus_per_worker: 2}\n")
+    path = tmp_path / "runs" / "kill-trial"
+    cleaners = {a.actor_id for a in list_actors(filters=[
+        ("class_name", "=", "PlacementGroupCleaner")], raise_on_missing_output=False)}
+    outcome: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: outcome.update(result=launch(
+        sweep, storage=str(tmp_path / "runs"), name="kill-trial", max_retries=0)))
+    runner.start()
+
+    def alive(class_name: str) -> list[Any]:
+        return list(list_actors(filters=[("class_name", "=", class_name), ("state", "=", "ALIVE")],
+                                raise_on_missing_output=False))
+
+    # The first trial's worker alive: its run's placement group exists. Then its process (one
+    # trial at a time: the only one), which made the group, is killed.
+    wait_for(lambda: alive("RayTrainWorker"), 240, "the first trial's worker")
+    [trial_process] = alive("ImplicitFunc")
+    os.kill(trial_process.pid, signal.SIGKILL)
+    runner.join(timeout=240)
+    assert not runner.is_alive(), "the next trial never got the killed trial's CPUs"
+
+    killed, other = sorted(Ledger.load(path).trials.values(), key=lambda t: t.status != "errored")
+    assert (killed.status, other.status) == ("errored", "completed")
+    assert killed.config["seed"] == trial_seed(0, 0)  # the first trial: the second came after
+    assert killed.epochs < epochs and other.epochs == epochs
+    assert (outcome["result"].finished, outcome["result"].errored) == (1, 1)
+    # The sweep's driver removed the group: Train started no cleaner process for either run.
+    assert {a.actor_id for a in list_actors(filters=[
+        ("class_name", "=", "PlacementGroupCleaner")], raise_on_missing_output=False)} == cleaners
 
 
 @pytest.mark.timeout(300)

@@ -120,12 +120,26 @@ def test_trials_reuse_processes_and_inline_ones_take_their_workers_resources_and
     assert tuner._run_config.failure_config.max_failures == 0  # Tune allows no retry then
 
 
-def test_a_local_ray_starts_its_dashboard_only_for_train_trials(write_sweep: SweepWriter) -> None:
-    from tuning.driver.sweep import local_ray_options
+def test_a_local_ray_starts_its_dashboard_only_where_trains_cleaner_asks_it(
+        write_sweep: SweepWriter, monkeypatch) -> None:
+    from tuning.compat import PLACEMENT_GROUPS_ENV
+    from tuning.driver.sweep import local_ray_options, runtime_env
 
     train = load_spec(write_sweep())
-    assert local_ray_options(train) == {}, "Train's placement-group cleaner asks its State API"
     inline = train.with_overrides({"resources.trial_runner": "inline"})
+    monkeypatch.delenv(PLACEMENT_GROUPS_ENV, raising=False)
+    # The sweep's driver removes the placement groups of dead trial processes: no cleaner in
+    # the trials (they are told so), and no dashboard for it to ask.
+    assert runtime_env(None)["env_vars"][PLACEMENT_GROUPS_ENV] == "driver"
+    assert runtime_env("10.0.0.1:6379")["env_vars"][PLACEMENT_GROUPS_ENV] == "driver"
+    assert local_ray_options(train) == {"include_dashboard": False}
+    assert local_ray_options(inline) == {"include_dashboard": False}
+    # A Ray Client driver has no GCS connection to look with: Train's cleaners do it.
+    assert PLACEMENT_GROUPS_ENV not in runtime_env("ray://10.0.0.1:10001")["env_vars"]
+    # Left to Train's cleaner by the user: a Train sweep's local Ray keeps its dashboard.
+    monkeypatch.setenv(PLACEMENT_GROUPS_ENV, "train")
+    assert runtime_env(None)["env_vars"][PLACEMENT_GROUPS_ENV] == "train"
+    assert local_ray_options(train) == {}, "Train's placement-group cleaner asks its State API"
     assert local_ray_options(inline) == {"include_dashboard": False}
 
 

@@ -113,7 +113,6 @@ def test_trials_run_trains_controller_in_reused_processes_and_leave_no_placement
     # so Ray started no controller actor for any of the six runs.
     classes = {a.class_name for a in list_actors(limit=10_000, raise_on_missing_output=False)}
     assert "TrainController" not in classes
-    assert "PlacementGroupCleaner" in classes  # kept: it frees what a stopped trial held
     # Reports went to Tune in the trial's own thread (tuning.compat.ReportToTune): no queue
     # actor per trial; and trials went on in the processes of ended ones, those ASHA stopped
     # included (their runs ended in place first): 6 trials, 2 at a time, in fewer processes.
@@ -123,12 +122,10 @@ def test_trials_run_trains_controller_in_reused_processes_and_leave_no_placement
     pids = {json.loads(line)["pid"] for trial in asha_sweep.glob("trial_*")
             for line in (trial / "result.json").read_text().splitlines()}
     assert len(pids) < 6, pids
-    # One placement-group cleaner per trial process (tuning.compat.CleanerPerProcess), not one
-    # per run: each process started one for its first run and kept it for the next ones.
-    cleaners = _cleaners() - cleaners_before_asha
-    assert len(cleaners) == len(pids), (len(cleaners), pids)
-    # Every trial's placement group is gone, those of the trials ASHA stopped too (the cleaner
-    # polls each second).
+    # No placement-group cleaner (a process each): the sweep's driver removes the group of a
+    # trial process that died (tuning.driver.placement_groups).
+    assert _cleaners() == cleaners_before_asha
+    # Every trial's placement group is gone, those of the trials ASHA stopped too.
     deadline = time.monotonic() + 30
     while True:
         states = [pg["state"] for pg in placement_group_table().values()]

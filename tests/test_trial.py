@@ -302,6 +302,29 @@ def test_a_run_reports_to_tune_in_the_trials_thread_or_else_through_rays_queue(
         compat.ReportToTune()
 
 
+def test_where_the_sweeps_driver_removes_placement_groups_a_run_starts_no_cleaner(
+        monkeypatch) -> None:
+    from ray.train.v2._internal.callbacks.placement_group_callback import (
+        PlacementGroupCleanerCallback,
+    )
+
+    import tuning.compat as compat
+
+    ray_callbacks = _default_callbacks(TorchTrainer)
+    monkeypatch.setenv(compat.PLACEMENT_GROUPS_ENV, "driver")  # what a sweep's driver sets
+    trainer = TorchTrainerWithoutDatasets(_noop, scaling_config=ray.train.ScalingConfig(num_workers=1))
+    lean = trainer._create_default_callbacks()
+    assert not any(isinstance(c, PlacementGroupCleanerCallback) for c in lean)
+    assert trainer.placement_groups_removed_by == "driver"
+    # Only the cleaner (and the dataset manager) dropped: Ray's other callbacks all kept.
+    assert len(lean) == len(ray_callbacks) - 2
+    # Whether or not Train's controller runs in the trial's process: the driver removes the
+    # group of any dead maker, the controller actor's too.
+    monkeypatch.setattr(compat, "_train_controller_class", lambda: None)
+    assert not any(isinstance(c, PlacementGroupCleanerCallback)
+                   for c in _default_callbacks(TorchTrainerWithoutDatasets))
+
+
 def test_one_placement_group_cleaner_serves_every_run_of_a_trial_process(monkeypatch) -> None:
     from ray.exceptions import RayActorError
     from ray.train.v2._internal.callbacks.placement_group_callback import (
@@ -310,11 +333,15 @@ def test_one_placement_group_cleaner_serves_every_run_of_a_trial_process(monkeyp
 
     import tuning.compat as compat
 
+    # A sweep whose driver cannot remove dead trials' placement groups (Ray Client, say).
+    monkeypatch.delenv(compat.PLACEMENT_GROUPS_ENV, raising=False)
     # Ray's default trainer has the per-run callback this replaces (else Ray moved it).
     assert any(type(c) is PlacementGroupCleanerCallback for c in _default_callbacks(TorchTrainer))
-    lean = _default_callbacks(TorchTrainerWithoutDatasets)
+    trainer = TorchTrainerWithoutDatasets(_noop, scaling_config=ray.train.ScalingConfig(num_workers=1))
+    lean = trainer._create_default_callbacks()
     assert sum(isinstance(c, compat.CleanerPerProcess) for c in lean) == 1
     assert not any(type(c) is PlacementGroupCleanerCallback for c in lean)
+    assert trainer.placement_groups_removed_by == "cleaner per process"
     # Where Train's controller runs in an actor of its own (a Ray without that class), one
     # cleaner per run, as Ray does.
     monkeypatch.setattr(compat, "_train_controller_class", lambda: None)

@@ -150,13 +150,23 @@ class TorchTrainerWithoutDatasets(DataParallelTrainer):
 
     # Where the last fit ran Train's controller: "trial" (this process) or "actor" (Ray's own).
     controller_ran_in: str | None = None
+    # Who removes the run's placement group should the process running its controller die:
+    # "driver" (the sweep's, :func:`actors_placement_groups`), "cleaner per process"
+    # (:class:`CleanerPerProcess`) or "cleaner per run" (Ray's own).
+    placement_groups_removed_by: str | None = None
 
     @override
     def _create_default_callbacks(self) -> list[Any]:
         callbacks: list[Any] = super()._create_default_callbacks()
-        if _train_controller_class() is not None:  # the controller runs in the trial's process
+        if os.environ.get(PLACEMENT_GROUPS_ENV) == "driver":
+            self.placement_groups_removed_by = "driver"
+            callbacks = [c for c in callbacks if type(c) is not PlacementGroupCleanerCallback]
+        elif _train_controller_class() is not None:  # the controller runs in the trial's process
+            self.placement_groups_removed_by = "cleaner per process"
             callbacks = [CleanerPerProcess() if type(c) is PlacementGroupCleanerCallback else c
                          for c in callbacks]
+        else:
+            self.placement_groups_removed_by = "cleaner per run"
         if self.datasets:
             return callbacks
         return [c for c in callbacks if not isinstance(c, DatasetsCallback)]
@@ -167,11 +177,11 @@ class TorchTrainerWithoutDatasets(DataParallelTrainer):
 
         Ray starts a controller actor per run: one more process per trial to start, import Ray
         and torch in, and hold (0.43 GB measured). Here the trial's process, which only waited
-        for it, runs its control loop. Train's placement-group cleaner stays: a placement group
-        outlives the process that made it (measured on Ray 2.60), and the cleaner removes it once
-        the process running the controller (now the trial's actor) is gone, as when ASHA stops a
-        trial. Private: ``TrainController`` and this method. Public way: none; if Ray moves
-        either, the run goes through Train's own controller actor.
+        for it, runs its control loop. A placement group outlives the process that made it
+        (measured on Ray 2.60): should the trial's process die in mid-run, the sweep's driver
+        removes the run's group (:func:`actors_placement_groups`), or else Train's cleaner, one
+        per process (:class:`CleanerPerProcess`). Private: ``TrainController`` and this method.
+        Public way: none; if Ray moves either, the run goes through Train's own controller actor.
         """
         policy = controller_init_kwargs.get("scaling_policy")
         if type(policy) is FixedScalingPolicy and os.environ.get(AUTOSCALER_REQUESTS_ENV) == "0":
@@ -220,6 +230,60 @@ class FixedScalingWithoutAutoscaler(FixedScalingPolicy):
     @override
     def _send_resource_request(self) -> None:
         pass
+
+
+# "driver": the sweep's driver removes the placement group of a Train run whose process died
+# (:func:`actors_placement_groups`), so Train starts no cleaner of its own.
+PLACEMENT_GROUPS_ENV = "LIGHTSWEEP_PLACEMENT_GROUPS"
+
+
+def can_list_actors_placement_groups(address: str | None) -> bool:
+    """Whether :func:`actors_placement_groups` works with this Ray and a driver that joins
+    ``address`` (None: a local Ray). A Ray Client driver (``ray://``) has no GCS connection of
+    its own."""
+    fields = _placement_group_record().DESCRIPTOR.fields_by_name
+    accessor = getattr(ray._raylet, "GlobalStateAccessor", None)
+    return (not (address or "").startswith("ray://")
+            and {"creator_actor_id", "creator_actor_dead", "creator_job_id", "state"} <= set(fields)
+            and hasattr(accessor, "get_placement_group_table"))
+
+
+def _placement_group_record() -> Any:
+    """The GCS's protobuf message of a placement group (generated code: no type stubs)."""
+    from ray.core.generated import gcs_pb2
+
+    return gcs_pb2.PlacementGroupTableData  # type: ignore[attr-defined]
+
+
+def actors_placement_groups() -> list[tuple[Any, bool]]:
+    """The placement groups, not yet removed, that actors of this job made: each with whether
+    its maker has died.
+
+    Ray removes a placement group that an actor made only once both the actor and its job have
+    ended (measured on Ray 2.60: a killed trial process's group holds its CPUs until the sweep
+    ends). A Train run's group is made by Train's controller, which lightsweep runs in the
+    trial's process; Ray's answer is a cleaner per run, a detached actor (a process) that asks
+    the dashboard's State API each second whether the controller lives. The sweep's driver
+    reads the same fact from the GCS instead: no process, no dashboard. Private: the GCS
+    accessor of ``ray._private.state`` and the creator fields of its placement-group records.
+    Public way: none (``ray.util.placement_group_table`` leaves the maker out; the State API
+    needs the dashboard).
+    """
+    from ray._private.state import state
+    from ray.util.placement_group import PlacementGroup
+
+    job = bytes.fromhex(ray.get_runtime_context().get_job_id())
+    table = _placement_group_record()
+    accessor: Any = state._global_state_accessor  # None until ray.init
+    found = []
+    for raw in accessor.get_placement_group_table():
+        group = table.FromString(raw)
+        if (group.creator_job_id == job and not group.is_detached
+                and not ray.ActorID(group.creator_actor_id).is_nil()
+                and group.state != table.REMOVED):
+            found.append((PlacementGroup(ray.PlacementGroupID(group.placement_group_id)),
+                          group.creator_actor_dead))
+    return found
 
 
 class CleanerPerProcess(PlacementGroupCleanerCallback):
@@ -271,13 +335,14 @@ class CleanerPerProcess(PlacementGroupCleanerCallback):
 def _abort_in_place(controller: Any) -> None:
     """``TrainController.abort()`` but for its last step, ``ray.actor.exit_actor()``: the process
     is the trial's, which Tune reuses. Kills the run's workers and removes their placement group
-    (the process's cleaner, :class:`CleanerPerProcess`, stays for its next run). Private: the
-    controller's callback manager and state. Public way: none (``abort`` assumes the controller
-    is an actor of its own).
+    (the process's cleaner, :class:`CleanerPerProcess`, where there is one, stays for its next
+    run). Private: the controller's callback manager and state. Public way: none (``abort``
+    assumes the controller is an actor of its own).
 
     The workers go first, then the abort hooks (Ray's abort does the reverse): Tune may end this
     process at any moment once it asked the trial to stop, and until the placement group is
-    gone only the cleaner, which outlives this process, would free its resources.
+    gone only the sweep's driver (or the cleaner), which outlives this process, would free its
+    resources.
     """
     from ray.train.v2._internal.execution.controller.state import AbortedState
 

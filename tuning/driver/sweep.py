@@ -6,6 +6,7 @@ interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import logging
@@ -24,7 +25,7 @@ from ray import tune
 from ray.tune.error import TuneError
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
-from tuning.compat import AUTOSCALER_REQUESTS_ENV
+from tuning.compat import AUTOSCALER_REQUESTS_ENV, PLACEMENT_GROUPS_ENV
 from tuning.config.checks import Hardware, check_hardware, max_concurrent_trials
 from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.config.space import sample
@@ -33,6 +34,10 @@ from tuning.driver.class_check import ClassCheck
 from tuning.driver.imports import import_tensorboardx_without_torch
 from tuning.driver.pareto_asha import ParetoASHA
 from tuning.driver.pbt import TrainRunPBT
+from tuning.driver.placement_groups import (
+    driver_removes_placement_groups,
+    removing_dead_trials_placement_groups,
+)
 from tuning.driver.progress import progress_callback
 from tuning.driver.searcher import TruthfulOptunaSearch
 from tuning.driver.storage import check_shared_storage, check_writable
@@ -153,6 +158,8 @@ def runtime_env(address: str | None) -> dict[str, Any]:
     """
     env_vars = {**TRAIN_ENV_DEFAULTS, **(LOCAL_TRAIN_ENV_DEFAULTS if address is None else {}),
                 **{k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}}
+    if driver_removes_placement_groups(address):
+        env_vars[PLACEMENT_GROUPS_ENV] = "driver"
     cwd = Path.cwd()
     hook = f"{drop_expected_messages.__module__}.{drop_expected_messages.__name__}"
     if address is None:
@@ -185,9 +192,10 @@ def init_ray(address: str | None, **init_kwargs: Any) -> None:
         # "local" starts a Ray of our own. Left unset, ray.init would join the cluster that
         # `ray start` last started on this host (even a dead one), not what the user asked for.
         address = "local"
-        # Ray Train removes a stopped trial's placement group through the State API, which
-        # finds "the" Ray of this host by itself and gives up when a host runs two (two sweeps
-        # on one laptop): the group then leaks and later trials starve. Name our own.
+    if address == "local" and init_kwargs.get("include_dashboard") is not False:
+        # Ray Train's cleaner removes a stopped trial's placement group through the State API,
+        # which finds "the" Ray of this host by itself and gives up when a host runs two (two
+        # sweeps on one laptop): the group then leaks and later trials starve. Name our own.
         port = _free_port()
         init_kwargs["dashboard_port"] = port
         env["env_vars"]["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
@@ -208,11 +216,13 @@ def init_ray(address: str | None, **init_kwargs: Any) -> None:
 
 
 def local_ray_options(spec: SweepSpec) -> dict[str, Any]:
-    """More ``ray.init`` options for the local Ray a sweep starts: Ray's dashboard only for Train
-    trials, whose placement-group cleaner asks the State API it serves whether a run's controller
-    lives. Inline trials run no Train, and without the dashboard Ray starts ~2.5 s sooner and
-    holds 0.21 GB less (its ten head modules' processes, measured on Ray 2.60)."""
-    return {} if spec.resources.trial_runner == "train" else {"include_dashboard": False}
+    """More ``ray.init`` options for the local Ray a sweep starts: Ray's dashboard only where
+    Train trials keep Train's placement-group cleaner, which asks the State API it serves
+    whether a run's controller lives (:func:`driver_removes_placement_groups`). Without it Ray
+    starts ~2.5 s sooner and holds 0.21 GB less (its ten head modules' processes, measured on
+    Ray 2.60)."""
+    cleaner = spec.resources.trial_runner == "train" and not driver_removes_placement_groups(None)
+    return {} if cleaner else {"include_dashboard": False}
 
 
 def _connect(spec: SweepSpec, address: str | None, path: Location, check: ClassCheck) -> int:
@@ -369,8 +379,9 @@ def build_tuner(
     )
 
 
-def _fit(tuner: tune.Tuner, path: Location) -> None:
-    """Runs the Tuner; a full storage device ends it as :class:`StorageFullError`."""
+def _fit(tuner: tune.Tuner, path: Location, address: str | None) -> None:
+    """Runs the Tuner of a sweep on the Ray at ``address``; a full storage device ends it as
+    :class:`StorageFullError`."""
     # Tune suggests reused actors for PBT; a moved trial restarts its Train run in a fresh
     # process here by design (tuning.driver.pbt), so the advice does not apply.
     warnings.filterwarnings("ignore", message="Consider boosting PBT performance")
@@ -378,8 +389,11 @@ def _fit(tuner: tune.Tuner, path: Location) -> None:
     # its study file again).
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     import_tensorboardx_without_torch()  # before Tune's logger imports it, and torch with it
+    removing = (removing_dead_trials_placement_groups() if driver_removes_placement_groups(address)
+                else contextlib.nullcontext())
     try:
-        tuner.fit()
+        with removing:
+            tuner.fit()
     except (TuneError, OSError) as error:
         # Tune wraps what its callbacks raise (the leaderboard's StorageFullError) in a
         # TuneError; its own writes raise OSError.
@@ -500,7 +514,7 @@ def launch(
             "the %d trials fit at once: the others wait, and a paused trial restarts its Train "
             "run. Fix: lower search.num_samples to %d, or give each trial less "
             "(resources.cpus_per_worker)", concurrency, spec.search.num_samples, concurrency)
-    _fit(build_tuner(spec, path, concurrency, past), path)
+    _fit(build_tuner(spec, path, concurrency, past), path, address)
     return _outcome(path)
 
 
@@ -545,5 +559,5 @@ def resume(experiment: str | Location, *, address: str | None = None) -> SweepOu
         path.uri, trainable=_trainable(spec, path), resume_unfinished=True,
         resume_errored=False, restart_errored=False,
     )
-    _fit(tuner, path)
+    _fit(tuner, path, address)
     return _outcome(path)
