@@ -293,7 +293,8 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.write(f"{write_report(args.experiment, args.out)}\n")
     elif args.command == "validate":
         spec = load_spec(args.sweep, {"config": args.config})
-        check_launch(spec, local=True)
+        for warning in check_launch(spec, local=True):
+            logger.warning("%s", warning)
         space = spec.search_space
         sys.stdout.write(
             f"{args.sweep}: ok ({len(space.searched)} searched: {', '.join(space.searched)}; "

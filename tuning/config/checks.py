@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from typing import Any
 
+from tuning.config.cpu_precision import BF16_PRECISIONS, bf16_slowdown, slow_bf16_warning
 from tuning.config.gpus import Gpu, check_precision_on, cluster_gpus, local_gpus
 from tuning.config.lightning_config import ROUTE_SECTIONS
 from tuning.config.objects import check_object, check_path, validate
@@ -275,16 +276,31 @@ def max_concurrent_trials(spec: SweepSpec, hardware: Hardware) -> int:
     return max(1, min(limits))
 
 
-def check_launch(spec: SweepSpec, local: bool) -> None:
+def check_launch(spec: SweepSpec, local: bool) -> list[str]:
     """What ``launch``, ``resume`` and ``validate`` check: :func:`check_spec` on the user's
     classes, imported from the working directory, and the hardware of this machine for a sweep
     that runs on it (``local``; a cluster's is checked once Ray is up).
+
+    Returns:
+        Warnings for the user: what will work, but not as they may expect (a bfloat16 sweep on
+        a CPU that emulates it, :mod:`tuning.config.cpu_precision`).
 
     Raises:
         SweepError: Naming the field and the fix.
     """
     import_from_launch_directory()
     check_spec(spec, Hardware.local() if local else None)
+    return [w for w in [_slow_bf16_on_this_cpu(spec)] if w] if local else []
+
+
+def _slow_bf16_on_this_cpu(spec: SweepSpec) -> str | None:
+    """:func:`slow_bf16_warning` for a CPU sweep over bfloat16, measured on this machine."""
+    if spec.accelerator != "cpu" or "precision" not in spec.given("trainer"):
+        return None
+    precisions = [normalize_precision(v) for v in spec.possible_values("trainer", "precision") or ()]
+    if not set(precisions) & set(BF16_PRECISIONS):
+        return None  # nothing to measure
+    return slow_bf16_warning(_where(spec, "trainer", "precision"), precisions, bf16_slowdown())
 
 
 def check_spec(spec: SweepSpec, hardware: Hardware | None) -> None:

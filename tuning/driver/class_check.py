@@ -7,6 +7,7 @@ from its stdin and writes back what the check raised (or None).
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import subprocess
@@ -17,6 +18,8 @@ from typing import IO
 from tuning.config.checks import check_launch
 from tuning.config.spec import SweepSpec
 from tuning.errors import SweepError
+
+logger = logging.getLogger(__name__)
 
 # What the user's classes import: loaded in a driver, they make a new interpreter for the check
 # pure cost.
@@ -55,9 +58,10 @@ class ClassCheck:
             in_process = any(name in sys.modules for name in LIGHTNING_MODULES)
         self._process: subprocess.Popen[bytes] | None = None
         self._error: SweepError | None = None
+        self._warnings: list[str] = []
         if in_process:
             try:
-                check_launch(spec, local=local)
+                self._warnings = check_launch(spec, local=local)
             except SweepError as found:  # raised where the check is waited for, as below
                 self._error = found
             return
@@ -78,19 +82,18 @@ class ClassCheck:
             RuntimeError: If the checking process ended without an answer (its output, above,
                 says why).
         """
-        if self._process is None:
-            if self._error is not None:
-                raise self._error
-            return
-        assert self._process.stdout is not None
-        answer = self._process.stdout.read()
-        self._process.wait()
-        if self._process.returncode != 0 or not answer:
-            raise RuntimeError(f"the check of the sweep's classes ended with exit code "
-                               f"{self._process.returncode}, without an answer")
-        error = pickle.loads(answer)
-        if error is not None:
-            raise error
+        if self._process is not None:
+            assert self._process.stdout is not None
+            answer = self._process.stdout.read()
+            self._process.wait()
+            if self._process.returncode != 0 or not answer:
+                raise RuntimeError(f"the check of the sweep's classes ended with exit code "
+                                   f"{self._process.returncode}, without an answer")
+            self._error, self._warnings = pickle.loads(answer)
+        if self._error is not None:
+            raise self._error
+        for warning in self._warnings:
+            logger.warning("%s", warning)
 
     def __enter__(self) -> ClassCheck:
         return self
@@ -111,11 +114,12 @@ def _answer(answer: IO[bytes]) -> None:
     sys.path[:] = path
     spec, local = pickle.loads(inner)
     error: SweepError | None = None
+    warnings: list[str] = []
     try:
-        check_launch(spec, local=local)
+        warnings = check_launch(spec, local=local)
     except SweepError as found:  # anything else is a bug, shown with its traceback
         error = found
-    answer.write(pickle.dumps(error))
+    answer.write(pickle.dumps((error, warnings)))
 
 
 if __name__ == "__main__":
