@@ -162,7 +162,7 @@ def test_a_killed_train_trials_process_frees_its_workers_cpus_for_the_next_trial
 
     # Each trial's worker takes both CPUs of the test's Ray: the next trial can only start once
     # the killed trial's placement group, which Ray keeps while this job runs, is removed.
-    epochs = 6
+    epochs = 20  # still running when its first epoch is recorded (up to 2 s late)
     sweep = write_mnist1d_sweep(samples=2, epochs=epochs)
     sweep.write_text(sweep.read_text() + "resources: {cpus_per_worker: 2}\n")
     path = tmp_path / "runs" / "kill-trial"
@@ -172,18 +172,20 @@ def test_a_killed_train_trials_process_frees_its_workers_cpus_for_the_next_trial
         sweep, storage=str(tmp_path / "runs"), name="kill-trial", max_retries=0)))
     runner.start()
 
-    def alive(class_name: str) -> list[Any]:
-        """This sweep's live actors of ``class_name`` (the State API lists earlier tests' too,
-        those still ending among them)."""
-        found = list_actors(limit=10_000, raise_on_missing_output=False,
-                            filters=[("class_name", "=", class_name), ("state", "=", "ALIVE")])
-        return [a for a in found if a.actor_id not in before]
+    def first_trial_running() -> dict[str, Any] | None:
+        """Tune's last result of the first trial, once the sweep recorded an epoch of it (up to
+        2 s late: it still has epochs to go)."""
+        ledger = _ledger(path)
+        running = [t for t in (ledger.trials.values() if ledger else ()) if t.epochs >= 1]
+        if not running:
+            return None
+        lines = (path / f"trial_{running[0].trial_id}" / "result.json").read_text().splitlines()
+        return json.loads(lines[-1]) if lines else None
 
-    # The first trial's worker alive: its run's placement group exists. Then its process (one
-    # trial at a time: the only one), which made the group, is killed.
-    wait_for(lambda: alive("RayTrainWorker"), 240, "the first trial's worker")
-    [trial_process] = wait_for(lambda: alive("ImplicitFunc"), 30, "the first trial's process")
-    os.kill(trial_process.pid, signal.SIGKILL)
+    # The first trial's process (Tune's, which runs Train's controller and so made the run's
+    # placement group) is killed in mid-run.
+    os.kill(wait_for(first_trial_running, 240, "the first trial's first epoch")["pid"],
+            signal.SIGKILL)
     runner.join(timeout=240)
     assert not runner.is_alive(), "the next trial never got the killed trial's CPUs"
 
