@@ -254,10 +254,17 @@ def check_hardware(spec: SweepSpec, hardware: Hardware) -> None:
             "available. Fix: set resources.gpus_per_worker to 0 to train on CPU, or run on a "
             "machine or cluster with GPUs (--address)"
         )
-    if res.gpus_per_worker and "precision" in spec.given("trainer"):
-        field = _where(spec, "trainer", "precision")
-        for value in spec.possible_values("trainer", "precision") or ():
-            check_precision_on(field, normalize_precision(value), hardware.gpu_kinds)
+    if res.gpus_per_worker:
+        for precision in _swept_precisions(spec):
+            check_precision_on(_where(spec, "trainer", "precision"), precision, hardware.gpu_kinds)
+
+
+def _swept_precisions(spec: SweepSpec) -> list[str]:
+    """The precisions the sweep's trials may run in, by Lightning's names (none where the sweep
+    leaves Lightning's default)."""
+    if "precision" not in spec.given("trainer"):
+        return []
+    return [normalize_precision(v) for v in spec.possible_values("trainer", "precision") or ()]
 
 
 def max_concurrent_trials(spec: SweepSpec, hardware: Hardware) -> int:
@@ -290,15 +297,14 @@ def check_launch(spec: SweepSpec, local: bool) -> list[str]:
     """
     import_from_launch_directory()
     check_spec(spec, Hardware.local() if local else None)
-    return [w for w in [_slow_bf16_on_this_cpu(spec)] if w] if local else []
+    warning = _slow_bf16_on_this_cpu(spec) if local else None
+    return [warning] if warning else []
 
 
 def _slow_bf16_on_this_cpu(spec: SweepSpec) -> str | None:
     """:func:`slow_bf16_warning` for a CPU sweep over bfloat16, measured on this machine."""
-    if spec.accelerator != "cpu" or "precision" not in spec.given("trainer"):
-        return None
-    precisions = [normalize_precision(v) for v in spec.possible_values("trainer", "precision") or ()]
-    if not set(precisions) & set(BF16_PRECISIONS):
+    precisions = _swept_precisions(spec)
+    if spec.accelerator != "cpu" or not set(precisions) & set(BF16_PRECISIONS):
         return None  # nothing to measure
     return slow_bf16_warning(_where(spec, "trainer", "precision"), precisions, bf16_slowdown())
 

@@ -2,7 +2,7 @@
 own, when it has Lightning imported already).
 
 Run as ``python -m tuning.driver.class_check`` by :class:`ClassCheck` only: it reads the sweep
-from its stdin and writes back what the check raised (or None).
+from its stdin and writes back what the check raised (or None) and the warnings it returned.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class ClassCheck:
             stdin.write(payload)
 
     def wait(self) -> None:
-        """Returns once the check passed.
+        """Returns once the check passed, after logging its warnings.
 
         Raises:
             SweepError: The check's own, naming the field and the fix.

@@ -71,10 +71,7 @@ def removing_dead_trials_placement_groups(wait_at_end_s: float = 5.0) -> Iterato
 
     def check_each_interval() -> None:
         while not done.wait(CHECK_INTERVAL_S):
-            try:
-                remove_dead_makers_placement_groups()
-            except RayError as error:  # the GCS unreachable a moment: ask again next time
-                logger.warning("could not look for placement groups of dead trials: %s", error)
+            _look_once()
 
     thread = threading.Thread(target=check_each_interval, name="lightsweep-placement-groups",
                               daemon=True)
@@ -85,5 +82,15 @@ def removing_dead_trials_placement_groups(wait_at_end_s: float = 5.0) -> Iterato
         done.set()
         thread.join()
         deadline = time.monotonic() + wait_at_end_s
-        while remove_dead_makers_placement_groups()[1] and time.monotonic() < deadline:
+        while _look_once() and time.monotonic() < deadline:
             time.sleep(0.2)
+
+
+def _look_once() -> int:
+    """:func:`remove_dead_makers_placement_groups`, once; returns how many groups of live actors
+    remain (0 where the GCS did not answer: the sweep's own error, if any, is what to show)."""
+    try:
+        return remove_dead_makers_placement_groups()[1]
+    except RayError as error:  # the GCS unreachable a moment: ask again next time
+        logger.warning("could not look for placement groups of dead trials: %s", error)
+        return 0
