@@ -333,6 +333,48 @@ def test_interrupt_leaves_a_resumable_experiment(
     assert json.loads((path / LEDGER_FILE).read_text())["format"] == 2
 
 
+@pytest.mark.timeout(420)
+def test_resume_runs_a_trial_tunes_saved_state_lost_with_its_configuration(
+        write_mnist1d_sweep: SweepFile, tmp_path: Path) -> None:
+    samples = 3
+    sweep = write_mnist1d_sweep(samples=samples, epochs=6)
+    path = tmp_path / "runs" / "lost"
+    log = tmp_path / "launch.log"
+    driver = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"),
+                           "--name", "lost"], cwd=tmp_path, log=log)
+    try:
+        wait_for(lambda: len(_progress(log).started) >= 2, 240, "two started trials")
+        driver.send_signal(signal.SIGINT)
+    finally:
+        finish(driver, log, timeout_s=120)
+    # What a driver killed while Tune uploads its state can leave (the CI met it, on S3): the
+    # searcher saved after it proposed a trial, Tune's trials saved before it did.
+    [state_file] = path.glob("experiment_state-*.json")
+    state = json.loads(state_file.read_text())
+    unfinished = [i for i, (trial, _) in enumerate(state["trial_data"])
+                  if json.loads(trial)["status"] not in ("TERMINATED", "ERROR")]
+    lost_trial = json.loads(state["trial_data"].pop(unfinished[-1])[0])
+    state_file.write_text(json.dumps(state))
+    lost_id = lost_trial["trial_id"]
+    lost_config = Ledger.load(path).trials[lost_id].config
+
+    resume_log = tmp_path / "resume.log"
+    second = start_driver(["resume", str(path)], cwd=tmp_path, log=resume_log)
+    output = finish(second, resume_log, timeout_s=300)
+    assert second.returncode == 0, output[-3000:]
+    assert f"trial {lost_id}: Ray Tune's saved state lost it" in output
+    after = Ledger.load(path)
+    assert len(after.trials) == samples and lost_id not in after.trials
+    assert all(t.status == "completed" for t in after.trials.values())
+    # Proposed again as it was, seed included, to a new trial: the sweep has all its trials.
+    assert [t.config for t in after.trials.values()].count(lost_config) == 1
+    study_copy = tmp_path / "optuna.db"
+    study_copy.write_bytes((path / STUDY_FILE).read_bytes())
+    study = optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{study_copy}")
+    assert sorted(t.params["module.lr"] for t in study.trials if t.state.name == "COMPLETE") == (
+        sorted(t.config["module.lr"] for t in after.trials.values()))
+
+
 def _memory_fraction_in_use(extra_bytes: int) -> float:
     """The host's memory in use now plus ``extra_bytes``, as a fraction of its total."""
     info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())

@@ -7,6 +7,7 @@ import pytest
 from optuna.trial import TrialState
 from ray import tune
 
+from tuning.compat import SavedTrial
 from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.config.spec import Constraint
 from tuning.driver.searcher import TruthfulOptunaSearch
@@ -113,6 +114,58 @@ def test_a_searcher_pickled_before_trial_seeds_still_proposes(searcher) -> None:
     del searcher._seed  # as unpickled from an experiment of an older lightsweep
     config = searcher.suggest("old")
     assert config is not None and SEED_KEY not in config
+
+
+def _saved(trial_id: str, config: dict, status: str = "RUNNING",
+           last_result: dict | None = None) -> SavedTrial:
+    return SavedTrial(trial_id, status, config, last_result or {})
+
+
+def test_a_trial_tunes_saved_state_lost_is_proposed_again_to_the_next_new_trial() -> None:
+    # Tune's saved trials are older than its saved searcher (the driver was killed between the
+    # uploads): "a" and "c" were proposed after Tune last saved its trials.
+    search = _seeded(3)
+    configs = {i: search.suggest(i) for i in "abc"}
+    for epoch in (1, 2, 3):
+        search.on_trial_result("a", {"val/acc": 0.5 + epoch / 10, "epoch": epoch})
+    search.on_trial_complete("a", {"val/acc": 0.8, "epoch": 3})
+    search.on_trial_result("c", {"val/acc": 0.4, "epoch": 1})
+
+    assert search.match_saved_trials([_saved("b", configs["b"])]) == (["a", "c"], [])
+    assert search.match_saved_trials([_saved("b", configs["b"])]) == (["a", "c"], []), "again"
+    # The next new trials run the lost ones' configurations, seeds included, in their order.
+    assert search.suggest("a2") == configs["a"]
+    assert search.suggest("c2") == configs["c"]
+    fresh = search.suggest("d")
+    assert fresh is not None and fresh[SEED_KEY] == trial_seed(3, 3)
+    # Optuna keeps one trial each: "a" stays told, "c" goes on from its first epoch.
+    search.on_trial_complete("a2", {"val/acc": 0.8, "epoch": 3})
+    search.on_trial_result("c2", {"val/acc": 0.4, "epoch": 1})  # trained again from scratch
+    search.on_trial_result("c2", {"val/acc": 0.6, "epoch": 2})
+    assert [(t.number, t.state.name) for t in search.study.trials] == [
+        (0, "COMPLETE"), (1, "RUNNING"), (2, "RUNNING"), (3, "RUNNING")]
+    assert search.study.trials[2].intermediate_values == {1: 0.4, 2: 0.6}
+
+
+def test_a_restored_trial_the_searcher_never_proposed_gets_an_optuna_trial_of_its_values(
+        searcher) -> None:
+    # Tune's saved trials are newer than its saved searcher: "x" ended and "y" started since.
+    a = searcher.suggest("a")
+    restored = [
+        _saved("a", a),
+        _saved("x", {"module.lr": 0.003, SEED_KEY: 1}, "TERMINATED", {"val/acc": 0.9, "epoch": 3}),
+        _saved("y", {"module.lr": 0.02, SEED_KEY: 2}, "RUNNING", {"val/acc": 0.3, "epoch": 1}),
+    ]
+    assert searcher.match_saved_trials(restored) == ([], ["x", "y"])
+    assert searcher.match_saved_trials(restored) == ([], []), "matched already"
+    searcher.on_trial_result("y", {"val/acc": 0.5, "epoch": 2})  # Tune resumes it
+    assert [(t.state.name, t.params, t.value) for t in searcher.study.trials] == [
+        ("RUNNING", a, None),
+        ("COMPLETE", {"module.lr": 0.003}, 0.9),
+        ("RUNNING", {"module.lr": 0.02}, None),
+    ]
+    assert searcher.study.trials[2].intermediate_values == {2: 0.5}
+    assert searcher.suggest("z") is not None and len(searcher.study.trials) == 4
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import inspect
+import json
 import os
 import random
 import time
@@ -460,21 +461,93 @@ def snapshot_latest(state: dict[str, Any]) -> str | None:
 
 # Ray Tune's state files in an experiment directory, which it rewrites in place: lightsweep keeps
 # whole copies against a full disk. Public way: none (``Tuner.can_restore`` says only yes or no).
-TUNE_STATE_PATTERNS = ("experiment_state-*.json", "search_gen_state-*.json",
-                       "searcher-state-*.pkl", "tuner.pkl")
+TUNE_EXPERIMENT_STATE = "experiment_state-*.json"
+TUNE_SEARCH_GENERATOR_STATE = "search_gen_state-*.json"  # a cloudpickle, for all its name
 TUNE_SEARCHER_STATE = "searcher-state-*.pkl"
+TUNE_STATE_PATTERNS = (TUNE_EXPERIMENT_STATE, TUNE_SEARCH_GENERATOR_STATE, TUNE_SEARCHER_STATE,
+                       "tuner.pkl")
 
 
 def is_searcher_state(name: str) -> bool:
     return fnmatch.fnmatch(name, TUNE_SEARCHER_STATE)
 
 
+def newest_tune_state(names: list[str], pattern: str) -> str | None:
+    """The file of ``pattern`` that Tune restores from: the greatest name (its session's time).
+
+    Private: the rule of ``_find_newest_experiment_checkpoint`` and ``_load_newest_checkpoint``.
+    Public way: none (Tune restores whatever it finds, and says nothing of which files)."""
+    matching = fnmatch.filter(names, pattern)
+    return max(matching) if matching else None
+
+
+@dataclass(frozen=True)
+class SavedTrial:
+    """One trial of Tune's saved experiment state, as a restore brings it back."""
+
+    trial_id: str
+    status: str  # Tune's: PENDING, RUNNING, PAUSED, TERMINATED or ERROR
+    config: dict[str, Any]
+    last_result: dict[str, Any]
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("TERMINATED", "ERROR")
+
+
+def saved_trials(experiment_state: bytes) -> list[SavedTrial]:
+    """The trials of one of Tune's experiment state files, in the order Tune created them.
+
+    Private: the file's ``trial_data`` list of (trial state, run metadata), read as Tune's
+    ``TuneController._restore_trials`` does. Public way: ``ExperimentAnalysis``, which also
+    reads every trial's results (a sweep's worth of files, from cloud storage too) to say this."""
+    from ray.tune.experiment import Trial
+
+    trials = []
+    for trial_state, run_metadata in json.loads(experiment_state)["trial_data"]:
+        # The status as saved: a restored Trial turns RUNNING into PENDING.
+        status = json.loads(trial_state)["status"]
+        trial = Trial.from_json_state(trial_state, stub=True)
+        trial.restore_run_metadata(run_metadata)
+        trials.append(SavedTrial(trial.trial_id, status, dict(trial.config),
+                                 dict(trial.last_result or {})))
+    return trials
+
+
+def search_generator_matching(saved: bytes, trials: list[SavedTrial]) -> bytes | None:
+    """Tune's saved search-generator state made to agree with its saved ``trials``: proposals
+    counted as there are trials, and those not finished live in the concurrency limit. None
+    where it agrees already.
+
+    Tune saves this state and its experiment state together but uploads them one file at a
+    time; a driver killed in between leaves one newer than the other. A count ahead of the
+    trials ends the sweep short of ``num_samples``; a trial live in the limit that Tune never
+    restores holds a place of ``max_concurrent_trials`` for ever.
+
+    Private: the keys of ``SearchGenerator.get_state`` (``counter``) and of its
+    ``ConcurrencyLimiter``'s (``live_trials``, ``num_unfinished_live_trials``). Public way: none."""
+    import ray.cloudpickle as cloudpickle
+
+    state = cloudpickle.loads(saved)
+    changed = state["counter"] != len(trials)
+    state["counter"] = len(trials)
+    limiter = state.get("name:ConcurrencyLimiter")
+    if limiter is not None:
+        live = {t.trial_id for t in trials if not t.finished}
+        changed = changed or limiter["live_trials"] != live
+        limiter["live_trials"] = live
+        limiter["num_unfinished_live_trials"] = len(live)
+    return cloudpickle.dumps(state) if changed else None
+
+
 class OptunaSearchInternals(OptunaSearch):
     """Ray's ``OptunaSearch``, with the parts of it that :class:`TruthfulOptunaSearch` builds on.
 
-    Private: ``_setup_study``, ``_ot_study``, ``_ot_trials``, ``_completed_trials``. Public way:
+    Private: ``_setup_study``, ``_ot_study``, ``_ot_trials``, ``_completed_trials``, ``_space``.
+    Public way:
     none (Ray's searcher reports intermediate values at Tune's iteration and tells every ended
-    trial COMPLETE; telling stopped trials PRUNED needs its study and trials).
+    trial COMPLETE; telling stopped trials PRUNED needs its study and trials, and matching a
+    resumed sweep's trials to Optuna's needs its map of one to the other).
     """
 
     @override
@@ -503,6 +576,26 @@ class OptunaSearchInternals(OptunaSearch):
 
     def mark_completed(self, trial_id: str) -> None:
         self._completed_trials.add(trial_id)
+
+    def proposed(self) -> list[str]:
+        """The Tune trial ids given an Optuna trial, in Optuna's order."""
+        return sorted(self._ot_trials, key=lambda trial_id: self._ot_trials[trial_id].number)
+
+    def hand_over(self, old: str, new: str) -> None:
+        """Gives Tune trial ``new`` the Optuna trial of ``old``: ``suggest(new)`` then proposes
+        its values again (OptunaSearch asks Optuna only for a trial id it has no trial for)."""
+        self._ot_trials[new] = self._ot_trials.pop(old)
+        if old in self._completed_trials:
+            self._completed_trials.discard(old)
+            self._completed_trials.add(new)
+
+    def ask_with(self, trial_id: str, params: dict[str, Any]) -> None:
+        """Gives Tune trial ``trial_id`` a new Optuna trial with these values: ``suggest`` then
+        proposes them (the define-by-run space suggests what Optuna was asked to enqueue)."""
+        self.study.enqueue_trial(params)
+        self._ot_trials[trial_id] = (
+            self.study.ask() if callable(self._space)
+            else self.study.ask(fixed_distributions=self._space))
 
 
 class PopulationBasedTrainingOverTrain(PopulationBasedTraining):

@@ -31,7 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 from typing_extensions import override
 
-from tuning.compat import OptunaSearchInternals
+from tuning.compat import OptunaSearchInternals, SavedTrial
 from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.config.spec import Constraint, violations
 from tuning.record import is_finite_number
@@ -71,6 +71,9 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
         # The last epoch's objective and constrained values of each running trial.
         self._last_values: dict[str, dict[str, float]] = {}
         self._trial_ids: dict[int, str] = {}  # Optuna's trial number -> Tune's trial id
+        # Tune trials of a resumed sweep that Tune's saved state lost: the next new Tune trials
+        # take their Optuna trials, in order (match_saved_trials).
+        self._rehand: list[str] = []
         super().__init__(**kwargs)
         self._seed = seed  # after: OptunaSearch's own (unused, its sampler is given) has this name
 
@@ -98,8 +101,45 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
             # A view for optuna-dashboard: the next ended trial copies whatever is missing.
             logger.warning("%s not updated: %s", study_file.location, error)
 
+    def match_saved_trials(self, trials: list[SavedTrial]) -> tuple[list[str], list[str]]:
+        """Brings this searcher, restored for a resume, in line with the trials Tune restores.
+
+        Tune saves the searcher with its trials, but a driver killed while the files were
+        being uploaded leaves one newer than the other. A trial the searcher proposed that Tune
+        lost is proposed again, configuration and seed, to the next new Tune trial (so a lost
+        finished trial's record is adopted by it, as one Tune itself re-proposes). A trial Tune
+        restores that the searcher never proposed gets an Optuna trial of its values, told how
+        it ended if it did.
+
+        Returns:
+            The lost trial ids to be proposed again, and the trial ids given an Optuna trial.
+        """
+        restored = {t.trial_id for t in trials}
+        lost = [i for i in self.proposed() if i not in restored]
+        self._rehand = list(dict.fromkeys([*getattr(self, "_rehand", []), *lost]))
+        proposed = set(self.proposed())
+        adopted = []
+        for trial in trials:
+            if trial.trial_id in proposed:
+                continue
+            self.ask_with(trial.trial_id, {k: v for k, v in trial.config.items() if k != SEED_KEY})
+            self.suggest(trial.trial_id)
+            if trial.finished:
+                self.on_trial_complete(trial.trial_id, trial.last_result,
+                                       error=trial.status == "ERROR")
+            adopted.append(trial.trial_id)
+        return lost, adopted
+
     @override
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        rehand = getattr(self, "_rehand", [])  # pickled by an older lightsweep: none
+        if rehand and trial_id not in self.proposed():
+            old = rehand.pop(0)
+            self.hand_over(old, trial_id)
+            if old in self._last_epoch:  # its epochs so far are Optuna's already
+                self._last_epoch[trial_id] = self._last_epoch.pop(old)
+            if old in self._last():
+                self._last()[trial_id] = self._last().pop(old)
         config = super().suggest(trial_id)
         if not isinstance(config, dict):
             return config

@@ -41,7 +41,12 @@ from tuning.driver.placement_groups import (
 from tuning.driver.progress import progress_callback
 from tuning.driver.searcher import TruthfulOptunaSearch
 from tuning.driver.storage import check_shared_storage, check_writable
-from tuning.driver.tune_state import TuneStateBackup, restore_whole_state, searcher_state_saved
+from tuning.driver.tune_state import (
+    TuneStateBackup,
+    match_saved_search,
+    restore_whole_state,
+    searcher_state_saved,
+)
 from tuning.driver.versions import untested_versions
 from tuning.driver.warm_start import past_trials
 from tuning.errors import StorageFullError, SweepError, is_storage_full, is_unauthenticated
@@ -549,6 +554,13 @@ def resume(experiment: str | Location, *, address: str | None = None) -> SweepOu
             f"{epochs} epochs stay in its leaderboard. Fix: launch it again under a new --name, "
             f"with --warm-start {path} to start from what they learned"
         )
+    lost, adopted = match_saved_search(path)
+    for trial_id in lost:
+        logger.warning("trial %s: Ray Tune's saved state lost it (the driver died while saving); "
+                       "its configuration runs again as the next new trial", trial_id)
+    if adopted:
+        logger.info("the searcher's saved state was older than Ray Tune's: told Optuna of %s",
+                    ", ".join(adopted))
     address = address or os.environ.get("RAY_ADDRESS")
     with ClassCheck(spec, local=address is None) as check:
         _connect(spec, address, path, check)

@@ -1,14 +1,19 @@
-"""A copy of Ray Tune's saved experiment state that a full disk cannot cut short.
+"""Ray Tune's saved experiment state, made whole and consistent before a resume.
 
 Ray Tune rewrites its state files in place; when the disk fills mid-write it leaves them cut
 short, and the experiment can no longer be restored. lightsweep keeps the last whole version of
 each beside the leaderboard, written atomically, and puts it back before a resume.
+
+Tune saves its trials and its searcher together, but writes them to the experiment's storage one
+file at a time: a driver killed in between (mid-upload to a bucket, above all) leaves trials and
+searcher from different moments. Before a resume, the searcher is matched to the trials.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +21,17 @@ from typing import Any
 from ray.tune import Callback
 from typing_extensions import override
 
-from tuning.compat import TUNE_STATE_PATTERNS, is_searcher_state
+from tuning.compat import (
+    TUNE_EXPERIMENT_STATE,
+    TUNE_SEARCH_GENERATOR_STATE,
+    TUNE_SEARCHER_STATE,
+    TUNE_STATE_PATTERNS,
+    is_searcher_state,
+    newest_tune_state,
+    saved_trials,
+    search_generator_matching,
+)
+from tuning.driver.searcher import TruthfulOptunaSearch
 from tuning.errors import is_storage_full
 from tuning.record.files import atomic_write_bytes
 from tuning.record.location import Location
@@ -33,21 +48,21 @@ BACKUP_SHARE = 0.01
 RESCAN_S = 30.0
 
 
-def _whole(data: bytes, name: str) -> bool:
-    if name.endswith(".json"):
-        try:
-            json.loads(data)
-        except ValueError:
-            return False
-        return True
-    return data.endswith(b".")  # a pickle ends with its STOP opcode
+def _whole(data: bytes) -> bool:
+    if data.startswith(b"\x80"):  # a pickle (the search generator's too, though named .json)
+        return data.endswith(b".")  # ends with its STOP opcode
+    try:
+        json.loads(data)
+    except ValueError:
+        return False
+    return True
 
 
 def searcher_state_saved(experiment: Location) -> bool:
     """Whether Ray Tune saved its searcher's state in ``experiment``, whole (it does so with, but
     after, its experiment state: a disk that fills in between leaves the one without the other).
     Call it after :func:`restore_whole_state`, which puts back a whole copy where there is one."""
-    return any(_whole((experiment / name).read_bytes(), name) for name in experiment.names()
+    return any(_whole((experiment / name).read_bytes()) for name in experiment.names()
                if is_searcher_state(name))
 
 
@@ -60,13 +75,43 @@ def restore_whole_state(experiment: Path) -> list[str]:
     restored = []
     for backup in sorted((experiment / BACKUP_DIR).glob("*")):
         live = experiment / backup.name
-        if live.is_file() and _whole(live.read_bytes(), live.name):
+        if live.is_file() and _whole(live.read_bytes()):
             continue
         data = backup.read_bytes()
-        if _whole(data, backup.name):
+        if _whole(data):
             atomic_write_bytes(live, data)
             restored.append(backup.name)
     return restored
+
+
+def match_saved_search(experiment: Location) -> tuple[list[str], list[str]]:
+    """Brings the searcher Tune will restore in line with the trials it will restore
+    (:meth:`TruthfulOptunaSearch.match_saved_trials`), before a resume.
+
+    Returns:
+        The lost trial ids whose configurations are proposed again, and the restored trial ids
+        the searcher had not proposed. Both empty where the two agree, or nothing is searched.
+    """
+    names = experiment.names()
+    state, generator, searcher_file = (newest_tune_state(names, pattern) for pattern in (
+        TUNE_EXPERIMENT_STATE, TUNE_SEARCH_GENERATOR_STATE, TUNE_SEARCHER_STATE))
+    if state is None or generator is None or searcher_file is None:
+        return [], []  # nothing searched (a grid of seeds), or nothing saved
+    trials = saved_trials((experiment / state).read_bytes())
+    with tempfile.TemporaryDirectory() as scratch:
+        local = Path(scratch) / searcher_file
+        local.write_bytes((experiment / searcher_file).read_bytes())
+        searcher = TruthfulOptunaSearch.__new__(TruthfulOptunaSearch)
+        searcher.restore(str(local))  # Tune's own way of loading it
+        lost, adopted = searcher.match_saved_trials(trials)
+        if lost or adopted:
+            searcher.save(str(local))
+            (experiment / searcher_file).write_bytes(local.read_bytes())
+    # Written second: a resume killed in between finds the searcher matched, and this again.
+    matched = search_generator_matching((experiment / generator).read_bytes(), trials)
+    if matched is not None:
+        (experiment / generator).write_bytes(matched)
+    return lost, adopted
 
 
 class TuneStateBackup(Callback):
@@ -113,7 +158,7 @@ class TuneStateBackup(Callback):
         if self._copied.get(path.name) == mtime:
             return
         data = path.read_bytes()
-        if not _whole(data, path.name):  # being written: next time
+        if not _whole(data):  # being written: next time
             return
         try:
             atomic_write_bytes(self.experiment / BACKUP_DIR / path.name, data)
