@@ -55,23 +55,24 @@ def _six_digits_trials(root: Path, name: str, runner: str = "train") -> Path:
 
 
 @pytest.fixture(scope="module")
-def asha_sweep(ray_session, cleaners_before_asha: set[str], tmp_path_factory) -> Path:
+def asha_sweep(ray_session, actors_before_asha: set[str], tmp_path_factory) -> Path:
     """Six trials, each a Ray Train run."""
     return _six_digits_trials(tmp_path_factory.mktemp("asha"), "asha")
 
 
 @pytest.fixture(scope="module")
-def cleaners_before_asha(ray_session) -> set[str]:
-    """The placement-group cleaners that earlier sweeps of the same Ray session started (the
-    state API lists ended actors too), taken before ``asha_sweep`` runs."""
-    return _cleaners()
+def actors_before_asha(ray_session) -> set[str]:
+    """The actors that earlier sweeps of the same Ray session started (the state API lists
+    ended actors too), taken before ``asha_sweep`` runs."""
+    return set(_actors())
 
 
-def _cleaners() -> set[str]:
+def _actors() -> dict[str, str]:
+    """Every actor of the Ray session, ended ones too: id -> class name."""
     from ray.util.state import list_actors
 
-    return {a.actor_id for a in list_actors(limit=10_000, raise_on_missing_output=False)
-            if a.class_name == "PlacementGroupCleaner"}
+    return {a.actor_id: a.class_name
+            for a in list_actors(limit=10_000, raise_on_missing_output=False)}
 
 
 @pytest.mark.timeout(600)
@@ -105,7 +106,7 @@ def test_asha_stops_weak_trials_early(asha_sweep: Path) -> None:
 
 @pytest.mark.timeout(600)
 def test_trials_run_trains_controller_in_reused_processes_and_leave_no_placement_group(
-        asha_sweep: Path, cleaners_before_asha: set[str]) -> None:
+        asha_sweep: Path, actors_before_asha: set[str]) -> None:
     from ray.util import placement_group_table
     from ray.util.state import list_actors
 
@@ -122,9 +123,14 @@ def test_trials_run_trains_controller_in_reused_processes_and_leave_no_placement
     pids = {json.loads(line)["pid"] for trial in asha_sweep.glob("trial_*")
             for line in (trial / "result.json").read_text().splitlines()}
     assert len(pids) < 6, pids
+    started = [name for actor_id, name in _actors().items() if actor_id not in actors_before_asha]
     # No placement-group cleaner (a process each): the sweep's driver removes the group of a
     # trial process that died (tuning.driver.placement_groups).
-    assert _cleaners() == cleaners_before_asha
+    assert "PlacementGroupCleaner" not in started
+    # One synchronization actor per trial process, renewed for each of its runs, not one per run
+    # (tuning.compat._reuse_synchronization_actor).
+    assert "SynchronizationActor" not in started
+    assert 1 <= started.count("RenewableSynchronizationActor") <= len(pids) < 6
     # Every trial's placement group is gone, those of the trials ASHA stopped too.
     deadline = time.monotonic() + 30
     while True:

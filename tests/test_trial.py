@@ -195,6 +195,46 @@ def test_trains_controller_runs_in_the_trials_process_or_else_in_rays_own_actor(
     assert trainer.controller_ran_in == "actor"
 
 
+def test_runs_of_a_trial_process_share_its_synchronization_actor_or_else_start_their_own(
+        monkeypatch) -> None:
+    from ray.train.v2._internal.execution.worker_group import state, worker_group
+
+    import tuning.compat as compat
+
+    # Restored after the test: the replacement is for the whole process.
+    monkeypatch.setattr(worker_group, "SynchronizationActor", worker_group.SynchronizationActor)
+    monkeypatch.setattr(state, "_shutdown_sync_actor", state._shutdown_sync_actor)
+
+    class FakeController:
+        def __init__(self, **kwargs: object) -> None:
+            pass
+
+        async def run(self) -> None:
+            pass
+
+        def get_result(self) -> None:
+            return None
+
+    monkeypatch.setattr(compat, "_train_controller_class", lambda: FakeController)
+    trainer = TorchTrainerWithoutDatasets(_noop, scaling_config=ray.train.ScalingConfig(
+        num_workers=1))
+    trainer._initialize_and_run_controller()
+    assert trainer.synchronization_actor_per == "process"
+    assert worker_group.SynchronizationActor is compat._REUSED_SYNCHRONIZATION_ACTOR
+    # The run's end kills the run's own actors, not the one the process keeps.
+    killed: list[object] = []
+    monkeypatch.setattr(compat.ray, "kill", killed.append)
+    monkeypatch.setattr(compat._REUSED_SYNCHRONIZATION_ACTOR, "handle", "kept")
+    state._shutdown_sync_actor("kept")
+    state._shutdown_sync_actor("a run's own")
+    assert killed == ["a run's own"]
+
+    # A Ray whose worker group stops its actor otherwise: each run starts its own, as Ray does.
+    monkeypatch.setattr(worker_group, "SynchronizationActor", compat.ray)  # no actor class
+    trainer._initialize_and_run_controller()
+    assert trainer.synchronization_actor_per == "run"
+
+
 def test_a_one_worker_run_gets_no_process_group_and_its_controller_no_torch() -> None:
     code = ("import sys; from tuning.compat import _TorchBackendWhereItRuns as B, LazyTorchConfig; "
             "G = type('G', (), {'__len__': lambda self: 1}); b = B(); c = LazyTorchConfig('gloo'); "

@@ -4,8 +4,10 @@ Each entry says why lightsweep needs it and the public way it waits for. The res
 uses only this module and public APIs, so a release that moves one of these breaks here, named,
 and `launch` warns first when Ray, Lightning or Optuna is outside the tested ranges
 (:mod:`tuning.driver.versions`). Nothing here imports Lightning: trial drivers import this module.
-One exception: the names of Train's private loggers live in :mod:`tuning.trial.ray_logs`, which every
-Ray process runs and which must import nothing heavy.
+Two exceptions, for modules that Ray processes import and that must import nothing heavy: the
+names of Train's private loggers live in :mod:`tuning.trial.ray_logs`, which every Ray process runs,
+and Train's synchronization actor is extended in :mod:`tuning.trial.sync_actor`, which that
+actor's process imports.
 """
 
 from __future__ import annotations
@@ -155,6 +157,9 @@ class TorchTrainerWithoutDatasets(DataParallelTrainer):
     # "driver" (the sweep's, :func:`actors_placement_groups`), "cleaner per process"
     # (:class:`CleanerPerProcess`) or "cleaner per run" (Ray's own).
     placement_groups_removed_by: str | None = None
+    # Whether the last fit's run met at a synchronization actor of this process ("process",
+    # :func:`_reuse_synchronization_actor`) or one of its own, as Train starts it ("run").
+    synchronization_actor_per: str | None = None
 
     @override
     def _create_default_callbacks(self) -> list[Any]:
@@ -193,6 +198,7 @@ class TorchTrainerWithoutDatasets(DataParallelTrainer):
             self.controller_ran_in = "actor"
             return super()._initialize_and_run_controller(**controller_init_kwargs)
         self.controller_ran_in = "trial"
+        self.synchronization_actor_per = "process" if _reuse_synchronization_actor() else "run"
         controller = controller_cls(**controller_init_kwargs)
         try:
             # Tune runs a trial's function in a thread of its own: no event loop runs there yet.
@@ -204,6 +210,65 @@ class TorchTrainerWithoutDatasets(DataParallelTrainer):
             _abort_in_place(controller)
             raise
         return controller.get_result()
+
+
+class _ReusedSynchronizationActor:
+    """Stands in for Train's ``SynchronizationActor`` class where a run's worker group starts
+    it: the first run of this process starts a :class:`RenewableSynchronizationActor`, each
+    later one renews it (a fresh barrier) instead of starting a process."""
+
+    def __init__(self) -> None:
+        self.handle: Any = None
+        self._options: dict[str, Any] = {}
+
+    def options(self, **options: Any) -> _ReusedSynchronizationActor:
+        self._options = options  # Train's: on this process's node
+        return self
+
+    def remote(self, *, timeout_s: float | None, warn_interval_s: float) -> Any:
+        from tuning.trial.sync_actor import RenewableSynchronizationActor
+
+        if self.handle is not None:
+            try:
+                ray.get(self.handle.renew.remote(timeout_s, warn_interval_s))
+                return self.handle
+            except RayActorError:
+                self.handle = None  # died (killed by hand, say): start another
+        self.handle = RenewableSynchronizationActor.options(**self._options).remote(
+            timeout_s=timeout_s, warn_interval_s=warn_interval_s)
+        return self.handle
+
+
+_REUSED_SYNCHRONIZATION_ACTOR = _ReusedSynchronizationActor()
+
+
+def _reuse_synchronization_actor() -> bool:
+    """Makes the Train runs of this process meet at one synchronization actor, kept between
+    runs; False (each run starts and kills its own, as Ray does) where this Ray starts or stops
+    it otherwise.
+
+    A trial's process runs one Train run at a time (Train's controller runs in it,
+    :meth:`TorchTrainerWithoutDatasets._initialize_and_run_controller`), and Tune reuses it for
+    the next trial: one actor serves them all, where Train starts a process per run.
+    Private: the worker-group module's ``SynchronizationActor`` and the worker-group state's
+    ``_shutdown_sync_actor``, replaced in this process. Public way: none.
+    """
+    from ray.train.v2._internal.execution.worker_group import state, worker_group
+
+    ray_class = getattr(worker_group, "SynchronizationActor", None)
+    if ray_class is _REUSED_SYNCHRONIZATION_ACTOR:
+        return True
+    shutdown = getattr(state, "_shutdown_sync_actor", None)
+    if shutdown is None or not hasattr(ray_class, "__ray_actor_class__"):
+        return False
+
+    def keep_the_reused_one(sync_actor: Any) -> None:
+        if sync_actor is not _REUSED_SYNCHRONIZATION_ACTOR.handle:
+            shutdown(sync_actor)
+
+    state._shutdown_sync_actor = keep_the_reused_one
+    setattr(worker_group, "SynchronizationActor", _REUSED_SYNCHRONIZATION_ACTOR)  # noqa: B010
+    return True
 
 
 # "0": Train asks no autoscaler for its runs' workers (lightsweep sets it for a local Ray).
