@@ -46,6 +46,7 @@ $(BENCH_STAMP): $(STAMP)
 # LCDB, PBT's correctness and PBT against TPE + ASHA, several objectives against random search.
 bench: $(BENCH_STAMP)
 	$(PY) -m bench.run
+	$(PY) -m bench.sync_actor
 	$(PY) -m bench.default_sweep
 	$(PY) -m bench.run --bookkeeping --trials 10000 --out bench/results/bookkeeping.json
 	$(PY) -m bench.run --bookkeeping --trials 2000 --epochs 30 --out bench/results/bookkeeping.json
