@@ -162,7 +162,7 @@ def test_a_killed_train_trials_process_frees_its_workers_cpus_for_the_next_trial
 
     # Each trial's worker takes both CPUs of the test's Ray: the next trial can only start once
     # the killed trial's placement group, which Ray keeps while this job runs, is removed.
-    epochs = 20  # still running when its first epoch is recorded (up to 2 s late)
+    epochs = 40  # still running when it is found (its epochs take 0.45-1 s each)
     sweep = write_mnist1d_sweep(samples=2, epochs=epochs)
     sweep.write_text(sweep.read_text() + "resources: {cpus_per_worker: 2}\n")
     path = tmp_path / "runs" / "kill-trial"
@@ -173,14 +173,16 @@ def test_a_killed_train_trials_process_frees_its_workers_cpus_for_the_next_trial
     runner.start()
 
     def first_trial_running() -> dict[str, Any] | None:
-        """Tune's last result of the first trial, once the sweep recorded an epoch of it (up to
-        2 s late: it still has epochs to go)."""
-        ledger = _ledger(path)
-        running = [t for t in (ledger.trials.values() if ledger else ()) if t.epochs >= 1]
-        if not running:
+        """Tune's last result of the first trial (the first to report: one runs at a time),
+        once it reported an epoch; it must still have epochs to go."""
+        texts = (p.read_text() for p in path.glob("trial_*/result.json"))
+        whole = (t.splitlines() if t.endswith("\n") else t.splitlines()[:-1] for t in texts)
+        reported = [[json.loads(line) for line in lines] for lines in whole if lines]
+        if not reported:
             return None
-        lines = (path / f"trial_{running[0].trial_id}" / "result.json").read_text().splitlines()
-        return json.loads(lines[-1]) if lines else None
+        first = min(reported, key=lambda results: results[0]["timestamp"])
+        assert first[-1]["epoch"] < epochs, "found the first trial only after it ended"
+        return first[-1]
 
     # The first trial's process (Tune's, which runs Train's controller and so made the run's
     # placement group) is killed in mid-run.
