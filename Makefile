@@ -47,6 +47,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) -m bench.run
 	$(PY) -m bench.sync_actor
+	$(PY) -m bench.warm_pool
 	$(PY) -m bench.default_sweep
 	$(PY) -m bench.run --bookkeeping --trials 10000 --out bench/results/bookkeeping.json
 	$(PY) -m bench.run --bookkeeping --trials 2000 --epochs 30 --out bench/results/bookkeeping.json

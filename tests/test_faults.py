@@ -314,21 +314,27 @@ def test_resume_after_driver_killed_finishes_without_rerunning(
     assert model.hparams.lr == pytest.approx(fetched["config"]["module.lr"])
 
 
+def _interrupted_launch(sweep: Path, tmp_path: Path, name: str) -> tuple[int | None, str]:
+    """``launch`` of ``sweep`` into ``tmp_path/runs/name``, Ctrl-C'd once two trials have
+    started (their workers still starting or fitting): its exit code and output."""
+    log = tmp_path / "launch.log"
+    driver = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"),
+                           "--name", name], cwd=tmp_path, log=log)
+    try:
+        wait_for(lambda: len(_progress(log).started) >= 2, 240, "two started trials")
+        driver.send_signal(signal.SIGINT)  # Ctrl-C
+    finally:
+        output = finish(driver, log, timeout_s=120)
+    return driver.returncode, output
+
+
 @pytest.mark.timeout(300)
 def test_interrupt_leaves_a_resumable_experiment(
         write_mnist1d_sweep: SweepFile, tmp_path: Path) -> None:
     sweep = write_mnist1d_sweep(samples=3, epochs=30)
     path = tmp_path / "runs" / "ctrl-c"
-    log = tmp_path / "launch.log"
-    driver = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"),
-                      "--name", "ctrl-c"], cwd=tmp_path, log=log)
-    try:
-        # Ctrl-C once two trials have started (their workers still starting or fitting).
-        wait_for(lambda: len(_progress(log).started) >= 2, 240, "two started trials")
-        driver.send_signal(signal.SIGINT)  # Ctrl-C
-    finally:
-        output = finish(driver, log, timeout_s=120)
-    assert driver.returncode == 1, output[-3000:]
+    returncode, output = _interrupted_launch(sweep, tmp_path, "ctrl-c")
+    assert returncode == 1, output[-3000:]
     assert f"Resume with: python run_tune.py resume {path}" in output
     statuses = {t.status for t in Ledger.load(path).trials.values()}
     assert statuses - {"completed", "stopped"}, "trials were left to resume"
@@ -341,14 +347,7 @@ def test_resume_runs_a_trial_tunes_saved_state_lost_with_its_configuration(
     samples = 3
     sweep = write_mnist1d_sweep(samples=samples, epochs=6)
     path = tmp_path / "runs" / "lost"
-    log = tmp_path / "launch.log"
-    driver = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"),
-                           "--name", "lost"], cwd=tmp_path, log=log)
-    try:
-        wait_for(lambda: len(_progress(log).started) >= 2, 240, "two started trials")
-        driver.send_signal(signal.SIGINT)
-    finally:
-        finish(driver, log, timeout_s=120)
+    _interrupted_launch(sweep, tmp_path, "lost")
     # What a driver killed while Tune uploads its state can leave (the CI met it, on S3): the
     # searcher saved after it proposed a trial, Tune's trials saved before it did.
     [state_file] = path.glob("experiment_state-*.json")
