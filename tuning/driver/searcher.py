@@ -115,12 +115,13 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
             The lost trial ids to be proposed again, and the trial ids given an Optuna trial.
         """
         restored = {t.trial_id for t in trials}
-        lost = [i for i in self.proposed() if i not in restored]
+        proposed = self.proposed()
+        lost = [i for i in proposed if i not in restored]
         self._rehand = list(dict.fromkeys([*getattr(self, "_rehand", []), *lost]))
-        proposed = set(self.proposed())
+        known = set(proposed)
         adopted = []
         for trial in trials:
-            if trial.trial_id in proposed:
+            if trial.trial_id in known:
                 continue
             self.ask_with(trial.trial_id, {k: v for k, v in trial.config.items() if k != SEED_KEY})
             self.suggest(trial.trial_id)
