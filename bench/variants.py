@@ -29,7 +29,7 @@ def _trial(wall_s: float, last: dict[str, Any], gaps: list[float], config: dict[
             "report_gaps_s": gaps}
 
 
-def _tune_trials(experiment: Path) -> list[Result]:
+def tune_trials(experiment: Path) -> list[Result]:
     """Per-trial figures from Ray Tune's ``result.json`` files under ``experiment``."""
     trials = []
     for result_file in sorted(experiment.glob("*/result.json")):
@@ -39,7 +39,8 @@ def _tune_trials(experiment: Path) -> list[Result]:
             continue
         last = results[-1]
         gaps = [r["bench/report_gap_s"] for r in results[1:]]
-        trials.append(_trial(last["time_total_s"], last, gaps, last["config"]))
+        trials.append({**_trial(last["time_total_s"], last, gaps, last["config"]),
+                       "dir": result_file.parent.name})
     return trials
 
 
@@ -53,7 +54,7 @@ def lightsweep(workdir: Path, alone: bool = False, runner: str = "train") -> Res
     start = time.perf_counter()
     outcome = launch(spec, name="bench")
     wall = time.perf_counter() - start
-    return {"wall_s": wall, "trials": _tune_trials(Path(outcome.path.uri))}
+    return {"wall_s": wall, "trials": tune_trials(Path(outcome.path.uri))}
 
 
 def _space() -> dict[str, Any]:
@@ -143,7 +144,7 @@ def ray_recipe(workdir: Path) -> Result:
     tuner.fit()
     wall = time.perf_counter() - start
     ray.shutdown()
-    return {"wall_s": wall, "trials": _tune_trials(workdir / "ray" / "bench")}
+    return {"wall_s": wall, "trials": tune_trials(workdir / "ray" / "bench")}
 
 
 def _tune_lightning_trial(config: dict[str, Any]) -> None:
@@ -180,7 +181,7 @@ def tune_plain_lightning(workdir: Path) -> Result:
     tuner.fit()
     wall = time.perf_counter() - start
     ray.shutdown()
-    return {"wall_s": wall, "trials": _tune_trials(workdir / "ray" / "bench")}
+    return {"wall_s": wall, "trials": tune_trials(workdir / "ray" / "bench")}
 
 
 def optuna_alone(workdir: Path) -> Result:

@@ -1,5 +1,11 @@
-"""Whether a Ray actor can start on a worker process started ahead, with torch and Lightning
-already imported: the mechanism a pool of warm Train workers would use (issue 15, item 2).
+"""The pool of Train workers started ahead (:mod:`tuning.trial.warm_pool`), measured twice.
+
+1. Its mechanism: whether a Ray actor starts on a worker process started ahead, with torch and
+   Lightning already imported.
+2. Its use: the bench workload's sweep run one trial at a time, so that a core is free while a
+   trial fits, with ``resources.warm_workers`` 0 and 1 alternated (``--sweeps`` rounds; each
+   sweep in a fresh process): the median per-trial overhead (a trial's wall time less its
+   fit's) of the trials after the first, and how many of their workers were started ahead.
 
 ``python -m bench.warm_pool`` (about a minute) starts a local Ray of 2 CPUs and an actor whose
 runtime env has its own env vars (as Train's workers do), which imports torch and Lightning: cold.
@@ -20,9 +26,13 @@ empty env, so an actor with env vars never gets one).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,8 +43,9 @@ from bench.results_file import merge_results
 
 logger = logging.getLogger(__name__)
 OUT = Path(__file__).parent / "results" / "warm_pool.json"
-WARM_DIR = Path(__file__).parent / "warm"
+WARM_DIR = Path(__file__).parents[1] / "tuning" / "trial" / "warm"
 IMPORTS = "torch,lightning.pytorch"
+SEQUENTIAL_TRIALS = 6
 
 
 @ray.remote(num_cpus=0)
@@ -122,12 +133,72 @@ def _idle_workers() -> set[int]:
     return pids
 
 
+def _sequential_sweep(warm_workers: int, out: Path) -> None:
+    """In a fresh process: the workload's sweep, one trial at a time; per-trial figures to ``out``."""
+    from bench import workload as w
+    from bench.variants import tune_trials
+    from tuning import launch
+    from tuning.config.spec import SweepSpec
+    from tuning.trial.warm_pool import WORKER_STARTS_FILE
+
+    data = w.sweep_spec_data(str(out.with_suffix("")))
+    data["search"] = {**data["search"], "num_samples": SEQUENTIAL_TRIALS}
+    data["resources"] = {**data["resources"], "max_concurrent": 1, "warm_workers": warm_workers}
+    start = time.perf_counter()
+    outcome = launch(SweepSpec.model_validate(data), name="bench")
+    wall = time.perf_counter() - start
+    experiment = Path(outcome.path.uri)
+    trials = tune_trials(experiment)
+    for trial in trials:
+        trial["started"] = json.loads(
+            (experiment / trial["dir"] / WORKER_STARTS_FILE).read_text().splitlines()[0])
+    out.write_text(json.dumps({"wall_s": wall, "trials": trials}))
+
+
+def sequential(rounds: int, workdir: Path) -> dict[str, Any]:
+    """``warm_workers`` 0 and 1 alternated, ``rounds`` times each."""
+    overheads: dict[int, list[float]] = {0: [], 1: []}
+    walls: dict[int, list[float]] = {0: [], 1: []}
+    ahead: dict[int, list[int]] = {0: [], 1: []}
+    for round_ in range(rounds):
+        for warm_workers in (0, 1) if round_ % 2 == 0 else (1, 0):
+            out = workdir / f"sweep_{warm_workers}_{round_}.json"
+            logger.info("bench: sweep one trial at a time, warm_workers=%d ...", warm_workers)
+            subprocess.run([sys.executable, "-m", "bench.warm_pool", "--one-sweep",
+                            str(warm_workers), "--out", str(out)],
+                           check=True, cwd=Path(__file__).parents[1])
+            result = json.loads(out.read_text())
+            trials = sorted(result["trials"], key=lambda t: t["started"]["attempt_start"])[1:]
+            overheads[warm_workers] += [t["wall_s"] - t["fit_s"] for t in trials]
+            walls[warm_workers].append(result["wall_s"])
+            ahead[warm_workers].append(sum(t["started"]["started_ahead"] for t in trials))
+    return {
+        "sequential": {
+            "trials": SEQUENTIAL_TRIALS, "rounds": rounds,
+            **{f"warm_workers_{n}": {
+                "per_trial_overhead_s_after_first": statistics.median(overheads[n]),
+                "sweep_wall_s": statistics.median(walls[n]),
+                "later_trials_started_ahead": ahead[n],
+            } for n in (0, 1)},
+        }
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--settle-s", type=float, default=15.0)
+    parser.add_argument("--sweeps", type=int, default=2, help="rounds of the sequential sweeps")
+    parser.add_argument("--one-sweep", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.one_sweep is not None:
+        _sequential_sweep(args.one_sweep, args.out)
+        return
+    if args.sweeps:
+        with tempfile.TemporaryDirectory() as tmp:
+            merge_results(OUT, sequential(args.sweeps, Path(tmp)))
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"JOB_LIKE": "1"}})
     try:
@@ -135,6 +206,13 @@ def main() -> None:
     finally:
         ray.shutdown()
     merge_results(OUT, figures)
+    figures = json.loads(OUT.read_text())
+    for n in (0, 1):
+        seq = figures.get("sequential", {}).get(f"warm_workers_{n}")
+        if seq:
+            logger.info("one trial at a time, warm_workers=%d: overhead per later trial %.2f s, "
+                        "sweep %.1f s, started ahead %s", n, seq["per_trial_overhead_s_after_first"],
+                        seq["sweep_wall_s"], seq["later_trials_started_ahead"])
     cold, warm = figures["cold_start_s"], figures["prestarted_start_s"]
     logger.info("cold: %.2f s (%.2f-%.2f); on a worker started ahead: %.2f s (%.2f-%.2f); "
                 "landed on it %d of %d", cold["median"], cold["min"], cold["max"],

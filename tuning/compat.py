@@ -522,6 +522,93 @@ def snapshot_latest(state: dict[str, Any]) -> str | None:
     return name
 
 
+# --- Ray core: workers started ahead (tuning.trial.warm_pool) -------------------------------
+
+# What the raylet's Python workers started ahead can fail with where Ray moved the parts below.
+PRESTART_ERRORS: tuple[type[BaseException], ...] = (AttributeError, ImportError, KeyError,
+                                                    TypeError, ValueError)
+
+
+def own_serialized_runtime_env() -> str:
+    """This process's runtime env as Ray serialized it: what the actors it creates inherit.
+    Private: the core worker's ``get_current_runtime_env``. Public way: none (the runtime
+    context parses it, and its text is what a started-ahead worker's must equal)."""
+    worker: Any = ray._private.worker.global_worker
+    core_worker: Any = worker.core_worker
+    return str(core_worker.get_current_runtime_env())
+
+
+def train_worker_runtime_env(worker_runtime_env: dict[str, Any]) -> dict[str, Any]:
+    """The runtime env Train gives a run's worker actors for ``RunConfig(worker_runtime_env=...)``:
+    Train adds the variables it propagates from this process. Private: ``WorkerGroup``'s
+    ``_get_worker_runtime_env``. Public way: none."""
+    from ray.train.v2._internal.execution.worker_group.worker_group import WorkerGroup
+
+    return dict(WorkerGroup._get_worker_runtime_env(worker_runtime_env))
+
+
+def child_runtime_env(parent: str, child: dict[str, Any]) -> str:
+    """The serialized runtime env of an actor created with ``child`` by a process whose own is
+    ``parent``, as Ray's core worker writes it (the child's keys over the parent's, their
+    ``env_vars`` merged; compact JSON, keys sorted): a worker started ahead with this text is
+    one the raylet gives that actor, any other text is not (measured on Ray 2.60).
+    Private: the format. Public way: none."""
+    merged: dict[str, Any] = json.loads(parent) if parent else {}
+    for key, value in child.items():
+        if key == "env_vars" and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return json.dumps(merged, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def prestart_workers(serialized_runtime_env: str, count: int, keep_alive_s: int) -> None:
+    """Asks this node's raylet to start ``count`` Python workers of this job with that runtime
+    env, kept for at least ``keep_alive_s`` while idle. Private: the raylet's
+    ``PrestartWorkers`` gRPC call (Ray uses it for its own, env-less, workers). Public way:
+    none (Ray has no Python API to start workers ahead with a given runtime env).
+
+    Raises:
+        grpc.RpcError: The raylet refused or did not answer.
+    """
+    from ray._private.grpc_utils import init_grpc_channel
+    from ray.core.generated import common_pb2, node_manager_pb2, node_manager_pb2_grpc
+
+    worker: Any = ray._private.worker.global_worker
+    node: Any = worker.node
+    stub = node_manager_pb2_grpc.NodeManagerServiceStub(
+        init_grpc_channel(f"{node.node_ip_address}:{node.node_manager_port}"))
+    request: Any = node_manager_pb2.PrestartWorkersRequest(  # type: ignore[attr-defined]
+        language=common_pb2.Language.Value("PYTHON"),  # type: ignore[attr-defined]
+        job_id=worker.current_job_id.binary(), keep_alive_duration_secs=keep_alive_s,
+        num_workers=count)
+    request.runtime_env_info.serialized_runtime_env = serialized_runtime_env
+    stub.PrestartWorkers(request, timeout=10)
+
+
+def free_cpus_here() -> float:
+    """CPUs of this process's node that no task, actor or placement group holds now.
+    Private: the GCS's per-node available resources. Public way: ``ray.available_resources()``,
+    for the whole cluster only."""
+    per_node: dict[str, dict[str, float]] = ray._private.state.available_resources_per_node()
+    return float(per_node.get(ray.get_runtime_context().get_node_id(), {}).get("CPU", 0.0))
+
+
+def internal_kv_get(key: str) -> str | None:
+    """A value of Ray's internal key-value store (the GCS's), shared by the job's processes.
+    Private: ``ray.experimental.internal_kv``. Public way: none (a named actor costs a process)."""
+    from ray.experimental import internal_kv
+
+    value = internal_kv._internal_kv_get(key)
+    return None if value is None else bytes(value).decode()
+
+
+def internal_kv_put(key: str, value: str) -> None:
+    from ray.experimental import internal_kv
+
+    internal_kv._internal_kv_put(key, value, overwrite=True)
+
+
 # --- Ray Tune ---------------------------------------------------------------------------------
 
 # Ray Tune's state files in an experiment directory, which it rewrites in place: lightsweep keeps

@@ -160,6 +160,10 @@ class ResourcesConfig(_Section):
     ``trial_runner``: ``train`` makes every trial a Ray Train run (its workers started for it);
     ``inline`` fits a one-worker trial in Tune's own trial process, reused from trial to trial
     (:mod:`tuning.trial.session`): no Train run, no processes started per trial.
+
+    ``warm_workers``: a Train trial's workers start ahead of need, imported, where a core is
+    free (:mod:`tuning.trial.warm_pool`); this many more wait per node for the next trials.
+    0 starts only each run's own workers ahead.
     """
 
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
@@ -173,6 +177,10 @@ class ResourcesConfig(_Section):
     # run as TF32 on Ampere and later. None leaves PyTorch's default ("highest").
     float32_matmul_precision: Literal["highest", "high", "medium"] | None = None
     trial_runner: Literal["train", "inline"] = "train"
+    # Train workers kept started ahead on a node, torch and the user's classes imported, for the
+    # next trials (tuning.trial.warm_pool), where the node has CPUs no trial holds; each holds
+    # its imports' memory while it waits (bench/results/warm_pool.json).
+    warm_workers: int = Field(1, ge=0, strict=True)
 
     @field_validator("gpus_per_worker")
     @classmethod

@@ -35,6 +35,7 @@ from tuning.record.layout import (
 from tuning.record.lineage import GENERATION_METRIC, Exploit
 from tuning.record.location import Location
 from tuning.trial.tracking import wandb_run
+from tuning.trial.warm_pool import SampleFreeCpus, WarmPool
 
 logger = logging.getLogger(__name__)
 
@@ -175,13 +176,15 @@ def _fit_in_train_run(spec: SweepSpec, loop_config: dict[str, Any], experiment: 
     per_worker = {"CPU": res.cpus_per_worker}
     if res.gpus_per_worker:
         per_worker["GPU"] = res.gpus_per_worker
+    pool = WarmPool.for_spec(spec)
     for attempt in range(spec.failures.max_retries + 1):
+        warm = pool.before_run()
         report_callback = (LineageReportCallback(exploit.generation) if exploit
                            else ReportToTune())
         trainer = TorchTrainerWithoutDatasets(
             train_worker,
             # What the sweep recorded before this attempt: a retry sends again only the rest.
-            train_loop_config={**loop_config,
+            train_loop_config={**loop_config, "warm": warm,
                                "known_epoch": recorded_epochs(experiment, trial_id)},
             scaling_config=ray.train.ScalingConfig(
                 num_workers=res.workers_per_trial,
@@ -195,8 +198,11 @@ def _fit_in_train_run(spec: SweepSpec, loop_config: dict[str, Any], experiment: 
                 # finds its checkpoints there through ray.train.get_checkpoint().
                 name=TRAIN_RUN_NAME,
                 storage_path=trial_path(experiment, trial_id).uri,
+                # Workers that import the fit's modules as they start; any env, where the pool is off.
+                worker_runtime_env=pool.worker_runtime_env() if warm else {},
                 # Train V2 UserCallbacks; type checkers see V1's callback type.
-                callbacks=cast(Any, [report_callback, SnapshotKeeper(experiment, trial_id)]),
+                callbacks=cast(Any, [report_callback, SnapshotKeeper(experiment, trial_id),
+                                     SampleFreeCpus(pool)]),
                 # Retries are decided here, where a user's exception is told from a death.
                 failure_config=ray.train.FailureConfig(max_failures=0),
                 # Per-report INFO lines from every worker would drown the sweep's own progress;

@@ -28,6 +28,7 @@ from tuning.trial.lightning_compat import prepare, ray_lightning
 from tuning.trial.model_cost import model_cost_callback
 from tuning.trial.session import TrainSession, TrialSession
 from tuning.trial.tracking import finish_wandb, wandb_logger
+from tuning.trial.warm_pool import note_worker_env
 
 # Defaults for the Lightning Trainer inside a trial; the sweep file's trainer_args win.
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -99,7 +100,9 @@ def train_worker(loop_config: dict[str, Any], session: TrialSession | None = Non
             when the run has none of its own (population-based training's copy), or None}``.
         session: Where it runs and reports; a Ray Train worker's (:class:`TrainSession`) if None.
     """
-    session = session or TrainSession()
+    if session is None:
+        session = TrainSession()
+        note_worker_env(loop_config)
     spec = SweepSpec.model_validate(loop_config["spec"])
     args = spec.trial_args(loop_config["config"])
     module_cls = resolve_class(spec.module, "module")

@@ -1,0 +1,250 @@
+"""Train workers started ahead of need, with torch, Lightning and the user's classes imported.
+
+Every Train run starts its workers afresh (Ray ends an actor's process with the actor), and a
+new worker spends seconds importing torch and Lightning before its fit begins. Here, while a run
+fits (at its first report), a trial's process asks its node's raylet to start up to
+``resources.warm_workers`` workers ahead of the next trials, on CPUs of the node that no trial
+holds, with exactly the runtime env that Train will give its worker actors (the raylet gives
+an actor only an idle worker of its own env) and with :mod:`tuning.trial.warm.sitecustomize`
+on their path, which imports what the fit needs as they start. They import on the free cores
+while the run goes on; the next run waits for any still importing (the raylet would start
+another worker for its actor rather than wait) and its workers take them. On a node whose
+cores trials fill, none is started: a worker started ahead would only import on a core a fit
+needs.
+
+The text of the env is predicted (:func:`tuning.compat.child_runtime_env`) and then learned: each
+worker notes its own in Ray's key-value store (:func:`note_worker_env`), and later runs of the
+job use that. Each worker records whether its process was started ahead
+(:data:`WORKER_STARTS_FILE`, in a local experiment's trial directory). Where Ray moved a part
+this relies on, the pool turns itself off and runs start their workers as Ray does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import grpc
+import ray.train
+from typing_extensions import override
+
+from tuning import compat
+from tuning.config.spec import ResourcesConfig, SweepSpec
+
+logger = logging.getLogger(__name__)
+
+WARM_IMPORTS_ENV = "LIGHTSWEEP_WARM_IMPORTS"
+SITE_DIR = Path(__file__).parent / "warm"
+# One line per Train worker process of a trial: {"rank", "pid", "started_ahead", "attempt_start"}.
+WORKER_STARTS_FILE = "worker_starts.jsonl"
+# How long the raylet keeps an idle worker started ahead: the gap between two trials, with room;
+# one that no run took by then goes, and its memory with it.
+KEEP_ALIVE_S = 120
+_ENV_KEY = "lightsweep:train_worker_env:"
+# The longest a run waits for workers started ahead to finish their imports (~5 CPU-seconds each).
+READY_WAIT_S = 30.0
+
+
+def warm_imports(spec: SweepSpec) -> list[str]:
+    """What a Train worker of ``spec``'s trials imports before its fit: the fit's own module
+    (Lightning, Ray Train) and the modules of the user's LightningModule and DataModule."""
+    # "package.module:Class", or LightningCLI's "package.module.Class"
+    user = [path.partition(":")[0] if ":" in path else path.rpartition(".")[0]
+            for path in (spec.module, spec.datamodule)]
+    return list(dict.fromkeys(["tuning.trial.worker", *filter(None, user)]))
+
+
+def workers_to_start(*, wanted: int, started: int, free_cpus: float, cpus_per_worker: float) -> int:
+    """How many workers to start ahead now: up to ``wanted`` ready in all, counting the ``started``
+    ones not yet taken, and no more than the node's CPUs that nothing holds could run."""
+    room = int(free_cpus // cpus_per_worker) if cpus_per_worker > 0 else wanted
+    return max(0, min(wanted, room) - started)
+
+
+def started_ahead_here(imports: str, ready: bool | None = None, proc: Path = Path("/proc")) -> int:
+    """Ray workers of this host started with ``imports`` and not yet taken by an actor: ready
+    (idle), still starting, or either (``ready=None``). Ray names a worker's process
+    ``ray::IDLE`` once it is ready, and after its actor's class once taken. 0 where the host
+    has no ``/proc``."""
+    marker = f"{WARM_IMPORTS_ENV}={imports}\0".encode()
+    count = 0
+    for entry in proc.glob("[0-9]*"):
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            idle = cmdline.startswith(b"ray::IDLE")
+            starting = not cmdline.startswith(b"ray::") and b"default_worker.py" in cmdline
+            if not (idle if ready else starting if ready is False else idle or starting):
+                continue
+            if marker in (entry / "environ").read_bytes():
+                count += 1
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+    return count
+
+
+def note_worker_env(loop_config: dict[str, Any]) -> None:
+    """In a Train worker: records whether this process was started ahead, and notes its runtime
+    env's text for the job's later runs when it differs from the one the trial predicted."""
+    warm = loop_config.get("warm")
+    if not warm:
+        return
+    started_ahead = _process_age_s() > time.time() - warm["attempt_start"]
+    try:
+        own: str | None = compat.own_serialized_runtime_env()
+    except compat.PRESTART_ERRORS as error:
+        logger.debug("cannot read this worker's runtime env: %s", error)
+        own = None
+    if own is not None and own != warm["env"]:
+        # Workers started with the predicted text were not for this run: the job's later runs
+        # start theirs with this worker's own.
+        compat.internal_kv_put(_ENV_KEY + warm["job"], own)
+    trial_dir = loop_config.get("trial_dir")
+    if trial_dir:
+        line = json.dumps({"rank": ray.train.get_context().get_world_rank(), "pid": os.getpid(),
+                           "started_ahead": started_ahead, "env_as_started": own == warm["env"],
+                           "env_from": warm["env_from"], "attempt_start": warm["attempt_start"]})
+        # One short line per write: whole, even with the trial's other ranks appending.
+        with open(Path(trial_dir, WORKER_STARTS_FILE), "a", encoding="utf-8") as out:
+            out.write(line + "\n")
+
+
+@dataclass
+class WarmPool:
+    """The trial process's side: the workers' env, and the workers started ahead for it."""
+
+    resources: ResourcesConfig
+    imports: str
+    # Why pools are off in this process (Ray moved a part they use), or None: said once.
+    off: ClassVar[str | None] = None
+    # "learned" or "predicted": where the env text of the last start came from.
+    env_from: str | None = None
+    topped_up: bool = False  # by this run (:meth:`during_run`)
+
+    @classmethod
+    def for_spec(cls, spec: SweepSpec) -> WarmPool:
+        return cls(spec.resources, ",".join(warm_imports(spec)))
+
+    def worker_runtime_env(self) -> dict[str, Any]:
+        """``RunConfig(worker_runtime_env=...)``: the start-up imports, ahead of this process's
+        ``PYTHONPATH`` (the user's modules: the sweep's launch directory, or the working dir
+        shipped to a cluster)."""
+        path = os.pathsep.join(filter(None, [str(SITE_DIR), os.environ.get("PYTHONPATH")]))
+        return {"env_vars": {"PYTHONPATH": path, WARM_IMPORTS_ENV: self.imports}}
+
+    def before_run(self) -> dict[str, Any] | None:
+        """Waits until this node's workers started ahead are ready (a few seconds at most: a
+        worker still importing is not given to an actor, and the raylet would start another
+        for it, importing twice on busy cores), so that the run's workers take them; returns
+        what the workers record (their ``loop_config["warm"]``), or None when the pool is off."""
+        attempt_start = time.time()
+        self.topped_up = False
+        env = self._env()
+        if env is None:
+            return None
+        if self._started_lately():
+            # Not a cold-starting worker of another trial (same env): only after a start here.
+            deadline = time.monotonic() + READY_WAIT_S
+            while started_ahead_here(self.imports, ready=False) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        return {"env": env, "env_from": self.env_from, "job": _job_hex(),
+                "attempt_start": attempt_start}
+
+    def during_run(self) -> None:
+        """At the run's first report, with its workers holding their CPUs: starts workers ahead
+        for the next trials, up to ``resources.warm_workers`` on this node, on its CPUs that
+        no trial holds. They import on those while this run fits; on a node its trials fill,
+        none is started."""
+        if self.topped_up:
+            return
+        self.topped_up = True
+        env = self._env()
+        res = self.resources
+        if env is None or res.warm_workers == 0:
+            return
+        self._start(env, workers_to_start(
+            wanted=res.warm_workers, started=started_ahead_here(self.imports),
+            free_cpus=self._free_cpus(), cpus_per_worker=res.cpus_per_worker))
+
+    def _env(self) -> str | None:
+        if self.off is not None:
+            return None
+        try:
+            learned = compat.internal_kv_get(_ENV_KEY + _job_hex())
+            if learned is not None:
+                self.env_from = "learned"
+                return learned
+            child = compat.train_worker_runtime_env(self.worker_runtime_env())
+            self.env_from = "predicted"
+            return compat.child_runtime_env(compat.own_serialized_runtime_env(), child)
+        except compat.PRESTART_ERRORS as error:
+            self._turn_off(error)
+            return None
+
+    def _free_cpus(self) -> float:
+        try:
+            return compat.free_cpus_here()
+        except compat.PRESTART_ERRORS as error:
+            self._turn_off(error)
+            return 0.0
+
+    def _start(self, env: str, count: int) -> None:
+        if count <= 0 or self.off is not None:
+            return
+        try:
+            compat.prestart_workers(env, count, KEEP_ALIVE_S)
+            compat.internal_kv_put(_started_key(), str(time.time()))
+        except (grpc.RpcError, *compat.PRESTART_ERRORS) as error:
+            self._turn_off(error)
+
+    def _started_lately(self) -> bool:
+        """Whether workers were started ahead on this node within the longest wait for them."""
+        try:
+            when = compat.internal_kv_get(_started_key())
+        except compat.PRESTART_ERRORS as error:
+            self._turn_off(error)
+            return False
+        return when is not None and time.time() - float(when) < READY_WAIT_S
+
+    @classmethod
+    def _turn_off(cls, error: BaseException) -> None:
+        cls.off = f"{type(error).__name__}: {error}"
+        logger.warning("Train workers are not started ahead in this trial process: Ray's parts "
+                       "for it moved (%s); runs start their workers as Ray does", cls.off)
+
+
+class SampleFreeCpus(ray.train.UserCallback):
+    """Train callback of a run: :meth:`WarmPool.during_run` at its reports."""
+
+    def __init__(self, pool: WarmPool) -> None:
+        self.pool = pool
+
+    @override
+    def after_report(self, run_context: Any, metrics: list[dict[str, Any]],
+                     checkpoint: ray.train.Checkpoint | None) -> None:
+        self.pool.during_run()
+
+
+def _process_age_s() -> float:
+    """Seconds since this process started, on the boot clock (psutil's start time is rounded to
+    whole seconds of the boot time, too coarse to tell a worker started for this run)."""
+    try:
+        ticks = float(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - ticks / float(os.sysconf("SC_CLK_TCK"))
+    except OSError:
+        import psutil
+
+        return time.time() - float(psutil.Process().create_time())
+
+
+def _started_key() -> str:
+    return f"lightsweep:started_ahead:{_job_hex()}:{ray.get_runtime_context().get_node_id()}"
+
+
+def _job_hex() -> str:
+    return str(ray.get_runtime_context().get_job_id())
