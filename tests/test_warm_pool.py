@@ -63,18 +63,18 @@ def _process(proc: Path, pid: int, cmdline: bytes, env: dict[str, str]) -> None:
     (entry / "environ").write_bytes(b"".join(f"{k}={v}\0".encode() for k, v in env.items()))
 
 
-def test_only_untaken_workers_with_these_imports_count_as_started_ahead(tmp_path: Path) -> None:
-    ours = {WARM_IMPORTS_ENV: "tuning.trial.worker,a", "PATH": "/bin"}
-    _process(tmp_path, 10, b"ray::IDLE\0", ours)
+def test_only_untaken_workers_of_this_env_count_as_started_ahead(tmp_path: Path) -> None:
+    ours = {WARM_IMPORTS_ENV: "tuning.trial.worker,a", "PYTHONPATH": "/warm:/proj"}
+    _process(tmp_path, 10, b"ray::IDLE\0", {**ours, "PATH": "/bin"})
     _process(tmp_path, 11, b"/venv/bin/python\0/ray/default_worker.py\0--node-ip-address\0", ours)
     _process(tmp_path, 12, b"ray::RayTrainWorker.run\0", ours)  # taken by a run
-    _process(tmp_path, 13, b"ray::IDLE\0", {WARM_IMPORTS_ENV: "tuning.trial.worker,b"})  # another sweep's
+    _process(tmp_path, 13, b"ray::IDLE\0", {**ours, "PYTHONPATH": "/warm:/other"})  # another env
     _process(tmp_path, 14, b"ray::IDLE\0", {"PATH": "/bin"})  # one of Ray's own
     _process(tmp_path, 15, b"python\0train.py\0", ours)  # not a Ray worker
-    imports = "tuning.trial.worker,a"
-    assert started_ahead_here(imports, proc=tmp_path) == 2
-    assert started_ahead_here(imports, ready=True, proc=tmp_path) == 1
-    assert started_ahead_here(imports, ready=False, proc=tmp_path) == 1
+    env = json.dumps({"env_vars": {**ours, "HOME_OF": "${HOME}"}, "worker_process_setup_hook": "x"})
+    assert started_ahead_here(env, proc=tmp_path) == 2
+    assert started_ahead_here(env, ready=True, proc=tmp_path) == 1
+    assert started_ahead_here(env, ready=False, proc=tmp_path) == 1
 
 
 def _python(code: str, tmp_path: Path, imports: str, *path: Path) -> str:
@@ -148,7 +148,7 @@ def pool(monkeypatch: pytest.MonkeyPatch) -> WarmPool:
     monkeypatch.setattr(compat, "train_worker_runtime_env", lambda env: env)
     monkeypatch.setattr(compat, "free_cpus_here", lambda: 3.0)
     monkeypatch.setattr(warm_pool, "_job_hex", lambda: "01000000")
-    monkeypatch.setattr(warm_pool, "started_ahead_here", lambda imports, ready=None: 0)
+    monkeypatch.setattr(warm_pool, "started_ahead_here", lambda env, ready=None: 0)
     spec = SweepSpec.model_validate({**BASE_SWEEP, "resources": {"warm_workers": 2}})
     return WarmPool.for_spec(spec)
 
@@ -166,12 +166,12 @@ def test_while_a_run_fits_workers_start_on_the_cpus_no_trial_holds(
     assert asked == [(warm["env"], 2)], "once per run"
 
     monkeypatch.setattr(warm_pool, "started_ahead_here",
-                        lambda imports, ready=None: 0 if ready is False else 2)  # both ready
+                        lambda env, ready=None: 0 if ready is False else 2)  # both ready
     pool.before_run()
     pool.during_run()
     assert asked == [(warm["env"], 2)], "the two not yet taken are enough"
 
-    monkeypatch.setattr(warm_pool, "started_ahead_here", lambda imports, ready=None: 0)
+    monkeypatch.setattr(warm_pool, "started_ahead_here", lambda env, ready=None: 0)
     monkeypatch.setattr(compat, "free_cpus_here", lambda: 0.0)
     pool.before_run()
     pool.during_run()
@@ -193,9 +193,11 @@ def test_a_run_waits_for_workers_started_ahead_that_are_still_importing(
 ) -> None:
     starting = [2]
 
-    def count(imports: str, ready: bool | None = None) -> int:
+    def count(env: str, ready: bool | None = None) -> int:
         starting[0] -= ready is False
-        return max(starting[0], 0) if ready is False else 1
+        if ready is None:
+            return 1
+        return max(starting[0], 0) if ready is False else 0  # none ready until none starting
 
     monkeypatch.setattr(warm_pool, "started_ahead_here", count)
     assert pool.before_run() is not None
@@ -249,5 +251,5 @@ def test_later_trials_of_a_sweep_take_workers_started_ahead(
                      .read_text().splitlines()), key=lambda s: s["attempt_start"])
     assert len(starts) == 3, "one worker per trial, one run each"
     assert all(s["env_as_started"] for s in starts), "Ray's env text, predicted exactly"
-    assert [s["started_ahead"] for s in starts] == [False, True, True], (
-        "the first trial's worker started for it; the next ones were ready before their runs")
+    assert [s["started_ahead"] for s in starts] == [True, True, True], (
+        "the first trial's worker started by the sweep's driver, the next ones during a run")

@@ -547,6 +547,18 @@ def train_worker_runtime_env(worker_runtime_env: dict[str, Any]) -> dict[str, An
     return dict(WorkerGroup._get_worker_runtime_env(worker_runtime_env))
 
 
+def tune_trial_runtime_env() -> dict[str, Any]:
+    """The runtime env Ray Tune gives a trial's actor when this process runs the Tuner (its
+    default variables, and those it propagates from this process). Private: Tune's
+    ``class_cache``. Public way: none."""
+    from ray.tune.execution import class_cache
+
+    env_vars = dict(class_cache.DEFAULT_ENV_VARS)
+    env_vars.update({name: os.environ[name] for name in class_cache.ENV_VARS_TO_PROPAGATE
+                     if name in os.environ})
+    return {"env_vars": env_vars}
+
+
 def child_runtime_env(parent: str, child: dict[str, Any]) -> str:
     """The serialized runtime env of an actor created with ``child`` by a process whose own is
     ``parent``, as Ray's core worker writes it (the child's keys over the parent's, their

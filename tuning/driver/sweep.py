@@ -57,6 +57,7 @@ from tuning.record.study_file import StudyFile, upload_pending
 from tuning.trial.driver import run_trial
 from tuning.trial.ray_logs import drop_expected_messages
 from tuning.trial.tracking import wandb_mode
+from tuning.trial.warm_pool import WarmPool
 
 logger = logging.getLogger(__name__)
 
@@ -519,6 +520,8 @@ def launch(
             "the %d trials fit at once: the others wait, and a paused trial restarts its Train "
             "run. Fix: lower search.num_samples to %d, or give each trial less "
             "(resources.cpus_per_worker)", concurrency, spec.search.num_samples, concurrency)
+    if address is None and spec.resources.trial_runner == "train":
+        WarmPool.for_spec(spec).before_sweep(concurrency)
     _fit(build_tuner(spec, path, concurrency, past), path, address)
     return _outcome(path)
 

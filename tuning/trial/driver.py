@@ -35,7 +35,7 @@ from tuning.record.layout import (
 from tuning.record.lineage import GENERATION_METRIC, Exploit
 from tuning.record.location import Location
 from tuning.trial.tracking import wandb_run
-from tuning.trial.warm_pool import SampleFreeCpus, WarmPool
+from tuning.trial.warm_pool import StartWorkersAhead, WarmPool
 
 logger = logging.getLogger(__name__)
 
@@ -201,8 +201,9 @@ def _fit_in_train_run(spec: SweepSpec, loop_config: dict[str, Any], experiment: 
                 # Workers that import the fit's modules as they start; any env, where the pool is off.
                 worker_runtime_env=pool.worker_runtime_env() if warm else {},
                 # Train V2 UserCallbacks; type checkers see V1's callback type.
-                callbacks=cast(Any, [report_callback, SnapshotKeeper(experiment, trial_id),
-                                     SampleFreeCpus(pool)]),
+                # The pool's first: Tune's report ends the trial's function when Tune stops it.
+                callbacks=cast(Any, [StartWorkersAhead(pool), report_callback,
+                                     SnapshotKeeper(experiment, trial_id)]),
                 # Retries are decided here, where a user's exception is told from a death.
                 failure_config=ray.train.FailureConfig(max_failures=0),
                 # Per-report INFO lines from every worker would drown the sweep's own progress;

@@ -66,12 +66,13 @@ def workers_to_start(*, wanted: int, started: int, free_cpus: float, cpus_per_wo
     return max(0, min(wanted, room) - started)
 
 
-def started_ahead_here(imports: str, ready: bool | None = None, proc: Path = Path("/proc")) -> int:
-    """Ray workers of this host started with ``imports`` and not yet taken by an actor: ready
-    (idle), still starting, or either (``ready=None``). Ray names a worker's process
-    ``ray::IDLE`` once it is ready, and after its actor's class once taken. 0 where the host
-    has no ``/proc``."""
-    marker = f"{WARM_IMPORTS_ENV}={imports}\0".encode()
+def started_ahead_here(env: str, ready: bool | None = None, proc: Path = Path("/proc")) -> int:
+    """Ray workers of this host started with the runtime env whose text is ``env`` (its
+    variables all set) and not yet taken by an actor: ready (idle), still starting, or either
+    (``ready=None``). Ray names a worker's process ``ray::IDLE`` once it is ready, and after
+    its actor's class once taken. 0 where the host has no ``/proc``."""
+    wanted = {f"{k}={v}".encode() for k, v in json.loads(env).get("env_vars", {}).items()
+              if "${" not in v}  # expanded as the worker started
     count = 0
     for entry in proc.glob("[0-9]*"):
         try:
@@ -80,7 +81,7 @@ def started_ahead_here(imports: str, ready: bool | None = None, proc: Path = Pat
             starting = not cmdline.startswith(b"ray::") and b"default_worker.py" in cmdline
             if not (idle if ready else starting if ready is False else idle or starting):
                 continue
-            if marker in (entry / "environ").read_bytes():
+            if wanted <= set((entry / "environ").read_bytes().split(b"\0")):
                 count += 1
         except OSError:  # ended meanwhile, or not ours to read
             continue
@@ -133,23 +134,43 @@ class WarmPool:
         """``RunConfig(worker_runtime_env=...)``: the start-up imports, ahead of this process's
         ``PYTHONPATH`` (the user's modules: the sweep's launch directory, or the working dir
         shipped to a cluster)."""
-        path = os.pathsep.join(filter(None, [str(SITE_DIR), os.environ.get("PYTHONPATH")]))
+        path = os.pathsep.join(filter(None, [str(SITE_DIR), _job_pythonpath()]))
         return {"env_vars": {"PYTHONPATH": path, WARM_IMPORTS_ENV: self.imports}}
 
+    def before_sweep(self, concurrency: int) -> None:
+        """In the sweep's driver, on a local Ray: starts the first trials' workers ahead, on the
+        node's free CPUs, so that they import while Tune starts the trials' processes."""
+        try:
+            trial = compat.child_runtime_env(compat.own_serialized_runtime_env(),
+                                             compat.tune_trial_runtime_env())
+        except compat.PRESTART_ERRORS as error:
+            self._turn_off(error)
+            return
+        env = self._env(parent=trial)
+        res = self.resources
+        if env is None or res.warm_workers == 0:
+            return
+        self._start(env, workers_to_start(
+            wanted=concurrency * res.workers_per_trial, started=started_ahead_here(env),
+            free_cpus=self._free_cpus(), cpus_per_worker=res.cpus_per_worker))
+
     def before_run(self) -> dict[str, Any] | None:
-        """Waits until this node's workers started ahead are ready (a few seconds at most: a
-        worker still importing is not given to an actor, and the raylet would start another
-        for it, importing twice on busy cores), so that the run's workers take them; returns
-        what the workers record (their ``loop_config["warm"]``), or None when the pool is off."""
+        """Waits, after workers were started ahead on this node, until enough of them are ready
+        for the run (a few seconds at most: a worker still importing is not given to an actor,
+        and the raylet would start another for it, importing twice on busy cores), so that the
+        run's workers take them; returns what the workers record (their
+        ``loop_config["warm"]``), or None when the pool is off."""
         attempt_start = time.time()
         self.topped_up = False
         env = self._env()
         if env is None:
             return None
         if self._started_lately():
-            # Not a cold-starting worker of another trial (same env): only after a start here.
+            # Only after a start here: a starting worker may be another trial's, started cold.
             deadline = time.monotonic() + READY_WAIT_S
-            while started_ahead_here(self.imports, ready=False) and time.monotonic() < deadline:
+            while (started_ahead_here(env, ready=True) < self.resources.workers_per_trial
+                   and started_ahead_here(env, ready=False)
+                   and time.monotonic() < deadline):
                 time.sleep(0.1)
         return {"env": env, "env_from": self.env_from, "job": _job_hex(),
                 "attempt_start": attempt_start}
@@ -167,10 +188,12 @@ class WarmPool:
         if env is None or res.warm_workers == 0:
             return
         self._start(env, workers_to_start(
-            wanted=res.warm_workers, started=started_ahead_here(self.imports),
+            wanted=res.warm_workers, started=started_ahead_here(env),
             free_cpus=self._free_cpus(), cpus_per_worker=res.cpus_per_worker))
 
-    def _env(self) -> str | None:
+    def _env(self, parent: str | None = None) -> str | None:
+        """The text of the run workers' runtime env, as a process whose own is ``parent`` (this
+        one's if None) would start them."""
         if self.off is not None:
             return None
         try:
@@ -180,7 +203,7 @@ class WarmPool:
                 return learned
             child = compat.train_worker_runtime_env(self.worker_runtime_env())
             self.env_from = "predicted"
-            return compat.child_runtime_env(compat.own_serialized_runtime_env(), child)
+            return compat.child_runtime_env(parent or compat.own_serialized_runtime_env(), child)
         except compat.PRESTART_ERRORS as error:
             self._turn_off(error)
             return None
@@ -217,8 +240,9 @@ class WarmPool:
                        "for it moved (%s); runs start their workers as Ray does", cls.off)
 
 
-class SampleFreeCpus(ray.train.UserCallback):
-    """Train callback of a run: :meth:`WarmPool.during_run` at its reports."""
+class StartWorkersAhead(ray.train.UserCallback):
+    """Train callback of a run: :meth:`WarmPool.during_run` at its reports (the first starts
+    workers ahead)."""
 
     def __init__(self, pool: WarmPool) -> None:
         self.pool = pool
@@ -240,6 +264,17 @@ def _process_age_s() -> float:
         import psutil
 
         return time.time() - float(psutil.Process().create_time())
+
+
+def _job_pythonpath() -> str | None:
+    """The ``PYTHONPATH`` the job's runtime env sets (the same in the driver and in every trial
+    process), else this process's own (a cluster's, whose working dir Ray adds to it)."""
+    try:
+        job = json.loads(compat.own_serialized_runtime_env() or "{}")
+    except compat.PRESTART_ERRORS:  # ValueError: not JSON
+        job = {}
+    path = job.get("env_vars", {}).get("PYTHONPATH")
+    return str(path) if path else os.environ.get("PYTHONPATH")
 
 
 def _started_key() -> str:
