@@ -39,12 +39,14 @@ from typing import Any
 
 import ray
 
+from bench.memory import pss_bytes
 from bench.results_file import merge_results
 
 logger = logging.getLogger(__name__)
 OUT = Path(__file__).parent / "results" / "warm_pool.json"
 WARM_DIR = Path(__file__).parents[1] / "tuning" / "trial" / "warm"
-IMPORTS = "torch,lightning.pytorch"
+# What a Train worker of the bench's workload imports ahead (tuning.trial.warm_pool.warm_imports).
+IMPORTS = "tuning.trial.worker,bench.timed,lightning_modules.datamodules"
 SEQUENTIAL_TRIALS = 6
 
 
@@ -95,9 +97,11 @@ def _prestart(serialized_runtime_env: str, workers: int, keep_alive_s: int) -> N
 
 
 def measure(rounds: int, settle_s: float) -> dict[str, Any]:
-    runtime_env = {"env_vars": {"PYTHONPATH": str(WARM_DIR), "LIGHTSWEEP_WARM_IMPORTS": IMPORTS,
+    runtime_env = {"env_vars": {"PYTHONPATH": f"{WARM_DIR}{os.pathsep}{WARM_DIR.parents[2]}",
+                                "LIGHTSWEEP_WARM_IMPORTS": IMPORTS,
                                 "TRAIN_LIKE": "1"}}
     cold, warm, landed = [], [], 0
+    pss: list[int] = []
     for _ in range(rounds):
         actor, _, seconds = _start(runtime_env)
         cold.append(seconds)
@@ -106,6 +110,7 @@ def measure(rounds: int, settle_s: float) -> dict[str, Any]:
         _prestart(env, workers=1, keep_alive_s=120)
         time.sleep(settle_s)  # the worker starts and imports, as a pool would ahead of need
         idle = _idle_workers()
+        pss.extend(pss_bytes(p) for p in idle if _is_warm(p))
         actor, pid, seconds = _start(runtime_env)
         warm.append(seconds)
         landed += pid in idle
@@ -117,6 +122,8 @@ def measure(rounds: int, settle_s: float) -> dict[str, Any]:
         "prestarted_start_s": {"median": statistics.median(warm), "min": min(warm),
                                "max": max(warm)},
         "landed_on_prestarted_worker": landed,
+        # What one worker started ahead holds while it waits, its imports done.
+        "idle_worker_pss_gb": statistics.median(pss) / 1e9 if pss else None,
         "ray": ray.__version__,
     }
 
@@ -133,7 +140,7 @@ def _idle_workers() -> set[int]:
     return pids
 
 
-def _sequential_sweep(warm_workers: int, out: Path) -> None:
+def _sequential_sweep(warm_workers: int, out: Path, epochs: int | None) -> None:
     """In a fresh process: the workload's sweep, one trial at a time; per-trial figures to ``out``."""
     from bench import workload as w
     from bench.variants import tune_trials
@@ -143,6 +150,8 @@ def _sequential_sweep(warm_workers: int, out: Path) -> None:
 
     data = w.sweep_spec_data(str(out.with_suffix("")))
     data["search"] = {**data["search"], "num_samples": SEQUENTIAL_TRIALS}
+    if epochs:  # every trial to the end: fits long enough to hide a worker's imports
+        data["scheduler"] = {"name": "fifo", "max_epochs": epochs}
     data["resources"] = {**data["resources"], "max_concurrent": 1, "warm_workers": warm_workers}
     start = time.perf_counter()
     outcome = launch(SweepSpec.model_validate(data), name="bench")
@@ -155,50 +164,66 @@ def _sequential_sweep(warm_workers: int, out: Path) -> None:
     out.write_text(json.dumps({"wall_s": wall, "trials": trials}))
 
 
-def sequential(rounds: int, workdir: Path) -> dict[str, Any]:
-    """``warm_workers`` 0 and 1 alternated, ``rounds`` times each."""
+def sequential(rounds: int, workdir: Path, epochs: int | None) -> dict[str, Any]:
+    """``warm_workers`` 0 and 1 alternated, ``rounds`` times each; ``epochs``: every trial runs
+    that many (FIFO), else the workload's ASHA."""
     overheads: dict[int, list[float]] = {0: [], 1: []}
     walls: dict[int, list[float]] = {0: [], 1: []}
     ahead: dict[int, list[int]] = {0: [], 1: []}
+    fits: dict[int, list[float]] = {0: [], 1: []}
     for round_ in range(rounds):
         for warm_workers in (0, 1) if round_ % 2 == 0 else (1, 0):
             out = workdir / f"sweep_{warm_workers}_{round_}.json"
             logger.info("bench: sweep one trial at a time, warm_workers=%d ...", warm_workers)
             subprocess.run([sys.executable, "-m", "bench.warm_pool", "--one-sweep",
-                            str(warm_workers), "--out", str(out)],
+                            str(warm_workers), "--out", str(out),
+                            *(["--epochs", str(epochs)] if epochs else [])],
                            check=True, cwd=Path(__file__).parents[1])
             result = json.loads(out.read_text())
             trials = sorted(result["trials"], key=lambda t: t["started"]["attempt_start"])[1:]
             overheads[warm_workers] += [t["wall_s"] - t["fit_s"] for t in trials]
+            fits[warm_workers] += [t["fit_s"] for t in trials]
             walls[warm_workers].append(result["wall_s"])
             ahead[warm_workers].append(sum(t["started"]["started_ahead"] for t in trials))
     return {
-        "sequential": {
+        "sequential" if not epochs else f"sequential_{epochs}_epochs": {
             "trials": SEQUENTIAL_TRIALS, "rounds": rounds,
+            "scheduler": f"fifo, {epochs} epochs" if epochs else "the workload's ASHA",
             **{f"warm_workers_{n}": {
                 "per_trial_overhead_s_after_first": statistics.median(overheads[n]),
                 "sweep_wall_s": statistics.median(walls[n]),
+                "fit_s_median": statistics.median(fits[n]),
                 "later_trials_started_ahead": ahead[n],
             } for n in (0, 1)},
         }
     }
 
 
+def _is_warm(pid: int) -> bool:
+    try:
+        return b"LIGHTSWEEP_WARM_IMPORTS=" in Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--settle-s", type=float, default=15.0)
-    parser.add_argument("--sweeps", type=int, default=2, help="rounds of the sequential sweeps")
+    parser.add_argument("--sweeps", type=int, default=2,
+                        help="rounds of the sequential sweeps (0: the mechanism only)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="sequential sweeps: every trial this many epochs (FIFO)")
     parser.add_argument("--one-sweep", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.one_sweep is not None:
-        _sequential_sweep(args.one_sweep, args.out)
+        _sequential_sweep(args.one_sweep, args.out, args.epochs)
         return
     if args.sweeps:
         with tempfile.TemporaryDirectory() as tmp:
-            merge_results(OUT, sequential(args.sweeps, Path(tmp)))
+            merge_results(OUT, sequential(args.sweeps, Path(tmp), args.epochs))
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"JOB_LIKE": "1"}})
     try:
@@ -207,11 +232,13 @@ def main() -> None:
         ray.shutdown()
     merge_results(OUT, figures)
     figures = json.loads(OUT.read_text())
-    for n in (0, 1):
-        seq = figures.get("sequential", {}).get(f"warm_workers_{n}")
-        if seq:
-            logger.info("one trial at a time, warm_workers=%d: overhead per later trial %.2f s, "
-                        "sweep %.1f s, started ahead %s", n, seq["per_trial_overhead_s_after_first"],
+    for key in [k for k in figures if k.startswith("sequential")]:
+        for n in (0, 1):
+            seq = figures[key][f"warm_workers_{n}"]
+            logger.info("%s, one trial at a time, warm_workers=%d: overhead per later trial "
+                        "%.2f s, fit %.2f s, sweep %.1f s, started ahead %s",
+                        figures[key].get("scheduler", "ASHA"), n,
+                        seq["per_trial_overhead_s_after_first"], seq.get("fit_s_median", 0.0),
                         seq["sweep_wall_s"], seq["later_trials_started_ahead"])
     cold, warm = figures["cold_start_s"], figures["prestarted_start_s"]
     logger.info("cold: %.2f s (%.2f-%.2f); on a worker started ahead: %.2f s (%.2f-%.2f); "

@@ -161,7 +161,7 @@ def test_while_a_run_fits_workers_start_on_the_cpus_no_trial_holds(
     warm = pool.before_run()
     assert warm is not None and warm["env_from"] == "predicted"
     assert json.loads(warm["env"])["env_vars"][WARM_IMPORTS_ENV] == pool.imports
-    pool.during_run()  # its first report: 3 CPUs free, 2 wanted
+    pool.during_run()  # its first report: 3 CPUs free, one kept for Ray's own, 2 wanted
     pool.during_run()
     assert asked == [(warm["env"], 2)], "once per run"
 
@@ -172,10 +172,24 @@ def test_while_a_run_fits_workers_start_on_the_cpus_no_trial_holds(
     assert asked == [(warm["env"], 2)], "the two not yet taken are enough"
 
     monkeypatch.setattr(warm_pool, "started_ahead_here", lambda env, ready=None: 0)
-    monkeypatch.setattr(compat, "free_cpus_here", lambda: 0.0)
+    monkeypatch.setattr(compat, "free_cpus_here", lambda: 1.0)
     pool.before_run()
     pool.during_run()
-    assert len(asked) == 1, "trials fill the node: none"
+    assert len(asked) == 1, "2 cores, one trial's fit on one: the other is Ray's and the trial's"
+
+
+def test_the_sweeps_driver_starts_the_first_trials_workers_with_their_trial_processes_env(
+    pool: WarmPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[tuple[str, int]] = []
+    monkeypatch.setattr(compat, "prestart_workers", lambda env, n, keep: asked.append((env, n)))
+    monkeypatch.setattr(compat, "tune_trial_runtime_env",
+                        lambda: {"env_vars": {"PL_DISABLE_FORK": "1"}})
+    pool.before_sweep(concurrency=8)
+    [(env, count)] = asked
+    assert count == 3, "8 trials at once, 3 free CPUs"
+    assert json.loads(env)["env_vars"]["PL_DISABLE_FORK"] == "1", (
+        "a trial process's own variables (Tune's) reach the workers it starts")
 
 
 def test_the_env_text_learned_from_a_worker_replaces_the_prediction(
@@ -240,9 +254,11 @@ def test_where_ray_moved_the_env_text_the_pool_is_off(
 def test_later_trials_of_a_sweep_take_workers_started_ahead(
     ray_session, write_sweep: SweepWriter, tmp_path: Path
 ) -> None:
+    # Half a CPU per worker: on these 2 CPUs, one left free while a trial fits besides the one
+    # kept for Ray's own processes.
     sweep = write_sweep(search={"num_samples": 3, "seed": 0},
                         scheduler={"max_epochs": 1, "grace_period": 1},
-                        resources={"max_concurrent": 1, "warm_workers": 1})
+                        resources={"max_concurrent": 1, "warm_workers": 1, "cpus_per_worker": 0.5})
     path = launch(sweep, storage=str(tmp_path), name="warm").path
     rows = leaderboard(path)
     assert [r["status"] for r in rows] == ["completed"] * 3
