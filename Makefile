@@ -48,7 +48,8 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench.run
 	$(PY) -m bench.sync_actor
 	$(PY) -m bench.warm_pool
-	$(PY) -m bench.warm_pool --sweeps 1 --epochs 40
+	$(PY) -m bench.warm_pool --rounds 0 --sweeps 1 --epochs 40
+	$(PY) -m bench.warm_pool --rounds 0 --sweeps 1 --epochs 40 --cpus-per-worker 0.5
 	$(PY) -m bench.default_sweep
 	$(PY) -m bench.run --bookkeeping --trials 10000 --out bench/results/bookkeeping.json
 	$(PY) -m bench.run --bookkeeping --trials 2000 --epochs 30 --out bench/results/bookkeeping.json

@@ -140,7 +140,8 @@ def _idle_workers() -> set[int]:
     return pids
 
 
-def _sequential_sweep(warm_workers: int, out: Path, epochs: int | None) -> None:
+def _sequential_sweep(warm_workers: int, out: Path, epochs: int | None,
+                      cpus_per_worker: float) -> None:
     """In a fresh process: the workload's sweep, one trial at a time; per-trial figures to ``out``."""
     from bench import workload as w
     from bench.variants import tune_trials
@@ -152,7 +153,8 @@ def _sequential_sweep(warm_workers: int, out: Path, epochs: int | None) -> None:
     data["search"] = {**data["search"], "num_samples": SEQUENTIAL_TRIALS}
     if epochs:  # every trial to the end: fits long enough to hide a worker's imports
         data["scheduler"] = {"name": "fifo", "max_epochs": epochs}
-    data["resources"] = {**data["resources"], "max_concurrent": 1, "warm_workers": warm_workers}
+    data["resources"] = {**data["resources"], "max_concurrent": 1, "warm_workers": warm_workers,
+                         "cpus_per_worker": cpus_per_worker}
     start = time.perf_counter()
     outcome = launch(SweepSpec.model_validate(data), name="bench")
     wall = time.perf_counter() - start
@@ -164,9 +166,12 @@ def _sequential_sweep(warm_workers: int, out: Path, epochs: int | None) -> None:
     out.write_text(json.dumps({"wall_s": wall, "trials": trials}))
 
 
-def sequential(rounds: int, workdir: Path, epochs: int | None) -> dict[str, Any]:
+def sequential(rounds: int, workdir: Path, epochs: int | None,
+               cpus_per_worker: float) -> dict[str, Any]:
     """``warm_workers`` 0 and 1 alternated, ``rounds`` times each; ``epochs``: every trial runs
-    that many (FIFO), else the workload's ASHA."""
+    that many (FIFO), else the workload's ASHA. ``cpus_per_worker`` 0.5 leaves Ray a CPU free
+    besides the one the pool keeps for Ray's own processes, on 2 cores: the pool then starts
+    workers beside the running fit."""
     overheads: dict[int, list[float]] = {0: [], 1: []}
     walls: dict[int, list[float]] = {0: [], 1: []}
     ahead: dict[int, list[int]] = {0: [], 1: []}
@@ -177,6 +182,7 @@ def sequential(rounds: int, workdir: Path, epochs: int | None) -> dict[str, Any]
             logger.info("bench: sweep one trial at a time, warm_workers=%d ...", warm_workers)
             subprocess.run([sys.executable, "-m", "bench.warm_pool", "--one-sweep",
                             str(warm_workers), "--out", str(out),
+                            "--cpus-per-worker", str(cpus_per_worker),
                             *(["--epochs", str(epochs)] if epochs else [])],
                            check=True, cwd=Path(__file__).parents[1])
             result = json.loads(out.read_text())
@@ -186,8 +192,9 @@ def sequential(rounds: int, workdir: Path, epochs: int | None) -> dict[str, Any]
             walls[warm_workers].append(result["wall_s"])
             ahead[warm_workers].append(sum(t["started"]["started_ahead"] for t in trials))
     return {
-        "sequential" if not epochs else f"sequential_{epochs}_epochs": {
-            "trials": SEQUENTIAL_TRIALS, "rounds": rounds,
+        "sequential" + (f"_{epochs}_epochs" if epochs else "")
+        + (f"_{cpus_per_worker:g}_cpu" if cpus_per_worker != 1 else ""): {
+            "trials": SEQUENTIAL_TRIALS, "rounds": rounds, "cpus_per_worker": cpus_per_worker,
             "scheduler": f"fifo, {epochs} epochs" if epochs else "the workload's ASHA",
             **{f"warm_workers_{n}": {
                 "per_trial_overhead_s_after_first": statistics.median(overheads[n]),
@@ -208,36 +215,41 @@ def _is_warm(pid: int) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of the mechanism's measurement (0: none)")
     parser.add_argument("--settle-s", type=float, default=15.0)
     parser.add_argument("--sweeps", type=int, default=2,
                         help="rounds of the sequential sweeps (0: the mechanism only)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="sequential sweeps: every trial this many epochs (FIFO)")
+    parser.add_argument("--cpus-per-worker", type=float, default=1.0,
+                        help="sequential sweeps: resources.cpus_per_worker")
     parser.add_argument("--one-sweep", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.one_sweep is not None:
-        _sequential_sweep(args.one_sweep, args.out, args.epochs)
+        _sequential_sweep(args.one_sweep, args.out, args.epochs, args.cpus_per_worker)
         return
     if args.sweeps:
         with tempfile.TemporaryDirectory() as tmp:
-            merge_results(OUT, sequential(args.sweeps, Path(tmp), args.epochs))
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"JOB_LIKE": "1"}})
-    try:
-        figures = measure(args.rounds, args.settle_s)
-    finally:
-        ray.shutdown()
-    merge_results(OUT, figures)
+            merge_results(OUT, sequential(args.sweeps, Path(tmp), args.epochs,
+                                          args.cpus_per_worker))
+    if args.rounds:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"JOB_LIKE": "1"}})
+        try:
+            merge_results(OUT, measure(args.rounds, args.settle_s))
+        finally:
+            ray.shutdown()
     figures = json.loads(OUT.read_text())
     for key in [k for k in figures if k.startswith("sequential")]:
         for n in (0, 1):
             seq = figures[key][f"warm_workers_{n}"]
-            logger.info("%s, one trial at a time, warm_workers=%d: overhead per later trial "
-                        "%.2f s, fit %.2f s, sweep %.1f s, started ahead %s",
-                        figures[key].get("scheduler", "ASHA"), n,
+            logger.info("%s, %g CPU per worker, one trial at a time, warm_workers=%d: overhead "
+                        "per later trial %.2f s, fit %.2f s, sweep %.1f s, started ahead %s",
+                        figures[key].get("scheduler", "ASHA"),
+                        figures[key].get("cpus_per_worker", 1.0), n,
                         seq["per_trial_overhead_s_after_first"], seq.get("fit_s_median", 0.0),
                         seq["sweep_wall_s"], seq["later_trials_started_ahead"])
     cold, warm = figures["cold_start_s"], figures["prestarted_start_s"]

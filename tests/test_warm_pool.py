@@ -267,5 +267,7 @@ def test_later_trials_of_a_sweep_take_workers_started_ahead(
                      .read_text().splitlines()), key=lambda s: s["attempt_start"])
     assert len(starts) == 3, "one worker per trial, one run each"
     assert all(s["env_as_started"] for s in starts), "Ray's env text, predicted exactly"
+    assert all(s["torch_threads"] == 1 for s in starts), (
+        "torch imported before Ray set OMP_NUM_THREADS still fits on the worker's one CPU")
     assert [s["started_ahead"] for s in starts] == [True, True, True], (
         "the first trial's worker started by the sweep's driver, the next ones during a run")

@@ -40,7 +40,9 @@ logger = logging.getLogger(__name__)
 
 WARM_IMPORTS_ENV = "LIGHTSWEEP_WARM_IMPORTS"
 SITE_DIR = Path(__file__).parent / "warm"
-# One line per Train worker process of a trial: {"rank", "pid", "started_ahead", "attempt_start"}.
+# One line per Train worker process of a trial's runs: {"rank", "pid", "started_ahead" (before the
+# run began), "env_as_started" (its runtime env is the text workers are started ahead with),
+# "env_from" ("predicted" or "learned"), "torch_threads" (as its fit runs), "attempt_start"}.
 WORKER_STARTS_FILE = "worker_starts.jsonl"
 # How long the raylet keeps an idle worker started ahead: the gap between two trials, with room;
 # one that no run took by then goes, and its memory with it.
@@ -94,25 +96,29 @@ def started_ahead_here(env: str, ready: bool | None = None, proc: Path = Path("/
 
 
 def note_worker_env(loop_config: dict[str, Any]) -> None:
-    """In a Train worker: records whether this process was started ahead, and notes its runtime
-    env's text for the job's later runs when it differs from the one the trial predicted."""
+    """In a Train worker, before its fit: records whether this process was started ahead, and
+    notes its runtime env's text for the job's later runs when it differs from the one the
+    trial predicted."""
     warm = loop_config.get("warm")
     if not warm:
         return
     started_ahead = _process_age_s() > time.time() - warm["attempt_start"]
+    own: str | None = None
     try:
-        own: str | None = compat.own_serialized_runtime_env()
-    except compat.PRESTART_ERRORS as error:
-        logger.debug("cannot read this worker's runtime env: %s", error)
-        own = None
-    if own is not None and own != warm["env"]:
-        # Workers started with the predicted text were not for this run: the job's later runs
-        # start theirs with this worker's own.
-        compat.internal_kv_put(_ENV_KEY + warm["job"], own)
+        own = compat.own_serialized_runtime_env()
+        if own != warm["env"]:
+            # Workers started with the predicted text were not for this run: the job's later
+            # runs start theirs with this worker's own.
+            compat.internal_kv_put(_ENV_KEY + warm["job"], own)
+    except compat.PRESTART_ERRORS as error:  # the trial's process turns its pool off
+        logger.debug("cannot note this worker's runtime env: %s", error)
     trial_dir = loop_config.get("trial_dir")
     if trial_dir:
+        import torch
+
         line = json.dumps({"rank": ray.train.get_context().get_world_rank(), "pid": os.getpid(),
                            "started_ahead": started_ahead, "env_as_started": own == warm["env"],
+                           "torch_threads": torch.get_num_threads(),
                            "env_from": warm["env_from"], "attempt_start": warm["attempt_start"]})
         # One short line per write: whole, even with the trial's other ranks appending.
         with open(Path(trial_dir, WORKER_STARTS_FILE), "a", encoding="utf-8") as out:

@@ -9,6 +9,7 @@ controller never need it, and each would pay Lightning's seconds of import time 
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from contextlib import nullcontext
 from pathlib import Path
@@ -71,6 +72,12 @@ def _set_up_device(resources: ResourcesConfig, session: TrialSession) -> None:
     """The worker's share of its GPU, and how float32 matrix products run."""
     import torch
 
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and torch.get_num_threads() != int(threads):
+        # A worker started ahead (tuning.trial.warm_pool) imported torch before Ray set
+        # OMP_NUM_THREADS to its CPUs, so torch sized its thread pool to the whole machine:
+        # fits sharing the cores then ran 3-9x slower (bench/, 2 cores).
+        torch.set_num_threads(int(threads))
     if resources.float32_matmul_precision is not None:
         torch.set_float32_matmul_precision(resources.float32_matmul_precision)
     fraction = memory_fraction(resources.gpus_per_worker)
@@ -100,15 +107,16 @@ def train_worker(loop_config: dict[str, Any], session: TrialSession | None = Non
             when the run has none of its own (population-based training's copy), or None}``.
         session: Where it runs and reports; a Ray Train worker's (:class:`TrainSession`) if None.
     """
-    if session is None:
-        session = TrainSession()
-        note_worker_env(loop_config)
+    train = session is None
+    session = session or TrainSession()
     spec = SweepSpec.model_validate(loop_config["spec"])
     args = spec.trial_args(loop_config["config"])
     module_cls = resolve_class(spec.module, "module")
     datamodule_cls = resolve_class(spec.datamodule, "datamodule")
     world_size = session.world_size
     _set_up_device(spec.resources, session)
+    if train:
+        note_worker_env(loop_config)
     _quiet_worker_logs()  # after the user's imports, which may set Lightning's levels
     pl = lightning_namespace(module_cls, "LightningModule")
     report_cls = ray_lightning(pl)[2]
