@@ -48,11 +48,6 @@ WORKER_STARTS_FILE = "worker_starts.jsonl"
 # one that no run took by then goes, and its memory with it.
 KEEP_ALIVE_S = 120
 _ENV_KEY = "lightsweep:train_worker_env:"
-# A node's CPUs that Ray counts free while trials fit but that its own processes and the trials'
-# use: a worker importing there slows the fits. bench/results/warm_pool.json, 2 cores, one trial
-# at a time (1 CPU held): with a worker started ahead on the other, its fit took 15.7 s instead
-# of 8.5 s, and the sweep gained nothing.
-RESERVED_CPUS = 1.0
 # The longest a run waits for workers started ahead to finish their imports (~5 CPU-seconds each).
 READY_WAIT_S = 30.0
 
@@ -189,8 +184,8 @@ class WarmPool:
     def during_run(self) -> None:
         """At the run's first report, with its workers holding their CPUs: starts workers ahead
         for the next trials, up to ``resources.warm_workers`` on this node, on its CPUs that
-        no trial holds beyond :data:`RESERVED_CPUS`. They import on those while this run fits;
-        on a node its trials fill, none is started."""
+        no trial holds. They import on those while this run fits; on a node its trials fill,
+        none is started."""
         if self.topped_up:
             return
         self.topped_up = True
@@ -200,7 +195,7 @@ class WarmPool:
             return
         self._start(env, workers_to_start(
             wanted=res.warm_workers, started=started_ahead_here(env),
-            free_cpus=self._free_cpus() - RESERVED_CPUS, cpus_per_worker=res.cpus_per_worker))
+            free_cpus=self._free_cpus(), cpus_per_worker=res.cpus_per_worker))
 
     def _env(self, parent: str | None = None) -> str | None:
         """The text of the run workers' runtime env, as a process whose own is ``parent`` (this
