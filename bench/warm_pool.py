@@ -1,26 +1,22 @@
 """The pool of Train workers started ahead (:mod:`tuning.trial.warm_pool`), measured twice.
 
-1. Its mechanism: whether a Ray actor starts on a worker process started ahead, with torch and
-   Lightning already imported.
-2. Its use: the bench workload's sweep run one trial at a time, so that a core is free while a
-   trial fits, with ``resources.warm_workers`` 0 and 1 alternated (``--sweeps`` rounds; each
-   sweep in a fresh process): the median per-trial overhead (a trial's wall time less its
-   fit's) of the trials after the first, and how many of their workers were started ahead.
+1. Its mechanism (``python -m bench.warm_pool``, about a minute): a local Ray of 2 CPUs and an
+   actor whose runtime env has its own env vars (as Train's workers do), which imports the fit's
+   modules: cold. The actor's runtime env, as the GCS serialized it, then goes to the raylet,
+   which starts a worker with exactly that env ahead of need (``PrestartWorkers``, through
+   :func:`tuning.compat.prestart_workers`); after a wait, the same actor again: warm if it lands
+   on that worker. The env's ``PYTHONPATH`` names ``tuning/trial/warm``, whose ``sitecustomize``
+   imports the modules ``LIGHTSWEEP_WARM_IMPORTS`` lists as the process starts. Also the PSS
+   that idle worker holds.
+2. Its use (``--sweeps N``, about 4 minutes a round; ``--rounds 0`` skips the mechanism): the
+   bench workload's sweep run one trial at a time, so that a CPU is free while a trial fits,
+   with ``resources.warm_workers`` 0 and 1 alternated, each sweep in a fresh process
+   (``--epochs E``: every trial E epochs, FIFO, fits long enough to hide a worker's imports;
+   ``--cpus-per-worker``): of the trials after the first, the median overhead (a trial's wall
+   time less its fit's) and fit time, and how many of their workers were started ahead.
 
-``python -m bench.warm_pool`` (about a minute) starts a local Ray of 2 CPUs and an actor whose
-runtime env has its own env vars (as Train's workers do), which imports torch and Lightning: cold.
-It reads that actor's runtime env, as the GCS serialized it, asks the raylet to start a worker
-with exactly that env ahead of need (its ``PrestartWorkers`` call), waits, then starts the same
-actor again: warm if it lands on that worker. The env's ``PYTHONPATH`` names ``bench/warm``,
-whose ``sitecustomize`` imports the modules ``LIGHTSWEEP_WARM_IMPORTS`` lists as the process
-starts (a ``worker_process_setup_hook`` in the actor's own env did not run in a trial of this
-on Ray 2.60; a job's hook would run in every worker). Merges its figures into
-``bench/results/warm_pool.json``.
-
-Private: the GCS's actor record (``gcs_pb2.ActorTableData``, through
-``ray._private.state``) and the raylet's ``PrestartWorkers`` gRPC call. Public way: none (Ray has
-no Python API to start workers ahead with a given runtime env; its own prestarted workers have an
-empty env, so an actor with env vars never gets one).
+Merges its figures into ``bench/results/warm_pool.json``. Private: the GCS's actor record
+(``gcs_pb2.ActorTableData``, through ``ray._private.state``). Public way: none.
 """
 
 from __future__ import annotations
@@ -41,6 +37,7 @@ import ray
 
 from bench.memory import pss_bytes
 from bench.results_file import merge_results
+from tuning.compat import prestart_workers
 
 logger = logging.getLogger(__name__)
 OUT = Path(__file__).parent / "results" / "warm_pool.json"
@@ -79,23 +76,6 @@ def _serialized_runtime_env(actor: Any) -> str:
     return str(record.serialized_runtime_env)
 
 
-def _prestart(serialized_runtime_env: str, workers: int, keep_alive_s: int) -> None:
-    """Asks this node's raylet to start ``workers`` Python workers of this job with that env."""
-    from ray._private.grpc_utils import init_grpc_channel
-    from ray.core.generated import common_pb2, node_manager_pb2, node_manager_pb2_grpc
-
-    worker = ray._private.worker.global_worker
-    node: Any = worker.node
-    stub = node_manager_pb2_grpc.NodeManagerServiceStub(
-        init_grpc_channel(f"{node.node_ip_address}:{node.node_manager_port}"))
-    request = node_manager_pb2.PrestartWorkersRequest(  # type: ignore[attr-defined]
-        language=common_pb2.Language.Value("PYTHON"),  # type: ignore[attr-defined]
-        job_id=worker.current_job_id.binary(), keep_alive_duration_secs=keep_alive_s,
-        num_workers=workers)
-    request.runtime_env_info.serialized_runtime_env = serialized_runtime_env
-    stub.PrestartWorkers(request, timeout=10)
-
-
 def measure(rounds: int, settle_s: float) -> dict[str, Any]:
     runtime_env = {"env_vars": {"PYTHONPATH": f"{WARM_DIR}{os.pathsep}{WARM_DIR.parents[2]}",
                                 "LIGHTSWEEP_WARM_IMPORTS": IMPORTS,
@@ -107,7 +87,7 @@ def measure(rounds: int, settle_s: float) -> dict[str, Any]:
         cold.append(seconds)
         env = _serialized_runtime_env(actor)
         ray.kill(actor)
-        _prestart(env, workers=1, keep_alive_s=120)
+        prestart_workers(env, 1, keep_alive_s=120)
         time.sleep(settle_s)  # the worker starts and imports, as a pool would ahead of need
         idle = _idle_workers()
         pss.extend(pss_bytes(p) for p in idle if _is_warm(p))
@@ -218,8 +198,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of the mechanism's measurement (0: none)")
     parser.add_argument("--settle-s", type=float, default=15.0)
-    parser.add_argument("--sweeps", type=int, default=2,
-                        help="rounds of the sequential sweeps (0: the mechanism only)")
+    parser.add_argument("--sweeps", type=int, default=0,
+                        help="rounds of the sequential sweeps, about 4 minutes each (0: none)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="sequential sweeps: every trial this many epochs (FIFO)")
     parser.add_argument("--cpus-per-worker", type=float, default=1.0,

@@ -208,10 +208,12 @@ def test_a_run_waits_for_workers_started_ahead_that_are_still_importing(
     starting = [2]
 
     def count(env: str, ready: bool | None = None) -> int:
-        starting[0] -= ready is False
         if ready is None:
             return 1
-        return max(starting[0], 0) if ready is False else 0  # none ready until none starting
+        if ready:
+            return 1 if starting[0] <= 0 else 0  # ready once it has started
+        starting[0] -= 1
+        return max(starting[0], 0)
 
     monkeypatch.setattr(warm_pool, "started_ahead_here", count)
     assert pool.before_run() is not None
@@ -219,7 +221,27 @@ def test_a_run_waits_for_workers_started_ahead_that_are_still_importing(
     monkeypatch.setattr(compat, "prestart_workers", lambda env, n, keep: None)
     pool.during_run()  # starts one
     assert pool.before_run() is not None
-    assert starting[0] == 0, "polled until none was starting"
+    assert starting[0] == 0, "polled until it was ready"
+
+
+def test_a_run_waits_for_a_worker_started_ahead_that_ray_is_still_setting_up(
+    pool: WarmPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its first second or so, a worker the raylet starts is Ray's set-up process, without the
+    # env's variables: neither ready nor starting to see.
+    polls = [0]
+
+    def count(env: str, ready: bool | None = None) -> int:
+        if ready is None:
+            return 0
+        polls[0] += ready is True
+        return int(bool(ready) and polls[0] > 3)
+
+    monkeypatch.setattr(warm_pool, "started_ahead_here", count)
+    monkeypatch.setattr(compat, "prestart_workers", lambda env, n, keep: None)
+    pool.during_run()
+    assert pool.before_run() is not None
+    assert polls[0] == 4, "waited until it was ready"
 
 
 def test_a_refused_start_turns_the_pool_off_and_runs_start_workers_as_ray_does(

@@ -161,9 +161,9 @@ class ResourcesConfig(_Section):
     ``inline`` fits a one-worker trial in Tune's own trial process, reused from trial to trial
     (:mod:`tuning.trial.session`): no Train run, no processes started per trial.
 
-    ``warm_workers``: a Train trial's workers start ahead of need, imported, where a core is
-    free (:mod:`tuning.trial.warm_pool`); this many more wait per node for the next trials.
-    0 starts only each run's own workers ahead.
+    ``warm_workers``: Train workers started ahead of need, imported, on a node's CPUs that no
+    trial holds (:mod:`tuning.trial.warm_pool`): at most this many wait per node for the next
+    trials. 0 starts none.
     """
 
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)

@@ -50,6 +50,10 @@ KEEP_ALIVE_S = 120
 _ENV_KEY = "lightsweep:train_worker_env:"
 # The longest a run waits for workers started ahead to finish their imports (~5 CPU-seconds each).
 READY_WAIT_S = 30.0
+# How long a worker the raylet starts runs Ray's runtime-env set-up before it becomes the worker
+# process, with the env's variables (~1 s on 2 busy cores; a run that came sooner started a
+# second worker: seen in CI).
+SPAWN_S = 5.0
 
 
 def warm_imports(spec: SweepSpec) -> list[str]:
@@ -171,11 +175,15 @@ class WarmPool:
         env = self._env()
         if env is None:
             return None
-        if self._started_lately():
+        started_at = self._started_at()
+        if started_at is not None and time.time() - started_at < READY_WAIT_S:
             # Only after a start here: a starting worker may be another trial's, started cold.
+            # For its first second or so a worker is Ray's set-up process, without the env's
+            # variables yet: counted as starting only after that.
             deadline = time.monotonic() + READY_WAIT_S
             while (started_ahead_here(env, ready=True) < self.resources.workers_per_trial
-                   and started_ahead_here(env, ready=False)
+                   and (started_ahead_here(env, ready=False)
+                        or time.time() - started_at < SPAWN_S)
                    and time.monotonic() < deadline):
                 time.sleep(0.2)
         return {"env": env, "env_from": self.env_from, "job": _job_hex(),
@@ -230,14 +238,14 @@ class WarmPool:
         except (grpc.RpcError, *compat.PRESTART_ERRORS) as error:
             self._turn_off(error)
 
-    def _started_lately(self) -> bool:
-        """Whether workers were started ahead on this node within the longest wait for them."""
+    def _started_at(self) -> float | None:
+        """When workers were last started ahead on this node (for this job), if ever."""
         try:
             when = compat.internal_kv_get(_started_key())
         except compat.PRESTART_ERRORS as error:
             self._turn_off(error)
-            return False
-        return when is not None and time.time() - float(when) < READY_WAIT_S
+            return None
+        return None if when is None else float(when)
 
     @classmethod
     def _turn_off(cls, error: BaseException) -> None:

@@ -104,7 +104,9 @@ def train_worker(loop_config: dict[str, Any], session: TrialSession | None = Non
             "known_epoch": the trial's last epoch the sweep recorded, "wandb": the trial's W&B
             run (:func:`tuning.trial.tracking.wandb_run`) or None, "trial_dir": the trial's directory
             when the experiment is local, else None, "start_from": the checkpoint to start from
-            when the run has none of its own (population-based training's copy), or None}``.
+            when the run has none of its own (population-based training's copy), or None,
+            "warm": in a Train run, what :func:`tuning.trial.warm_pool.note_worker_env` records,
+            or None}``.
         session: Where it runs and reports; a Ray Train worker's (:class:`TrainSession`) if None.
     """
     train = session is None
