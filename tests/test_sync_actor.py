@@ -3,12 +3,26 @@ fresh barrier (tuning.trial.sync_actor, tuning.compat._reuse_synchronization_act
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import ray
+from ray.exceptions import RayActorError
 
 from tuning.compat import _ReusedSynchronizationActor
 
 pytestmark = [pytest.mark.ray]
+
+
+def _wait_until_dead(actor: object, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            ray.get(actor.get_world_size.remote(), timeout=10)  # type: ignore[attr-defined]
+        except RayActorError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the killed actor still answers")
 
 
 def _meet(actor: object, world_size: int, run: str) -> list[str]:
@@ -31,8 +45,10 @@ def test_run_after_run_meets_at_one_actor_with_a_fresh_barrier(ray_session) -> N
     assert _meet(second, 1, "run2") == ["run2-0"], "not held by the last run's rank"
     assert _meet(second, 3, "run3") == ["run3-0"] * 3
 
-    # Should it die, the next run starts another.
+    # Should it die, the next run starts another. (ray.kill returns before the actor is dead:
+    # a call right after may still reach it, and CI once saw the renewal do so.)
     ray.kill(first)
+    _wait_until_dead(first)
     third = reused.options().remote(timeout_s=60, warn_interval_s=60)
     assert third is not first
     assert _meet(third, 1, "run4") == ["run4-0"]
