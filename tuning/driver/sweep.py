@@ -242,6 +242,11 @@ def _connect(spec: SweepSpec, address: str | None, path: Location, check: ClassC
     """
     started = not ray.is_initialized()
     init_ray(address, **(local_ray_options(spec) if address is None else {}))
+    if address is None and spec.resources.trial_runner == "train":
+        # Now, not once the check is done: the first trials' workers import torch and Lightning
+        # while the user's classes are checked (one process) and Tune starts their trials.
+        hardware = Hardware.of_cluster(ray.cluster_resources())
+        WarmPool.for_spec(spec).before_sweep(max_concurrent_trials(spec, hardware))
     try:
         check.wait()
     except SweepError:
@@ -520,8 +525,6 @@ def launch(
             "the %d trials fit at once: the others wait, and a paused trial restarts its Train "
             "run. Fix: lower search.num_samples to %d, or give each trial less "
             "(resources.cpus_per_worker)", concurrency, spec.search.num_samples, concurrency)
-    if address is None and spec.resources.trial_runner == "train":
-        WarmPool.for_spec(spec).before_sweep(concurrency)
     _fit(build_tuner(spec, path, concurrency, past), path, address)
     return _outcome(path)
 

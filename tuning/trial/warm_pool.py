@@ -101,7 +101,9 @@ def note_worker_env(loop_config: dict[str, Any]) -> None:
     warm = loop_config.get("warm")
     if not warm:
         return
-    started_ahead = _process_age_s() > time.time() - warm["attempt_start"]
+    now = time.time()
+    process_start = now - _process_age_s()
+    started_ahead = process_start < warm["attempt_start"]
     own: str | None = None
     try:
         own = compat.own_serialized_runtime_env()
@@ -118,7 +120,9 @@ def note_worker_env(loop_config: dict[str, Any]) -> None:
         line = json.dumps({"rank": ray.train.get_context().get_world_rank(), "pid": os.getpid(),
                            "started_ahead": started_ahead, "env_as_started": own == warm["env"],
                            "torch_threads": torch.get_num_threads(),
-                           "env_from": warm["env_from"], "attempt_start": warm["attempt_start"]})
+                           "env_from": warm["env_from"], "attempt_start": warm["attempt_start"],
+                           # Where a run's start-up went: its process started, its train loop began.
+                           "process_start": process_start, "loop_start": now})
         # One short line per write: whole, even with the trial's other ranks appending.
         with open(Path(trial_dir, WORKER_STARTS_FILE), "a", encoding="utf-8") as out:
             out.write(line + "\n")
