@@ -25,6 +25,18 @@ def test_a_failed_check_raises_its_message_where_it_is_waited_for(
     assert "module_args.widht: Classifier.__init__ takes no argument 'widht'" in str(raised.value)
 
 
+def test_a_value_that_needs_no_class_is_refused_before_any_process_starts(
+        write_sweep: SweepWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The user's module would say if it were imported: a wrong flag needs neither it nor Ray.
+    _user_module(tmp_path, monkeypatch, "never_imported", WRITES_ITS_PID,
+                 "from lightning_modules.classifier import Classifier as Module")
+    spec = load_spec(write_sweep(module="never_imported:Module"), {"resources.workers_per_trial": 3})
+    with pytest.raises(SweepError) as raised:
+        ClassCheck(spec, local=True, in_process=False)
+    assert "does not divide evenly over resources.workers_per_trial=3" in str(raised.value)
+    assert not (tmp_path / "never_imported.pid").exists()
+
+
 def _user_module(directory: Path, monkeypatch: pytest.MonkeyPatch, name: str, *lines: str) -> None:
     """The user's module ``name`` in ``directory``, importable here and, through this process's
     path, in the checking process."""

@@ -236,6 +236,17 @@ def _check_precision(spec: SweepSpec) -> None:
         seen[name] = value
 
 
+def check_values(spec: SweepSpec) -> None:
+    """The checks that need neither the user's classes nor Ray (batch size, precision), which
+    the sweep's driver runs before it starts either: a wrong value or flag is refused at once.
+
+    Raises:
+        SweepError: Naming the field and the fix.
+    """
+    _check_batch_size(spec)
+    _check_precision(spec)
+
+
 def check_hardware(spec: SweepSpec, hardware: Hardware) -> None:
     """Refuses a sweep whose trials could never be placed on ``hardware``, or whose precision
     a card among its GPUs cannot run."""
@@ -334,7 +345,6 @@ def check_spec(spec: SweepSpec, hardware: Hardware | None) -> None:
     _check_objects(spec, trials, "trainer", pl.Trainer, pl)  # a logger or profiler as an object
     _check_top_level_objects(spec, trials)
     check_callbacks(spec, pl)
-    _check_batch_size(spec)
-    _check_precision(spec)
+    check_values(spec)
     if hardware is not None:
         check_hardware(spec, hardware)

@@ -15,7 +15,7 @@ import sys
 from types import TracebackType
 from typing import IO
 
-from tuning.config.checks import check_launch
+from tuning.config.checks import check_launch, check_values
 from tuning.config.spec import SweepSpec
 from tuning.errors import SweepError
 
@@ -44,7 +44,8 @@ class ClassCheck:
     only import it again: 9-10 s of waiting on 2 cores when Ray is up already. There the check
     runs in the driver's own process, before Ray starts.
 
-    Use as a context manager: leaving it stops a check that was not waited for.
+    Use as a context manager: leaving it stops a check that was not waited for. Values that
+    need no class (:func:`tuning.config.checks.check_values`) are checked as it is made.
 
     Args:
         spec: The sweep to check.
@@ -54,6 +55,7 @@ class ClassCheck:
     """
 
     def __init__(self, spec: SweepSpec, *, local: bool, in_process: bool | None = None) -> None:
+        check_values(spec)  # at once: a wrong value or flag needs no new process, nor Ray
         if in_process is None:
             in_process = any(name in sys.modules for name in LIGHTNING_MODULES)
         self._process: subprocess.Popen[bytes] | None = None
