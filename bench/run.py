@@ -75,6 +75,11 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
         "per_trial_overhead_s": _median([t["wall_s"] - t["fit_s"] for t in trials]),
         "report_latency_s": _median([g for t in trials for g in t["report_gaps_s"]]),
         "throughput_samples_per_s": _median([t["samples"] / t["fit_s"] for t in trials]),
+        # A Train trial's first run: its workers' process started how long before it, and
+        # the wait from its start to their train loops (worker_starts.jsonl).
+        "worker_head_start_s": _median([w["head_start_s"] for t in trials
+                                        for w in t.get("workers", [])]),
+        "worker_wait_s": _median([w["wait_s"] for t in trials for w in t.get("workers", [])]),
         "peak_pss_gb": result.get("peak_pss_gb"),
         "processes_at_peak": result.get("processes_at_peak"),
         "pss_at_peak_by_process_gb": result.get("pss_at_peak_by_process_gb"),
@@ -114,6 +119,10 @@ def _alone_figures(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "alone_per_trial_overhead_s": summary["lightsweep_alone"]["per_trial_overhead_s"],
         "inline_alone_per_trial_overhead_s":
             summary["lightsweep_inline_alone"]["per_trial_overhead_s"],
+        # What bounds the lone Train trial: its worker, started by the sweep's driver as soon as
+        # Ray was up, still importing when the trial's run starts.
+        "alone_worker_head_start_s": summary["lightsweep_alone"]["worker_head_start_s"],
+        "alone_worker_wait_s": summary["lightsweep_alone"]["worker_wait_s"],
     }
 
 

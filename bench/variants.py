@@ -30,7 +30,12 @@ def _trial(wall_s: float, last: dict[str, Any], gaps: list[float], config: dict[
 
 
 def tune_trials(experiment: Path) -> list[Result]:
-    """Per-trial figures from Ray Tune's ``result.json`` files under ``experiment``."""
+    """Per-trial figures from Ray Tune's ``result.json`` files under ``experiment``, and, for a
+    Train trial, its workers' starts (``worker_starts.jsonl``): how long before its run asked
+    for it each worker's process had started (``head_start_s``; negative: started after), and
+    how long from the run's start until the worker's train loop began (``wait_s``)."""
+    from tuning.trial.warm_pool import WORKER_STARTS_FILE
+
     trials = []
     for result_file in sorted(experiment.glob("*/result.json")):
         results = [json.loads(line) for line in result_file.read_text().splitlines() if line]
@@ -39,8 +44,15 @@ def tune_trials(experiment: Path) -> list[Result]:
             continue
         last = results[-1]
         gaps = [r["bench/report_gap_s"] for r in results[1:]]
+        starts_file = result_file.parent / WORKER_STARTS_FILE
+        starts = ([json.loads(line) for line in starts_file.read_text().splitlines()]
+                  if starts_file.is_file() else [])
         trials.append({**_trial(last["time_total_s"], last, gaps, last["config"]),
-                       "dir": result_file.parent.name})
+                       "dir": result_file.parent.name,
+                       "workers": [{"head_start_s": s["attempt_start"] - s["process_start"],
+                                    "wait_s": s["loop_start"] - s["attempt_start"],
+                                    "started_ahead": s["started_ahead"]}
+                                   for s in starts if "loop_start" in s]})
     return trials
 
 
