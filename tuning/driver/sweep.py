@@ -253,6 +253,7 @@ def _connect(spec: SweepSpec, address: str | None, path: Location, check: ClassC
         if started:
             ray.shutdown()
         raise
+    # Read after the check: a cluster's nodes may still be joining as this driver connects.
     hardware = Hardware.of_cluster(ray.cluster_resources())
     check_hardware(spec, hardware)
     if address is not None or not path.is_local:
