@@ -149,9 +149,8 @@ def _sequential_sweep(warm_workers: int, out: Path, epochs: int | None,
 def sequential(rounds: int, workdir: Path, epochs: int | None,
                cpus_per_worker: float) -> dict[str, Any]:
     """``warm_workers`` 0 and 1 alternated, ``rounds`` times each; ``epochs``: every trial runs
-    that many (FIFO), else the workload's ASHA. ``cpus_per_worker`` 0.5 leaves Ray a CPU free
-    besides the one the pool keeps for Ray's own processes, on 2 cores: the pool then starts
-    workers beside the running fit."""
+    that many (FIFO), else the workload's ASHA. ``cpus_per_worker``: on 2 cores, 1 or 0.5 leaves
+    Ray a CPU free beside the running fit, where the pool starts the next trial's worker."""
     overheads: dict[int, list[float]] = {0: [], 1: []}
     walls: dict[int, list[float]] = {0: [], 1: []}
     ahead: dict[int, list[int]] = {0: [], 1: []}

@@ -42,7 +42,8 @@ WARM_IMPORTS_ENV = "LIGHTSWEEP_WARM_IMPORTS"
 SITE_DIR = Path(__file__).parent / "warm"
 # One line per Train worker process of a trial's runs: {"rank", "pid", "started_ahead" (before the
 # run began), "env_as_started" (its runtime env is the text workers are started ahead with),
-# "env_from" ("predicted" or "learned"), "torch_threads" (as its fit runs), "attempt_start"}.
+# "env_from" ("predicted" or "learned"), "torch_threads" (as its fit runs), "attempt_start" (the
+# run's), "process_start", "loop_start" (its train loop's); times in epoch seconds}.
 WORKER_STARTS_FILE = "worker_starts.jsonl"
 # How long the raylet keeps an idle worker started ahead: the gap between two trials, with room;
 # one that no run took by then goes, and its memory with it.
