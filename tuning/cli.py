@@ -33,6 +33,9 @@ COMMANDS = ("launch", "resume", "leaderboard", "best", "report", "validate")
 CONFIG_HELP = ("a LightningCLI config file as the base of the sweep's arguments, after the sweep "
                "file's config: (repeatable; later files win, as in LightningCLI)")
 EXPERIMENT_HELP = "experiment directory (runs/<name>), or its cloud URI (s3://bucket/runs/<name>)"
+HYDRA_HELP = ("a Hydra project's primary config (configs/train.yaml), then Hydra overrides "
+              "(hparams_search=NAME trainer.max_epochs=5 +trainer.limit_train_batches=40): the "
+              "composed config is the sweep's base, its Optuna sweeper config the search")
 DEFAULT_SWEEP = str(resources.files("search_spaces") / "mnist1d_cnn.yaml")
 
 
@@ -54,8 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("launch", help="run a sweep (the default command)",
                        description="Run a sweep to the end, showing progress; prints the "
                        "leaderboard and the best trial.")
-    p.add_argument("sweep", nargs="?", default=DEFAULT_SWEEP,
-                   help="sweep file (default: search_spaces/mnist1d_cnn.yaml)")
+    p.add_argument("sweep", nargs="?",
+                   help="sweep file (default: search_spaces/mnist1d_cnn.yaml, or none with --hydra)")
+    p.add_argument("--hydra", nargs="+", metavar=("CONFIG", "OVERRIDE"), help=HYDRA_HELP)
+    p.add_argument("--metric", help="the metric to optimize, as the module logs it (metric; a "
+                   "Hydra config's optimized_metric otherwise)")
+    p.add_argument("--mode", choices=("max", "min"), help="whether larger --metric is better "
+                   "(mode; a Hydra sweeper's direction otherwise)")
     p.add_argument("--num-samples", type=_positive_int, help="trials to run (search.num_samples)")
     p.add_argument("--max-epochs", type=_positive_int, help="epochs per trial at most "
                    "(scheduler.max_epochs)")
@@ -125,8 +133,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a sweep file without running it",
                        description="Check a sweep file, its classes and arguments, and this "
                        "machine's hardware; starts no Ray process.")
-    p.add_argument("sweep", help="sweep file")
+    p.add_argument("sweep", nargs="?", help="sweep file (none with --hydra)")
     p.add_argument("--config", action="append", metavar="FILE", help=CONFIG_HELP)
+    p.add_argument("--hydra", nargs="+", metavar=("CONFIG", "OVERRIDE"), help=HYDRA_HELP)
+    p.add_argument("--metric", help="the metric to optimize (metric)")
+    p.add_argument("--mode", choices=("max", "min"), help="whether larger --metric is better")
     return parser
 
 
@@ -273,13 +284,14 @@ def _summarize(outcome: SweepOutcome) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "launch":
         return _summarize(launch(
-            args.sweep, num_samples=args.num_samples, max_epochs=args.max_epochs,
+            _sweep_file(args), num_samples=args.num_samples, max_epochs=args.max_epochs,
             workers_per_trial=args.workers_per_trial, max_concurrent=args.max_concurrent,
             trial_runner=args.trial_runner,
             max_retries=args.max_retries, fail_fast=args.fail_fast, seed=args.seed,
             storage=args.storage, name=args.name, address=args.address,
             warm_start=args.warm_start, wandb=args.wandb, wandb_project=args.wandb_project,
-            smoke=args.smoke, config=args.config,
+            smoke=args.smoke, config=args.config, hydra=_hydra(args.hydra),
+            metric=args.metric, mode=args.mode,
         ))
     if args.command == "resume":
         return _summarize(resume(args.experiment, address=args.address))
@@ -292,15 +304,33 @@ def _run(args: argparse.Namespace) -> int:
 
         sys.stdout.write(f"{write_report(args.experiment, args.out)}\n")
     elif args.command == "validate":
-        spec = load_spec(args.sweep, {"config": args.config})
+        if args.sweep is None and not args.hydra:
+            raise SweepError("validate: nothing to check. Fix: give a sweep file, or --hydra "
+                             "CONFIG [OVERRIDE ...]")
+        spec = load_spec(_sweep_file(args), {"config": args.config, "hydra": _hydra(args.hydra),
+                                             "metric": args.metric, "mode": args.mode})
         for warning in check_launch(spec, local=True):
             logger.warning("%s", warning)
         space = spec.search_space
+        shown = [spec.shown_keys.get(k, k) for k in space.searched]
+        checked = args.sweep or args.hydra[0]
         sys.stdout.write(
-            f"{args.sweep}: ok ({len(space.searched)} searched: {', '.join(space.searched)}; "
+            f"{checked}: ok ({len(shown)} searched: {', '.join(shown)}; "
             f"{spec.search.num_samples} trials of at most {spec.scheduler.max_epochs} epochs)\n"
         )
     return 0
+
+
+def _sweep_file(args: argparse.Namespace) -> str | None:
+    """The sweep file named, else none beside ``--hydra``, else the default sweep."""
+    if args.sweep is not None or args.hydra:
+        return str(args.sweep) if args.sweep is not None else None
+    return DEFAULT_SWEEP if args.command == "launch" else None
+
+
+def _hydra(given: list[str] | None) -> dict[str, Any] | None:
+    """``--hydra CONFIG OVERRIDE ...`` as :func:`tuning.config.spec.load_spec` takes it."""
+    return {"config": given[0], "overrides": given[1:]} if given else None
 
 
 def _mistyped_command(argv: list[str]) -> str | None:

@@ -245,6 +245,26 @@ def check_values(spec: SweepSpec) -> None:
     """
     _check_batch_size(spec)
     _check_precision(spec)
+    _check_sampler_args(spec)
+
+
+# Optuna's sampler classes, by search.sampler.
+SAMPLER_CLASSES = {"tpe": "TPESampler", "nsga2": "NSGAIISampler", "random": "RandomSampler"}
+
+
+def _check_sampler_args(spec: SweepSpec) -> None:
+    if not spec.search.sampler_args:
+        return
+    import optuna
+
+    cls = getattr(optuna.samplers, SAMPLER_CLASSES[spec.search.sampler])
+    params, var_kw = init_parameters(cls)
+    for name in spec.search.sampler_args:
+        if name == "seed" or (name not in params and not var_kw):
+            raise SweepError(
+                f"search.sampler_args.{name}: optuna.samplers.{cls.__name__} takes no argument "
+                f"{name!r} here. Fix: use one of "
+                f"{', '.join(p for p in params if p != 'seed')} (the seed is search.seed)")
 
 
 def check_hardware(spec: SweepSpec, hardware: Hardware) -> None:

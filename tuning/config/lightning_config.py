@@ -210,12 +210,18 @@ def resolve_lightning_config(data: dict[str, Any], sweep_dir: Path,
     if config.get("ckpt_path") is not None:
         logger.info("config: ckpt_path not used: each trial trains from its own start (and "
                     "resumes from its own checkpoints)")
+    log_replaced_trainer_keys(trainer, "config")
+    return data
+
+
+def log_replaced_trainer_keys(trainer: Mapping[str, Any], source: str) -> None:
+    """Says in one line which of a base config's trainer settings each trial gets from
+    lightsweep instead."""
     replaced = [k for k in OWNED_TRAINER_KEYS if trainer.get(k) is not None]
     if replaced:
-        logger.info("config: trainer %s set by lightsweep for each trial (%s)",
+        logger.info("%s: trainer %s set by lightsweep for each trial (%s)", source,
                     ", ".join(replaced),
                     "; ".join(f"{k}: {OWNED_TRAINER_KEYS[k]}" for k in replaced))
-    return data
 
 
 def best_config(config: Mapping[str, Any], module: str, datamodule: str,

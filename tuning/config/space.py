@@ -9,6 +9,7 @@ that may run into objects (``module.net.init_args.hidden``). A value is a distri
     module.lr: {loguniform: [1.0e-4, 1.0e-1]}
     module.dropout: {uniform: [0.0, 0.5]}
     module.width: {int: [16, 128], step: 16}     # inclusive bounds
+    module.hidden: {int: [8, 512], log: true}     # integers, uniform in their logarithm
     datamodule.batch_size: {choice: [32, 64, 128]}
 
 or a bare value, which is fixed. A ``choice`` among objects is conditional: each branch may search
@@ -47,6 +48,7 @@ ROUTES = ("module", "datamodule", "trainer", "optimizer", "lr_scheduler")
 # LightningCLI's names for the first two.
 ROUTE_ALIASES = {"model": "module", "data": "datamodule"}
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
+OPTIONS = ("step", "log")  # of int
 
 
 def _tune() -> ModuleType:
@@ -143,21 +145,33 @@ class Uniform(Distribution):
 
 @dataclass(frozen=True)
 class IntRange(Distribution):
-    """Integers from ``low`` to ``high`` inclusive, every ``step``."""
+    """Integers from ``low`` to ``high`` inclusive, every ``step`` (or, with ``log``, drawn
+    uniformly in their logarithm)."""
 
     low: int
     high: int
     step: int = 1
+    log: bool = False
     name = "int"
 
     @override
     def to_tune(self) -> Any:
+        if self.log:  # Tune's lograndint excludes its upper bound
+            return _tune().lograndint(self.low, self.high + 1)
         # Tune's qrandint is inclusive of its upper bound, as sweep files promise.
         return _tune().qrandint(self.low, self.high, self.step)
 
     @override
     def suggest(self, trial: Any, name: str) -> None:
-        trial.suggest_int(name, self.low, self.high, step=self.step)
+        trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
+
+    @override
+    def optuna(self) -> Any:
+        if not self.log:
+            return super().optuna()
+        import optuna
+
+        return optuna.distributions.IntDistribution(self.low, self.high, log=True)
 
     @override
     def finite_values(self) -> list[Any] | None:
@@ -236,7 +250,7 @@ class ObjectChoice(Distribution):
 
 def _is_distribution(value: Any) -> bool:
     return isinstance(value, Mapping) and any(k in DISTRIBUTIONS for k in value) and all(
-        k in (*DISTRIBUTIONS, "step") for k in value)
+        k in (*DISTRIBUTIONS, *OPTIONS) for k in value)
 
 
 def _contains_distribution(value: Any) -> bool:
@@ -299,8 +313,13 @@ def _parse_choice(key: str, values: list[Any]) -> Distribution:
     return ObjectChoice(tuple(branches))
 
 
-def _parse_int(key: str, spec: Any, step: Any) -> IntRange:
+def _parse_int(key: str, spec: Any, step: Any, log: Any) -> IntRange:
     low, high = _bounds(key, spec, "int")
+    if not isinstance(log, bool):
+        raise SweepError(f"space.{key}: log takes true or false, got {log!r}")
+    if log and (low < 1 or step not in (None, 1)):
+        raise SweepError(f"space.{key}: a log-scaled int needs low >= 1 and no step, got "
+                         f"{spec!r} step {step!r}. Fix: raise low, or leave out step or log")
     step = 1 if step is None else step
     if not all(float(v).is_integer() for v in (low, high)) or isinstance(step, bool) or not (
         isinstance(step, int) and step > 0
@@ -314,7 +333,7 @@ def _parse_int(key: str, spec: Any, step: Any) -> IntRange:
             f"space.{key}: int range [{int(low)}, {int(high)}] is not a whole number of steps of "
             f"{step}. Fix: make high - low a multiple of step"
         )
-    return IntRange(int(low), int(high), step)
+    return IntRange(int(low), int(high), step, log)
 
 
 def parse_distribution(key: str, value: Any) -> Distribution | None:
@@ -327,7 +346,7 @@ def parse_distribution(key: str, value: Any) -> Distribution | None:
         return None
     if is_object(value):
         return None  # an object, fixed
-    kinds = [k for k in value if k != "step"]
+    kinds = [k for k in value if k not in OPTIONS]
     known = DISTRIBUTIONS
     if len(kinds) != 1 or kinds[0] not in known:
         raise SweepError(
@@ -336,8 +355,9 @@ def parse_distribution(key: str, value: Any) -> Distribution | None:
         )
     kind = kinds[0]
     spec = value[kind]
-    if "step" in value and kind != "int":
-        raise SweepError(f"space.{key}: 'step' only goes with int, not {kind}")
+    for option in OPTIONS:
+        if option in value and kind != "int":
+            raise SweepError(f"space.{key}: {option!r} only goes with int, not {kind}")
     if kind == "choice":
         if not isinstance(spec, list | tuple) or not spec:
             raise SweepError(
@@ -346,7 +366,7 @@ def parse_distribution(key: str, value: Any) -> Distribution | None:
             )
         return _parse_choice(key, list(spec))
     if kind == "int":
-        return _parse_int(key, spec, value.get("step"))
+        return _parse_int(key, spec, value.get("step"), value.get("log", False))
     low, high = _bounds(key, spec, kind)
     if kind == "loguniform":
         if low <= 0:

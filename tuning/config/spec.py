@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,11 +46,13 @@ from pydantic import (
     model_validator,
 )
 
+from tuning.config import hydra_project
 from tuning.config.gpus import share_error
+from tuning.config.hydra_project import hydra_path, read_hydra_project, shown_key
 from tuning.config.lightning_config import merge, resolve_lightning_config, section
 from tuning.config.objects import set_path
 from tuning.config.space import ROUTES, ObjectChoice, SearchSpace, canonical_key, split_key
-from tuning.config.yaml_files import read_yaml
+from tuning.config.yaml_files import interpolate, read_yaml
 from tuning.errors import SweepError
 from tuning.record.location import Location
 from tuning.record.records import is_finite_number
@@ -75,6 +78,9 @@ class SearchConfig(_Section):
     num_samples: int = Field(10, gt=0)
     seed: int = 0
     sampler: Literal["tpe", "nsga2", "random"] = "tpe"
+    # More keyword arguments of the sampler's class (TPE's n_startup_trials, say), as a Hydra
+    # sweeper config gives them.
+    sampler_args: dict[str, Any] = {}
 
 
 def rung_milestones(max_epochs: int, grace_period: int, reduction_factor: int) -> list[int]:
@@ -302,6 +308,19 @@ class WandbConfig(_Section):
     mode: Literal["online", "offline", "disabled"] | None = None
 
 
+class HydraSource(_Section):
+    """A Hydra project's primary config and the overrides it is composed with
+    (:mod:`tuning.config.hydra_project`).
+
+    ``root``: the project's root (``.project-root``), relative to the launch directory where it
+    lies inside it (so that it names the shipped copy on a cluster), else absolute.
+    """
+
+    config: str
+    overrides: list[str] = []
+    root: str | None = None
+
+
 class SweepSpec(BaseModel):
     """A validated sweep: what to train, what to search, how to schedule and resource it."""
 
@@ -313,6 +332,10 @@ class SweepSpec(BaseModel):
     # and what they held, merged: the sweep keeps it, the files need not stay.
     config: list[str] = []
     lightning_config: dict[str, Any] = {}
+    # A Hydra project's config as the base (tuning.config.hydra_project), and the config it
+    # composed, interpolations kept: each trial resolves it with its own values.
+    hydra: HydraSource | None = None
+    hydra_config: dict[str, Any] = {}
     module_args: dict[str, Any] = {}
     datamodule_args: dict[str, Any] = {}
     trainer_args: dict[str, Any] = {}
@@ -510,6 +533,33 @@ class SweepSpec(BaseModel):
         """The Lightning accelerator every trial's workers run on."""
         return "gpu" if self.resources.gpus_per_worker > 0 else "cpu"
 
+    @property
+    def shown_keys(self) -> dict[str, str]:
+        """Each searched key by the name the user's config gives it: a Hydra project's
+        ``model.optimizer.lr`` rather than lightsweep's ``module.optimizer.lr``."""
+        if not self.hydra_config:
+            return {}
+        return {key: shown_key(key) for key in self.search_space.searched}
+
+    def hydra_trial(self, config: Mapping[str, Any] | None = None,
+                    output_dir: str | None = None) -> dict[str, Any]:
+        """The sections of the Hydra config that lightsweep reads, resolved for the trial whose
+        config is ``config`` (the base's values where None), its Hydra output directory
+        ``output_dir``, and this process's working directory as Hydra's ``runtime.cwd``."""
+        values = {}
+        if config is not None:
+            space = self.search_space
+            values = {hydra_path(key): value for key, value in space.values(config).items()}
+        return hydra_project.resolve(self.hydra_config, values,
+                                     output_dir or hydra_project.CHECK_OUTPUT_DIR, os.getcwd())
+
+    def _base_sections(self, resolved: Mapping[str, Any], route: str) -> dict[str, Any]:
+        if resolved:
+            return hydra_project.route_arguments(resolved, route)
+        if self.lightning_config:
+            return section(self.lightning_config, route)
+        return {}
+
     def own_args(self, route: str) -> dict[str, Any]:
         """The fixed arguments of ``route`` that the sweep file itself gives."""
         return {"module": self.module_args, "datamodule": self.datamodule_args,
@@ -517,20 +567,29 @@ class SweepSpec(BaseModel):
                 "lr_scheduler": self.lr_scheduler}[route]
 
     def args_section(self, route: str) -> dict[str, Any]:
-        """The fixed arguments of ``route``: the LightningCLI config's, under the sweep file's."""
-        if not self.lightning_config:
+        """The fixed arguments of ``route``: the base's (a LightningCLI or Hydra config), under
+        the sweep file's."""
+        resolved = self.hydra_trial() if self.hydra_config else {}
+        return self._args_over(resolved, route)
+
+    def _args_over(self, resolved: Mapping[str, Any], route: str) -> dict[str, Any]:
+        base = self._base_sections(resolved, route)
+        if not base:
             return self.own_args(route)
-        merged: dict[str, Any] = merge(section(self.lightning_config, route), self.own_args(route))
+        merged: dict[str, Any] = merge(base, self.own_args(route))
         return merged
 
-    def trial_args(self, config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    def trial_args(self, config: Mapping[str, Any],
+                   output_dir: str | None = None) -> dict[str, dict[str, Any]]:
         """Keyword arguments per route for one trial: fixed arguments, with the trial's values
-        set at their paths (inside objects too)."""
+        set at their paths (inside objects too). A Hydra config is resolved for the trial, its
+        output directory ``output_dir``."""
         space = self.search_space
         values = space.values(config)
+        resolved = self.hydra_trial(config, output_dir) if self.hydra_config else {}
         args = {}
         for route in ROUTES:
-            route_args = copy.deepcopy(self.args_section(route))
+            route_args = copy.deepcopy(self._args_over(resolved, route))
             # Shallow paths first: a chosen object, then the values searched inside it.
             keys = sorted(space.keys_for(route).items(), key=lambda item: item[0].count("."))
             for path, key in keys:
@@ -605,23 +664,37 @@ def _validate(data: Any, source: str) -> SweepSpec:
         raise SweepError(f"{source}: invalid sweep file:\n  {lines}") from None
 
 
-def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> SweepSpec:
+def load_spec(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> SweepSpec:
     """Reads, merges and validates a sweep file.
 
     Args:
-        path: The YAML sweep file.
+        path: The YAML sweep file; None for a sweep that a Hydra project alone describes
+            (``overrides["hydra"]``).
         overrides: Dotted paths to values (``{"scheduler.max_epochs": 3}``); None values are
-            ignored, so unset command-line flags can be passed through.
+            ignored, so unset command-line flags can be passed through. ``"config"`` adds
+            LightningCLI config files, ``"hydra"`` names a Hydra project's config and overrides
+            (:func:`tuning.config.hydra_project.read_hydra_project`).
 
     Raises:
         SweepError: For a missing file, broken YAML, or any invalid field.
     """
-    path = Path(path)
-    data = read_yaml(path, "sweep file",
-                     "pass a YAML file, e.g. search_spaces/mnist1d_cnn.yaml")
+    overrides = dict(overrides or {})
+    extra_configs = overrides.pop("config", None) or []
+    hydra = overrides.pop("hydra", None)
+    if path is None:
+        data: Any = {}
+        sweep_dir, source = Path.cwd(), "--hydra"
+    else:
+        path = Path(path)
+        data = read_yaml(path, "sweep file",
+                         "pass a YAML file, e.g. search_spaces/mnist1d_cnn.yaml")
+        sweep_dir, source = path.parent, str(path)
     if isinstance(data, dict):
-        overrides = dict(overrides or {})
-        extra_configs = overrides.pop("config", None) or []
+        data = interpolate(data, source, keep=("hydra",))
         data = _apply(data, overrides)
-        data = resolve_lightning_config(data, path.parent, list(extra_configs))
-    return _validate(data, source=str(path))
+        if (hydra or data.get("hydra")) and (extra_configs or data.get("config")):
+            raise SweepError("config and hydra: a sweep takes one base, a LightningCLI config "
+                             "or a Hydra project. Fix: keep one of the two")
+        data = read_hydra_project(data, sweep_dir, hydra)
+        data = resolve_lightning_config(data, sweep_dir, list(extra_configs))
+    return _validate(data, source=source)

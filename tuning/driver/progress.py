@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -30,10 +31,10 @@ def _better(value: float, best: float | None, mode: str) -> bool:
     return best is None or (value > best if mode == "max" else value < best)
 
 
-def _fmt_config(config: dict[str, Any]) -> str:
+def _fmt_config(config: dict[str, Any], names: Mapping[str, str] | None = None) -> str:
     return " ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-        for k, v in searched_values(config).items()
+        for k, v in searched_values(config, names).items()
     )
 
 
@@ -42,13 +43,15 @@ class ProgressCallback(Callback):
     a sweep's other objectives), and how trials end."""
 
     def __init__(self, metric: str, mode: str, max_epochs: int,
-                 also: tuple[str, ...] = ()) -> None:
+                 also: tuple[str, ...] = (), names: Mapping[str, str] | None = None) -> None:
         self.metric, self.mode, self.max_epochs, self.also = metric, mode, max_epochs, also
+        self.names = dict(names or {})
         self.best: tuple[float, str] | None = None
 
     @override
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
-        logger.info("trial %s started: %s", trial.trial_id, _fmt_config(trial.config))
+        logger.info("trial %s started: %s", trial.trial_id,
+                    _fmt_config(trial.config, self.names))
 
     @override
     def on_trial_result(
@@ -111,8 +114,10 @@ class LiveProgress(Callback):
     """
 
     def __init__(self, metric: str, mode: str, max_epochs: int, num_samples: int,
-                 stream: IO[str] | None = None, min_interval_s: float = 0.25) -> None:
+                 stream: IO[str] | None = None, min_interval_s: float = 0.25,
+                 names: Mapping[str, str] | None = None) -> None:
         self.metric, self.mode, self.max_epochs = metric, mode, max_epochs
+        self.names = dict(names or {})
         self.num_samples = num_samples
         self.stream = stream or sys.stderr
         self.min_interval_s = min_interval_s
@@ -122,7 +127,8 @@ class LiveProgress(Callback):
 
     def _row(self, trial: Trial) -> _Row:
         if trial.trial_id not in self.rows:
-            self.rows[trial.trial_id] = _Row(trial.trial_id, _fmt_config(trial.config))
+            self.rows[trial.trial_id] = _Row(trial.trial_id,
+                                             _fmt_config(trial.config, self.names))
         return self.rows[trial.trial_id]
 
     @override
@@ -223,10 +229,12 @@ PROGRESS_ENV = "LIGHTSWEEP_PROGRESS"
 
 
 def progress_callback(metric: str, mode: str, max_epochs: int, num_samples: int,
-                      also: tuple[str, ...] = ()) -> Callback:
+                      also: tuple[str, ...] = (), names: Mapping[str, str] | None = None
+                      ) -> Callback:
     """The live table on a terminal, log lines otherwise; ``LIGHTSWEEP_PROGRESS=live`` or
-    ``lines`` chooses. Lines show the ``also`` metrics beside ``metric``."""
+    ``lines`` chooses. Lines show the ``also`` metrics beside ``metric``; searched values go by
+    ``names`` (:attr:`tuning.config.spec.SweepSpec.shown_keys`)."""
     choice = os.environ.get(PROGRESS_ENV) or ("live" if sys.stderr.isatty() else "lines")
     if choice == "live":
-        return LiveProgress(metric, mode, max_epochs, num_samples)
-    return ProgressCallback(metric, mode, max_epochs, also)
+        return LiveProgress(metric, mode, max_epochs, num_samples, names=names)
+    return ProgressCallback(metric, mode, max_epochs, also, names)

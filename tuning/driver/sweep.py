@@ -30,6 +30,7 @@ from tuning.config.checks import Hardware, check_hardware, max_concurrent_trials
 from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.config.space import sample
 from tuning.config.spec import ResourcesConfig, SweepSpec, load_spec
+from tuning.config.targets import LAUNCH_DIR_ENV
 from tuning.driver.class_check import ClassCheck
 from tuning.driver.imports import import_tensorboardx_without_torch
 from tuning.driver.pareto_asha import ParetoASHA
@@ -168,9 +169,14 @@ def runtime_env(address: str | None) -> dict[str, Any]:
         env_vars[PLACEMENT_GROUPS_ENV] = "driver"
     cwd = Path.cwd()
     hook = f"{drop_expected_messages.__module__}.{drop_expected_messages.__name__}"
+    # A trial's code runs in the directory its relative paths were written for: the launch
+    # directory here (tuning.trial.worker.run_in_launch_directory), the shipped one on a cluster,
+    # never Tune's trial directory.
+    env_vars["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
     if address is None:
         paths = [str(cwd), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
         env_vars["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        env_vars[LAUNCH_DIR_ENV] = str(cwd)
         return {"env_vars": env_vars, "worker_process_setup_hook": hook}
     env: dict[str, Any] = {"working_dir": str(cwd), "excludes": SHIPPING_EXCLUDES,
                            "env_vars": env_vars, "worker_process_setup_hook": hook}
@@ -289,15 +295,16 @@ def build_searcher(
     seed = spec.search.seed
     sampler_seed = trial_seed(seed, len(warm_start)) if warm_start else seed
     sampler: optuna.samplers.BaseSampler
+    args = dict(spec.search.sampler_args)
     if spec.search.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(seed=sampler_seed)
+        sampler = optuna.samplers.TPESampler(seed=sampler_seed, **args)
     elif spec.search.sampler == "nsga2":
         # Optuna's default generation of 50 would leave a sweep of fewer trials wholly random:
         # a quarter of the sweep per generation gives it four generations to evolve.
-        population = min(50, max(4, spec.search.num_samples // 4))
-        sampler = optuna.samplers.NSGAIISampler(seed=sampler_seed, population_size=population)
+        args.setdefault("population_size", min(50, max(4, spec.search.num_samples // 4)))
+        sampler = optuna.samplers.NSGAIISampler(seed=sampler_seed, **args)
     else:
-        sampler = optuna.samplers.RandomSampler(seed=sampler_seed)
+        sampler = optuna.samplers.RandomSampler(seed=sampler_seed, **args)
     objectives = spec.objective_list
     multi = len(objectives) > 1
     return TruthfulOptunaSearch(
@@ -372,7 +379,8 @@ def build_tuner(
                 # local copy: only a local experiment's state can be cut short by a full disk.
                 *([TuneStateBackup(Path(path.uri))] if path.is_local else []),
                 progress_callback(spec.metric, spec.mode, spec.scheduler.max_epochs,
-                                  spec.search.num_samples, tuple(spec.shown_metrics[1:])),
+                                  spec.search.num_samples, tuple(spec.shown_metrics[1:]),
+                                  spec.shown_keys),
             ],
             # Train trials retry dead workers themselves (see tuning.trial.driver.run_trial);
             # Tune retrying them would also re-run the user's deterministic exceptions. An
@@ -436,7 +444,7 @@ SMOKE: dict[str, Any] = {
 
 
 def launch(
-    sweep: str | Path | SweepSpec,
+    sweep: str | Path | SweepSpec | None,
     *,
     num_samples: int | None = None,
     max_epochs: int | None = None,
@@ -454,11 +462,15 @@ def launch(
     wandb_project: str | None = None,
     smoke: bool = False,
     config: list[str] | None = None,
+    hydra: dict[str, Any] | None = None,
+    metric: str | None = None,
+    mode: str | None = None,
 ) -> SweepOutcome:
     """Runs a new sweep to its end (or its interruption).
 
     Args:
-        sweep: A sweep file, or an already loaded SweepSpec.
+        sweep: A sweep file, an already loaded SweepSpec, or None for a sweep that ``hydra``
+            alone describes.
         num_samples: Overrides ``search.num_samples``.
         max_epochs: Overrides ``scheduler.max_epochs``.
         workers_per_trial: Overrides ``resources.workers_per_trial``.
@@ -478,6 +490,10 @@ def launch(
             ``fast_dev_run``, through Ray Train and Tune): :data:`SMOKE` overrides the rest.
         config: LightningCLI config files laid over the sweep file's ``config:`` (later files
             win), relative to the working directory.
+        hydra: A Hydra project's ``{"config": primary config, "overrides": [...]}`` as the
+            sweep's base (:mod:`tuning.config.hydra_project`), relative to the working directory.
+        metric: Overrides ``metric`` (a Hydra config's ``optimized_metric``).
+        mode: Overrides ``mode`` (a Hydra sweeper's ``direction``).
 
     Raises:
         SweepError: For any invalid input, before any trial starts (a Ray started for the
@@ -491,15 +507,17 @@ def launch(
         "failures.max_retries": max_retries,
         "failures.fail_fast": fail_fast, "search.seed": seed, "storage": storage,
         "wandb.enabled": True if wandb_project else wandb, "wandb.project": wandb_project,
+        "metric": metric, "mode": mode,
         **(SMOKE if smoke else {}),
     }
     if isinstance(sweep, SweepSpec):
-        if config:
-            raise SweepError("--config: LightningCLI configs are read with a sweep file. Fix: "
-                             "pass the sweep file's path, or put config: in the SweepSpec")
+        if config or hydra:
+            raise SweepError("--config, --hydra: a base config is read with a sweep file. Fix: "
+                             "pass the sweep file's path, or put it in the SweepSpec")
         spec, stem = sweep.with_overrides(overrides), sweep.name or "sweep"
     else:
-        spec, stem = load_spec(sweep, {**overrides, "config": config}), Path(sweep).stem
+        spec = load_spec(sweep, {**overrides, "config": config, "hydra": hydra})
+        stem = Path(sweep).stem if sweep is not None else Path(str(hydra and hydra["config"])).stem
     if smoke:
         stem = f"smoke-{stem}"
     address = address or os.environ.get("RAY_ADDRESS")

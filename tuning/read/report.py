@@ -470,7 +470,8 @@ def write_report(experiment: str | Location, out: str | Path | None = None) -> P
         best_html = (f"<p><b>Best trial {best.trial_id}</b>: {html.escape(metric)} = "
                      f"{epoch.metrics[metric]:.4f} at epoch {epoch.epoch} ({best.status}).<br>"
                      + ", ".join(html.escape(f"{k} = {v}")
-                                 for k, v in searched_values(best.config).items())
+                                 for k, v in searched_values(best.config,
+                                                             spec.shown_keys).items())
                      + (f"<br>checkpoint: <code>{html.escape(epoch.checkpoint)}</code>"
                         if epoch.checkpoint else "") + "</p>")
     else:

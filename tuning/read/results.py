@@ -65,7 +65,8 @@ class BestTrial:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "trial_id": self.trial_id, "config": searched_values(self.config),
+            "trial_id": self.trial_id,
+            "config": searched_values(self.config, self.spec.shown_keys),
             "metric": self.metric, "value": self.value, "epoch": self.epoch,
             **({"values": self.values} if self.values is not None else {}),
             "checkpoint": self.checkpoint, "checkpoint_epoch": self.checkpoint_epoch,

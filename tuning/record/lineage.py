@@ -51,6 +51,9 @@ class Exploit:
         return asdict(self)
 
 
-def searched_values(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A config without what lightsweep adds to it (the lineage)."""
-    return {k: v for k, v in config.items() if k != LINEAGE_KEY}
+def searched_values(config: Mapping[str, Any],
+                    names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A config without what lightsweep adds to it (the lineage), its keys by ``names`` where
+    given (:attr:`tuning.config.spec.SweepSpec.shown_keys`)."""
+    names = names or {}
+    return {names.get(k, k): v for k, v in config.items() if k != LINEAGE_KEY}

@@ -161,13 +161,19 @@ class Ledger:
     def rows(self) -> list[dict[str, Any]]:
         """The leaderboard: :meth:`TrialRecord.to_dict` of every trial, best first."""
         if not self.pareto:
-            return [t.to_dict(self.spec.metric, self.spec.mode) for t in self.ranked()]
-        fronts = self.fronts()
-        metrics = [o.metric for o in self.spec.objective_list]
-        shown = self.spec.shown_metrics
-        return [t.to_dict(self.spec.metric, self.spec.mode,
-                          (metrics, shown, fronts.get(t.trial_id)))
-                for t in self._pareto_ranked(fronts)]
+            rows = [t.to_dict(self.spec.metric, self.spec.mode) for t in self.ranked()]
+        else:
+            fronts = self.fronts()
+            metrics = [o.metric for o in self.spec.objective_list]
+            shown = self.spec.shown_metrics
+            rows = [t.to_dict(self.spec.metric, self.spec.mode,
+                              (metrics, shown, fronts.get(t.trial_id)))
+                    for t in self._pareto_ranked(fronts)]
+        names = self.spec.shown_keys  # a Hydra project's own names for its searched keys
+        if names:
+            for row in rows:
+                row["config"] = {names.get(k, k): v for k, v in row["config"].items()}
+        return rows
 
     def _pareto_ranked(self, fronts: dict[str, int]) -> list[TrialRecord]:
         return [*(self.trials[t] for t in fronts),

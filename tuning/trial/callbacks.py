@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from tuning.config import hydra_project
 from tuning.config.spec import SweepSpec
 from tuning.config.targets import resolve_class
 from tuning.errors import SweepError
@@ -73,3 +74,17 @@ def build_callbacks(spec: SweepSpec, pl: Any, trial_dir: str | None) -> list[Any
             args = {**args, "dirpath": f"{trial_dir}/{CHECKPOINT_DIR}"}
         callbacks.append(cls(**args))
     return callbacks
+
+
+def build_hydra_callbacks(resolved: dict[str, Any], pl: Any, trial_dir: str) -> list[Any]:
+    """A Hydra project's callbacks (``callbacks:`` of its resolved config) for one trial, built
+    by Hydra; a ModelCheckpoint without a ``dirpath`` saves under ``trial_dir``."""
+    from hydra.utils import instantiate
+
+    built = []
+    for obj in hydra_project.callbacks(resolved).values():
+        callback = instantiate(obj)
+        if isinstance(callback, pl.callbacks.ModelCheckpoint) and obj.get("dirpath") is None:
+            callback.dirpath = f"{trial_dir}/{CHECKPOINT_DIR}"
+        built.append(callback)
+    return built

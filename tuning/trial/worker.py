@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import warnings
 from contextlib import nullcontext
 from pathlib import Path
@@ -18,12 +19,13 @@ from typing import Any
 from tuning.compat import TRAIN_CONTEXT_LOGGER, TUNE_STORAGE_LOGGER
 from tuning.config.checks import normalize_precision
 from tuning.config.gpus import memory_fraction
+from tuning.config.hydra_project import enter_project, project_root
 from tuning.config.objects import apply_optimizer, build, build_arguments
 from tuning.config.seeding import SEED_KEY
 from tuning.config.spec import ResourcesConfig, SweepSpec
-from tuning.config.targets import lightning_namespace, resolve_class
+from tuning.config.targets import LAUNCH_DIR_ENV, lightning_namespace, resolve_class
 from tuning.record.layout import CHECKPOINT_NAME
-from tuning.trial.callbacks import build_callbacks
+from tuning.trial.callbacks import build_callbacks, build_hydra_callbacks
 from tuning.trial.explored import explored_values_callback
 from tuning.trial.lightning_compat import prepare, ray_lightning
 from tuning.trial.model_cost import model_cost_callback
@@ -38,6 +40,19 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "enable_progress_bar": False,
     "enable_model_summary": False,
 }
+
+
+def run_in_launch_directory(spec: SweepSpec) -> None:
+    """Runs the trial's code where the user launched the sweep, so that a relative path (an
+    argument's, or a default in the user's own code, ``data_dir="./data"``) means what it meant
+    there: the launch directory on a local Ray (:data:`LAUNCH_DIR_ENV`); on a cluster, the
+    working directory Ray shipped, where the process already is. A Hydra project's root is set
+    up as its own entry point does."""
+    launch_dir = os.environ.get(LAUNCH_DIR_ENV)
+    if launch_dir and os.path.isdir(launch_dir):
+        os.chdir(launch_dir)
+    if spec.hydra is not None:
+        enter_project(project_root(spec.hydra.root))
 
 
 def _quiet_worker_logs() -> None:
@@ -112,7 +127,10 @@ def train_worker(loop_config: dict[str, Any], session: TrialSession | None = Non
     train = session is None
     session = session or TrainSession()
     spec = SweepSpec.model_validate(loop_config["spec"])
-    args = spec.trial_args(loop_config["config"])
+    run_in_launch_directory(spec)
+    # A local experiment's trial directory; a cloud experiment's trial writes its files here.
+    trial_dir = loop_config.get("trial_dir") or tempfile.mkdtemp(prefix="lightsweep-trial-")
+    args = spec.trial_args(loop_config["config"], output_dir=trial_dir)
     module_cls = resolve_class(spec.module, "module")
     datamodule_cls = resolve_class(spec.datamodule, "datamodule")
     world_size = session.world_size
@@ -132,12 +150,17 @@ def train_worker(loop_config: dict[str, Any], session: TrialSession | None = Non
         trainer_args["precision"] = normalize_precision(trainer_args["precision"])
     wandb = loop_config.get("wandb")
     if wandb and "logger" not in args["trainer"]:  # a logger the sweep file names wins
-        trainer_args["logger"] = wandb_logger(pl, wandb, loop_config["config"])
-    trial_dir = loop_config.get("trial_dir")  # a local experiment's trial directory, else None
+        names = spec.shown_keys  # a Hydra project's own names for its searched keys
+        trainer_args["logger"] = wandb_logger(
+            pl, wandb, {names.get(k, k): v for k, v in loop_config["config"].items()})
+    trainer_args.setdefault("default_root_dir", trial_dir)  # not the launch directory
     callbacks = build_callbacks(spec, pl, trial_dir)
+    if spec.hydra_config:
+        callbacks += build_hydra_callbacks(
+            spec.hydra_trial(loop_config["config"], trial_dir), pl, trial_dir)
     if any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks):
         trainer_args["enable_checkpointing"] = True  # the user asked for Lightning's own
-    if isinstance(trainer_args.get("profiler"), str) and trial_dir:
+    if isinstance(trainer_args.get("profiler"), str):
         # A profiler named in the sweep file reports into the trial's directory, not the console.
         trainer_args["profiler"] = _profiler(pl, trainer_args["profiler"], trial_dir,
                                              session.world_rank)
