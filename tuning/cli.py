@@ -118,9 +118,13 @@ def _parser() -> argparse.ArgumentParser:
                    "member best in METRIC (default: the first objective)")
     p.add_argument("--download", metavar="DIR", help="copy the checkpoint into DIR when it is in "
                    "cloud storage, and print its local path too")
-    p.add_argument("--config-out", metavar="FILE", help="write the best trial as a LightningCLI "
-                   "config (the sweep's base config with the trial's values; ckpt_path as a "
-                   "comment) that the project's own LightningCLI script runs as is")
+    p.add_argument("--config-out", metavar="FILE", help="write the best trial as a config the "
+                   "project's own script runs: for a Hydra project, an experiment config "
+                   "(experiment=NAME when FILE is in configs/experiment/); else a LightningCLI "
+                   "config (the sweep's base config with the trial's values); ckpt_path as a "
+                   "comment")
+    p.add_argument("--overrides", action="store_true", help="print the best trial as Hydra "
+                   "override strings (model.optimizer.lr=0.01 data.batch_size=64 ...)")
 
     p = sub.add_parser("report", help="write an HTML report with pictures of an experiment",
                        description="Write a self-contained report (index.html and PNGs): the "
@@ -227,7 +231,8 @@ def _show_best(experiment: str, as_json: bool, download: str | None = None,
     found = fetch_best(experiment, objective)
     best = found.to_dict()
     if config_out:
-        best["config_out"] = str(found.write_lightning_config(config_out))
+        best["config_out"] = str(found.write_config(config_out))
+        best["config_form"] = found.config_form()
     if download:
         best["local_checkpoint"] = str(found.download_checkpoint(download))
     if as_json:
@@ -240,7 +245,10 @@ def _show_best(experiment: str, as_json: bool, download: str | None = None,
     lines.append(f"  checkpoint: {best['checkpoint']}")
     if download:
         lines.append(f"  downloaded: {best['local_checkpoint']}")
-    if config_out:
+    if config_out and best["config_form"] == "hydra":
+        lines.append(f"  Hydra experiment config: {best['config_out']} "
+                     f"(experiment={Path(best['config_out']).stem})")
+    elif config_out:
         lines.append(f"  LightningCLI config: {best['config_out']}")
     sys.stdout.write("\n".join(lines) + "\n")
 
@@ -298,6 +306,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "leaderboard":
         _show_leaderboard(args.experiment, args.json)
     elif args.command == "best":
+        if args.overrides:
+            sys.stdout.write(" ".join(fetch_best(args.experiment, args.objective)
+                                      .hydra_overrides()) + "\n")
+            return 0
         _show_best(args.experiment, args.json, args.download, args.config_out, args.objective)
     elif args.command == "report":
         from tuning.read.report import write_report  # matplotlib: only for this command

@@ -371,3 +371,67 @@ def read_hydra_project(data: dict[str, Any], sweep_dir: Path | None,
                        "root": _relative_root(root)}
     merged["hydra_config"] = composed
     return merged
+
+
+def _nested(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted paths to values as nested mappings (``{"model.lr": 1}`` -> ``{"model": {"lr": 1}}``)."""
+    out: dict[str, Any] = {}
+    for path, value in values.items():
+        node = out
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def task_overrides(source: Any, choices: Mapping[str, Any]
+                   ) -> tuple[dict[str, str], dict[str, Any], set[str]]:
+    """What a sweep's overrides (``source.overrides``) set in the project's config, apart from
+    its search: group choices (``model=big``; the search's own ``hparams_search=`` left out),
+    values (``trainer.max_epochs=2``, ``+trainer.limit_train_batches=40``) by path, and the
+    paths of the values the config did not have (added with ``+``). Hydra's own settings
+    (``hydra.*``) and deletions (``~key``) are not a trial's values."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    groups: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    added: set[str] = set()
+    for text in source.overrides:
+        override = parser.parse_override(text)
+        key = override.key_or_group
+        if key.startswith("hydra.") or key == "hparams_search" or override.is_delete():
+            continue
+        if key in choices:
+            groups[key] = str(override.value())
+        else:
+            values[key] = override.value()
+            if override.is_add() or override.is_force_add():
+                added.add(key)
+    return groups, values, added
+
+
+def experiment_config(groups: Mapping[str, str], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A Hydra experiment config (``# @package _global_``, composed as ``experiment=NAME``):
+    the group choices as ``override /group: option`` and the values by path."""
+    defaults = [{f"override /{group}": option} for group, option in groups.items()]
+    return {**({"defaults": defaults} if defaults else {}), **_nested(values)}
+
+
+def override_text(value: Any) -> str:
+    """A value in Hydra's override grammar."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        plain = value and all(c.isalnum() or c in "_-./:" for c in value) and not value[0].isdigit()
+        return value if plain else "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k}:{override_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(override_text(v) for v in value) + "]"
+    return override_text(str(value))

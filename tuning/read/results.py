@@ -10,6 +10,14 @@ from typing import Any
 
 import yaml
 
+from tuning.config.hydra_project import (
+    SECTIONS,
+    TARGET,
+    experiment_config,
+    hydra_path,
+    override_text,
+    task_overrides,
+)
 from tuning.config.lightning_config import best_config
 from tuning.config.objects import apply_optimizer, build, build_arguments, object_form
 from tuning.config.seeding import SEED_KEY
@@ -115,9 +123,65 @@ class BestTrial:
             self.config.get(SEED_KEY, self.spec.search.seed),
         )
 
-    def write_lightning_config(self, path: str | Path) -> Path:
-        """Writes :meth:`lightning_config` to ``path`` (YAML, the checkpoint's path as a
-        comment); never over an existing file.
+    def hydra_values(self) -> dict[str, Any]:
+        """The trial as values at the paths of a Hydra project's config (``model.optimizer.lr``):
+        what the sweep's overrides set, the sweep file's own arguments, the searched values,
+        the trial's length and seed."""
+        spec = self.spec
+        values: dict[str, Any] = {}
+        if spec.hydra is not None:
+            values.update(task_overrides(spec.hydra, self._choices())[1])
+        for route in SECTIONS:
+            values.update({f"{SECTIONS[route]}.{k}": v for k, v in spec.own_args(route).items()})
+        values.update({hydra_path(k): v
+                       for k, v in spec.search_space.values(self.config).items()})
+        values["trainer.max_epochs"] = spec.scheduler.max_epochs
+        values["seed"] = self.config.get(SEED_KEY, spec.search.seed)
+        return values
+
+    def _choices(self) -> dict[str, Any]:
+        runtime = (self.spec.hydra_config.get("hydra") or {}).get("runtime") or {}
+        return dict(runtime.get("choices") or {})
+
+    def hydra_overrides(self) -> list[str]:
+        """The trial as Hydra overrides of the project's config (``model.optimizer.lr=0.01``):
+        the project's own entry point trains it with them."""
+        groups, _, added = (task_overrides(self.spec.hydra, self._choices()) if self.spec.hydra
+                            else ({}, {}, set()))
+        return [*(f"{g}={o}" for g, o in groups.items()),
+                # ++: a key the sweep added to the config (+KEY=VALUE) is added again
+                *(f"{'++' if k in added else ''}{k}={override_text(v)}"
+                  for k, v in self.hydra_values().items())]
+
+    def hydra_experiment(self) -> dict[str, Any]:
+        """The trial as a Hydra experiment config of the project (``experiment=NAME``); for a
+        sweep file in Hydra's object form, ``model``/``data`` as ``_target_`` objects that
+        ``hydra.utils.instantiate`` builds."""
+        if self.spec.hydra is not None:
+            groups = task_overrides(self.spec.hydra, self._choices())[0]
+            return experiment_config(groups, self.hydra_values())
+        args = self.spec.trial_args(self.config)
+        return {"model": {TARGET: self.spec.module.replace(":", "."), **args["module"]},
+                "data": {TARGET: self.spec.datamodule.replace(":", "."), **args["datamodule"]},
+                "trainer": {**args["trainer"], "max_epochs": self.spec.scheduler.max_epochs},
+                "seed": self.config.get(SEED_KEY, self.spec.search.seed)}
+
+    def config_form(self) -> str:
+        """Which form :meth:`write_config` writes: ``hydra`` for a Hydra project or a sweep
+        file whose objects are Hydra's, else ``lightning`` (LightningCLI)."""
+        spec = self.spec
+        if spec.hydra is not None:
+            return "hydra"
+        if spec.lightning_config:
+            return "lightning"
+        own = {**spec.module_args, **spec.datamodule_args}
+        return "hydra" if object_form(own) == "hydra" else "lightning"
+
+    def write_config(self, path: str | Path) -> Path:
+        """Writes the trial as a config the project's own tooling runs (YAML, the checkpoint's
+        path as a comment): a Hydra experiment config (:meth:`hydra_experiment`) for a Hydra
+        project, else a LightningCLI config (:meth:`lightning_config`); never over an existing
+        file.
 
         Raises:
             SweepError: If ``path`` exists.
@@ -128,7 +192,13 @@ class BestTrial:
                              "another file, or remove it first")
         header = (f"# lightsweep: best trial {self.trial_id}, {self.metric}={self.value:.4f} at "
                   f"epoch {self.epoch}\n# ckpt_path: {self.checkpoint}\n")
-        body = yaml.safe_dump(self.lightning_config(), sort_keys=False)
+        if self.config_form() == "hydra":
+            body = yaml.safe_dump(self.hydra_experiment(), sort_keys=False)
+            header = ("# @package _global_\n" + header
+                      + f"# trains it: experiment={path.stem} (with this file in the project's "
+                        "configs/experiment/)\n")
+        else:
+            body = yaml.safe_dump(self.lightning_config(), sort_keys=False)
         atomic_write_text(path, header + body)
         return path
 
