@@ -11,6 +11,7 @@ import argparse
 import difflib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -26,6 +27,8 @@ from tuning.errors import StorageFullError, SweepError
 from tuning.read.formats import metric_text
 from tuning.read.results import fetch_best, pareto_front
 from tuning.record import Ledger
+from tuning.record.layout import trial_path
+from tuning.record.location import Location
 
 logger = logging.getLogger("lightsweep")
 
@@ -142,6 +145,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hydra", nargs="+", metavar=("CONFIG", "OVERRIDE"), help=HYDRA_HELP)
     p.add_argument("--metric", help="the metric to optimize (metric)")
     p.add_argument("--mode", choices=("max", "min"), help="whether larger --metric is better")
+    p.add_argument("--address", help="check for the Ray cluster at this address (default: "
+                   "$RAY_ADDRESS, else this machine): its hardware is not checked, relative "
+                   "paths its nodes will not have are")
     return parser
 
 
@@ -263,6 +269,18 @@ def _cost_line(ledger: Ledger) -> str:
             f"(against {len(ledger.trials)} trials x {spec.scheduler.max_epochs} epochs)")
 
 
+def _failures(ledger: Ledger, path: Location) -> str | None:
+    """How many of a sweep's trials failed, and the first one's error, with where its whole
+    traceback is."""
+    failed = [t for t in ledger.trials.values() if t.status == "errored"]
+    if not failed:
+        return None
+    first = failed[0]
+    where = trial_path(path, first.trial_id) / "error.txt"
+    return (f"{len(failed)} of {len(ledger.trials)} trials failed; the first, trial "
+            f"{first.trial_id}: {first.error or 'unknown error'} (its traceback: {where})")
+
+
 def _summarize(outcome: SweepOutcome) -> int:
     path = outcome.path
     ledger = Ledger.load(path)
@@ -274,11 +292,14 @@ def _summarize(outcome: SweepOutcome) -> int:
     )
     sys.stdout.write(_cost_line(ledger) + "\n")
     code = 0
+    failed = _failures(ledger, path)
     try:
         _show_best(str(path), as_json=False)
         sys.stdout.write(f"  python run_tune.py best {path} --json\n")
+        if failed:
+            logger.warning("%s", failed)
     except SweepError as exc:  # the sweep ran, but no trial got as far as a result
-        logger.error("no best trial: %s", exc)
+        logger.error("no best trial: %s", failed or exc)
         code = 1
     if outcome.unfinished:
         logger.warning(
@@ -321,7 +342,8 @@ def _run(args: argparse.Namespace) -> int:
                              "CONFIG [OVERRIDE ...]")
         spec = load_spec(_sweep_file(args), {"config": args.config, "hydra": _hydra(args.hydra),
                                              "metric": args.metric, "mode": args.mode})
-        for warning in check_launch(spec, local=True):
+        address = args.address or os.environ.get("RAY_ADDRESS")
+        for warning in check_launch(spec, local=address is None):
             logger.warning("%s", warning)
         space = spec.search_space
         shown = [spec.shown_keys.get(k, k) for k in space.searched]

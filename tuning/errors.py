@@ -115,7 +115,8 @@ def trial_error(trial: Trial) -> BaseException | None:
 
 
 def describe_error(error: BaseException | None) -> str:
-    """``"ClassName: message"`` of the root cause of a trial's failure.
+    """``"ClassName: message"`` of the root cause of a trial's failure, as a traceback's last
+    line says it (a message of several lines by its last).
 
     Unwraps Ray's wrappers (task errors, Train's worker-group errors) down to the exception the
     user's code raised.
@@ -131,5 +132,5 @@ def describe_error(error: BaseException | None) -> str:
         return "unknown error"
     if isinstance(error, RepeatedUserError):
         return error.error  # the cause is the first attempt's
-    message = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {message[0] if message else ''}".rstrip(": ")
+    message = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return f"{type(error).__name__}: {message[-1] if message else ''}".rstrip(": ")

@@ -12,12 +12,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 
+from tuning.config import hydra_project
 from tuning.config.cpu_precision import BF16_PRECISIONS, bf16_slowdown, slow_bf16_warning
 from tuning.config.gpus import Gpu, check_precision_on, cluster_gpus, local_gpus
 from tuning.config.lightning_config import ROUTE_SECTIONS
-from tuning.config.objects import check_object, check_path, validate
+from tuning.config.objects import check_hydra_objects, check_object, check_path, validate
+from tuning.config.shipping import unshipped_paths
 from tuning.config.space import Choice, Distribution, IntRange, LogUniform, ObjectChoice, Uniform
 from tuning.config.spec import SweepSpec
 from tuning.config.targets import (
@@ -328,8 +331,21 @@ def check_launch(spec: SweepSpec, local: bool) -> list[str]:
     """
     import_from_launch_directory()
     check_spec(spec, Hardware.local() if local else None)
-    warning = _slow_bf16_on_this_cpu(spec) if local else None
+    if not local:
+        return _unshipped(spec)
+    warning = _slow_bf16_on_this_cpu(spec)
     return [warning] if warning else []
+
+
+def _unshipped(spec: SweepSpec) -> list[str]:
+    """:func:`unshipped_paths` of the sweep's arguments and its classes' defaults."""
+    based = bool(spec.hydra_config or spec.lightning_config)
+    fields = {route: f"config {ROUTE_SECTIONS[route]}" if based else f"{route}_args"
+              for route in ("module", "datamodule", "trainer")}
+    args = {fields[route]: spec.args_section(route) for route in fields}
+    classes = {fields["module"]: resolve_class(spec.module, "module"),
+               fields["datamodule"]: resolve_class(spec.datamodule, "datamodule")}
+    return unshipped_paths(args, classes, Path.cwd())
 
 
 def _slow_bf16_on_this_cpu(spec: SweepSpec) -> str | None:
@@ -365,6 +381,8 @@ def check_spec(spec: SweepSpec, hardware: Hardware | None) -> None:
     _check_objects(spec, trials, "trainer", pl.Trainer, pl)  # a logger or profiler as an object
     _check_top_level_objects(spec, trials)
     check_callbacks(spec, pl)
+    if spec.hydra_config:
+        check_hydra_objects(hydra_project.callbacks(spec.hydra_trial()), "hydra config callbacks")
     check_values(spec)
     if hardware is not None:
         check_hardware(spec, hardware)

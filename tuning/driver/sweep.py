@@ -28,6 +28,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from tuning.compat import AUTOSCALER_REQUESTS_ENV, PLACEMENT_GROUPS_ENV
 from tuning.config.checks import Hardware, check_hardware, max_concurrent_trials
 from tuning.config.seeding import SEED_KEY, trial_seed
+from tuning.config.shipping import SHIPPING_EXCLUDES
 from tuning.config.space import sample
 from tuning.config.spec import ResourcesConfig, SweepSpec, load_spec
 from tuning.config.targets import LAUNCH_DIR_ENV
@@ -140,10 +141,6 @@ TRAIN_ENV_DEFAULTS = {
 # on a cluster both stay on.
 LOCAL_TRAIN_ENV_DEFAULTS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
                             AUTOSCALER_REQUESTS_ENV: "0"}
-# Never shipped to a cluster (on top of what .gitignore names): environments, results (the
-# default storage), checkpoints, caches.
-SHIPPING_EXCLUDES = [".venv", "venv", ".git", SweepSpec.model_fields["storage"].default,
-                     "**/*.ckpt", "**/__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"]
 SHIPPED_PACKAGES = ("tuning", "lightning_modules")
 
 
