@@ -19,7 +19,7 @@ from tuning.config import hydra_project
 from tuning.config.cpu_precision import BF16_PRECISIONS, bf16_slowdown, slow_bf16_warning
 from tuning.config.gpus import Gpu, check_precision_on, cluster_gpus, local_gpus
 from tuning.config.lightning_config import ROUTE_SECTIONS
-from tuning.config.objects import check_hydra_objects, check_object, check_path, validate
+from tuning.config.objects import CLASS_PATH, check_hydra_objects, check_object, check_path, validate
 from tuning.config.shipping import unshipped_paths
 from tuning.config.space import Choice, Distribution, IntRange, LogUniform, ObjectChoice, Uniform
 from tuning.config.spec import SweepSpec
@@ -154,6 +154,13 @@ def _check_top_level_objects(spec: SweepSpec, trials: list[RepresentativeTrial])
     arguments (searched ones included)."""
     for route in ("optimizer", "lr_scheduler"):
         keys = spec.search_space.keys_for(route)
+        searched_inside = [key for path, key in keys.items() if path != CLASS_PATH]
+        if searched_inside and CLASS_PATH not in keys and not spec.args_section(route):
+            # The trial's values alone would make {lr: 0.01}, which is no object to build.
+            raise SweepError(
+                f"space.{searched_inside[0]}: there is no {route} to search in. Fix: give one "
+                f"in the config or the sweep file ({route}: {{class_path: ..., init_args: "
+                "{...}}), or search the module's own argument (module.NAME)")
         for label, trial_args in trials:
             obj = trial_args[route]
             if not obj and keys:

@@ -279,10 +279,12 @@ def _relative_root(root: Path | None) -> str | None:
     return os.path.relpath(root, cwd) if root.is_relative_to(cwd) else str(root)
 
 
-def project_root(source_root: str | None) -> Path | None:
-    """The project's root in this process: a relative root is taken from the working directory
-    (the launch directory, or on a cluster the shipped copy of it)."""
-    return None if source_root is None else (Path.cwd() / source_root).resolve()
+def project_root(source_root: str | None, base: str | None) -> Path | None:
+    """The project's root in this process: a relative root is taken from ``base`` (the launch
+    directory, or on a cluster's node the shipped copy of it; the working directory if None)."""
+    if source_root is None:
+        return None
+    return (Path(base or os.getcwd()) / source_root).resolve()
 
 
 def _base(resolved: Mapping[str, Any], composed: Mapping[str, Any]) -> dict[str, Any]:

@@ -116,6 +116,19 @@ def set_path(args: dict[str, Any], path: str, value: Any, where: str) -> None:
         node = child
 
 
+def has_path(args: Mapping[str, Any], path: str) -> bool:
+    """Whether ``args`` sets the dotted ``path`` (through objects' ``init_args`` as
+    :func:`set_path` goes)."""
+    node: Any = args
+    for part in path.split("."):
+        if isinstance(node, Mapping) and CLASS_PATH in node and part not in (CLASS_PATH, INIT_ARGS):
+            node = node.get(INIT_ARGS)
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 def _object_arguments(obj: Mapping[str, Any]) -> dict[str, Any]:
     if CLASS_PATH in obj:
         return dict(obj.get(INIT_ARGS) or {})

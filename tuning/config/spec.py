@@ -29,6 +29,7 @@ in :mod:`tuning.config.checks`.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os
 import re
@@ -50,12 +51,14 @@ from tuning.config import hydra_project
 from tuning.config.gpus import share_error
 from tuning.config.hydra_project import hydra_path, read_hydra_project, shown_key
 from tuning.config.lightning_config import merge, resolve_lightning_config, section
-from tuning.config.objects import set_path
+from tuning.config.objects import has_path, set_path
 from tuning.config.space import ROUTES, ObjectChoice, SearchSpace, canonical_key, split_key
 from tuning.config.yaml_files import interpolate, read_yaml
 from tuning.errors import SweepError
 from tuning.record.location import Location
 from tuning.record.records import is_finite_number
+
+logger = logging.getLogger(__name__)
 
 # package.module:ClassName, or LightningCLI's package.module.ClassName
 IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*|\.[A-Za-z_]\w*)$")
@@ -360,6 +363,9 @@ class SweepSpec(BaseModel):
     wandb: WandbConfig = WandbConfig()
     name: str | None = Field(None, pattern=r"^[\w.-]+$")
     storage: str = "runs"
+    # The directory the sweep was launched from: trials on that machine run their code there,
+    # so that relative paths mean what they meant (tuning.trial.worker.run_in_launch_directory).
+    launch_dir: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -422,18 +428,15 @@ class SweepSpec(BaseModel):
         SearchSpace.parse(value)  # raises SweepError naming the key
         return {canonical_key(k): v for k, v in value.items()}  # model.lr -> module.lr
 
-    @model_validator(mode="after")
-    def _no_key_set_twice(self) -> SweepSpec:
-        # The sweep file's own arguments against its space; a config's are a base to search over.
+    def searched_over_fixed(self) -> list[str]:
+        """The searched keys that the sweep file also fixes (in ``*_args``, or inside an object
+        there): the search overrides the fixed value, as it overrides a base config's."""
+        found = []
         for route in ROUTES:
             fixed = self.own_args(route)
-            for arg, key in self.search_space.keys_for(route).items():
-                if arg in fixed:
-                    raise SweepError(
-                        f"space.{key}: {arg!r} is also set in {route}_args. "
-                        f"Fix: remove it from one of the two"
-                    )
-        return self
+            found += [key for arg, key in self.search_space.keys_for(route).items()
+                      if key in self.search_space.distributions and has_path(fixed, arg)]
+        return found
 
     @model_validator(mode="after")
     def _objectives_agree(self) -> SweepSpec:
@@ -697,4 +700,10 @@ def load_spec(path: str | Path | None, overrides: Mapping[str, Any] | None = Non
                              "or a Hydra project. Fix: keep one of the two")
         data = read_hydra_project(data, sweep_dir, hydra)
         data = resolve_lightning_config(data, sweep_dir, list(extra_configs))
-    return _validate(data, source=source)
+    spec = _validate(data, source=source)
+    both = spec.searched_over_fixed()
+    if both:
+        logger.info("space: %s searched; the value%s fixed in the sweep file's arguments %s a "
+                    "default the search overrides", ", ".join(both), "s" if len(both) > 1 else "",
+                    "are" if len(both) > 1 else "is")
+    return spec

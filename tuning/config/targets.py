@@ -17,9 +17,6 @@ from typing import Any
 from tuning.errors import SweepError
 
 NAMESPACES = ("lightning.pytorch", "pytorch_lightning")
-# The directory a sweep was launched from, where a local Ray's trials run their code
-# (tuning.trial.worker.run_in_launch_directory).
-LAUNCH_DIR_ENV = "LIGHTSWEEP_LAUNCH_DIR"
 
 
 def _imported_namespaces() -> list[ModuleType]:

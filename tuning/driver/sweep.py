@@ -27,11 +27,11 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from tuning.compat import AUTOSCALER_REQUESTS_ENV, PLACEMENT_GROUPS_ENV
 from tuning.config.checks import Hardware, check_hardware, max_concurrent_trials
+from tuning.config.hydra_project import enter_project, project_root
 from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.config.shipping import SHIPPING_EXCLUDES
 from tuning.config.space import sample
 from tuning.config.spec import ResourcesConfig, SweepSpec, load_spec
-from tuning.config.targets import LAUNCH_DIR_ENV
 from tuning.driver.class_check import ClassCheck
 from tuning.driver.imports import import_tensorboardx_without_torch
 from tuning.driver.pareto_asha import ParetoASHA
@@ -167,13 +167,12 @@ def runtime_env(address: str | None) -> dict[str, Any]:
     cwd = Path.cwd()
     hook = f"{drop_expected_messages.__module__}.{drop_expected_messages.__name__}"
     # A trial's code runs in the directory its relative paths were written for: the launch
-    # directory here (tuning.trial.worker.run_in_launch_directory), the shipped one on a cluster,
-    # never Tune's trial directory.
+    # directory on a local Ray (tuning.trial.worker.run_in_launch_directory), the shipped one on
+    # a cluster, never Tune's trial directory.
     env_vars["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
     if address is None:
         paths = [str(cwd), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
         env_vars["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-        env_vars[LAUNCH_DIR_ENV] = str(cwd)
         return {"env_vars": env_vars, "worker_process_setup_hook": hook}
     env: dict[str, Any] = {"working_dir": str(cwd), "excludes": SHIPPING_EXCLUDES,
                            "env_vars": env_vars, "worker_process_setup_hook": hook}
@@ -273,9 +272,11 @@ def trial_resources(resources: ResourcesConfig) -> dict[str, float]:
             **({"GPU": resources.gpus_per_worker} if resources.gpus_per_worker else {})}
 
 
-def _trainable(spec: SweepSpec, path: Location) -> Any:
+def _trainable(spec: SweepSpec, path: Location, local: bool) -> Any:
     trainable = tune.with_parameters(
         run_trial, spec_data=spec.model_dump(), experiment_path=path.uri,
+        # Trials on this machine run their code in the sweep's launch directory.
+        local=local,
         # Decided here, where the user's W&B key is (trials may run on other machines).
         wandb_mode=spec.wandb.mode or wandb_mode(),
     )
@@ -317,9 +318,11 @@ def build_searcher(
 
 def build_tuner(
     spec: SweepSpec, path: Location, concurrency: int, warm_start: list[FrozenTrial] | None = None,
+    local: bool = True,
 ) -> tune.Tuner:
     """The Tuner for ``spec``, writing to experiment directory ``path``; its Optuna study
-    starts with the ``warm_start`` trials."""
+    starts with the ``warm_start`` trials; its trials run on this machine (``local``) or on a
+    cluster's nodes."""
     space = spec.search_space
     searcher = None
     param_space: dict[str, Any]
@@ -351,7 +354,7 @@ def build_tuner(
         )
     inline = spec.resources.trial_runner == "inline"
     return tune.Tuner(
-        _trainable(spec, path),
+        _trainable(spec, path, local),
         param_space=param_space,
         tune_config=tune.TuneConfig(
             metric=spec.metric,
@@ -505,6 +508,8 @@ def launch(
         "failures.fail_fast": fail_fast, "search.seed": seed, "storage": storage,
         "wandb.enabled": True if wandb_project else wandb, "wandb.project": wandb_project,
         "metric": metric, "mode": mode,
+        # What the trials' relative paths (and a Hydra project's root) are relative to.
+        "launch_dir": str(Path.cwd()),
         **(SMOKE if smoke else {}),
     }
     if isinstance(sweep, SweepSpec):
@@ -541,7 +546,7 @@ def launch(
             "the %d trials fit at once: the others wait, and a paused trial restarts its Train "
             "run. Fix: lower search.num_samples to %d, or give each trial less "
             "(resources.cpus_per_worker)", concurrency, spec.search.num_samples, concurrency)
-    _fit(build_tuner(spec, path, concurrency, past), path, address)
+    _fit(build_tuner(spec, path, concurrency, past, local=address is None), path, address)
     return _outcome(path)
 
 
@@ -556,6 +561,8 @@ def resume(experiment: str | Location, *, address: str | None = None) -> SweepOu
     """
     ledger = Ledger.load(experiment)
     spec = ledger.spec
+    if spec.hydra is not None:
+        enter_project(project_root(spec.hydra.root, spec.launch_dir))
     path = Location.parse(experiment)
     restored = restore_whole_state(Path(path.uri)) if path.is_local else []
     if restored:
@@ -590,7 +597,7 @@ def resume(experiment: str | Location, *, address: str | None = None) -> SweepOu
     logger.info("resuming %s: %d of %d trials finished", path, outcome.finished,
                 spec.search.num_samples)
     tuner = tune.Tuner.restore(
-        path.uri, trainable=_trainable(spec, path), resume_unfinished=True,
+        path.uri, trainable=_trainable(spec, path, address is None), resume_unfinished=True,
         resume_errored=False, restart_errored=False,
     )
     _fit(tuner, path, address)

@@ -92,7 +92,7 @@ def _retry_reason(error: TrainingFailedError) -> str | None:
 
 
 def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path: str,
-              wandb_mode: str = "offline") -> None:
+              wandb_mode: str = "offline", local: bool = False) -> None:
     """The Tune function trainable: runs one configuration as a Ray Train run.
 
     A worker that dies (process killed, node lost) costs at most the epoch in progress: the run
@@ -106,6 +106,8 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
         experiment_path: The sweep's experiment directory (local path or URI).
         wandb_mode: The W&B mode of the trial's run (:func:`tuning.trial.tracking.wandb_mode`); the
             default serves experiments of an older lightsweep, whose saved trainable lacks it.
+        local: Whether the trial runs on the machine the sweep was launched from (its code then
+            runs in the launch directory, :func:`tuning.trial.worker.run_in_launch_directory`).
     """
     spec = SweepSpec.model_validate(spec_data)
     trial_id = tune.get_context().get_trial_id()
@@ -129,7 +131,8 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
                                    "wandb": wandb_run(spec, experiment, trial_id, wandb_mode),
                                    "trial_dir": trial_path(experiment, trial_id).uri
                                    if experiment.is_local else None,
-                                   "start_from": exploit.checkpoint if exploit else None}
+                                   "start_from": exploit.checkpoint if exploit else None,
+                                   "local": local}
     if spec.resources.trial_runner == "inline":
         loop_config["known_epoch"] = recorded_epochs(experiment, trial_id)
         _fit_inline(loop_config, experiment, trial_id)

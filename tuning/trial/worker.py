@@ -23,7 +23,7 @@ from tuning.config.hydra_project import enter_project, project_root
 from tuning.config.objects import apply_optimizer, build, build_arguments
 from tuning.config.seeding import SEED_KEY
 from tuning.config.spec import ResourcesConfig, SweepSpec
-from tuning.config.targets import LAUNCH_DIR_ENV, lightning_namespace, resolve_class
+from tuning.config.targets import lightning_namespace, resolve_class
 from tuning.record.layout import CHECKPOINT_NAME
 from tuning.trial.callbacks import build_callbacks, build_hydra_callbacks
 from tuning.trial.explored import explored_values_callback
@@ -42,17 +42,16 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 }
 
 
-def run_in_launch_directory(spec: SweepSpec) -> None:
+def run_in_launch_directory(spec: SweepSpec, local: bool) -> None:
     """Runs the trial's code where the user launched the sweep, so that a relative path (an
     argument's, or a default in the user's own code, ``data_dir="./data"``) means what it meant
-    there: the launch directory on a local Ray (:data:`LAUNCH_DIR_ENV`); on a cluster, the
+    there: on the launching machine (``local``), the launch directory; on a cluster's node, the
     working directory Ray shipped, where the process already is. A Hydra project's root is set
     up as its own entry point does."""
-    launch_dir = os.environ.get(LAUNCH_DIR_ENV)
-    if launch_dir and os.path.isdir(launch_dir):
-        os.chdir(launch_dir)
+    if local and spec.launch_dir and os.path.isdir(spec.launch_dir):
+        os.chdir(spec.launch_dir)
     if spec.hydra is not None:
-        enter_project(project_root(spec.hydra.root))
+        enter_project(project_root(spec.hydra.root, os.getcwd()))
 
 
 def _quiet_worker_logs() -> None:
@@ -116,6 +115,7 @@ def train_worker(loop_config: dict[str, Any], session: TrialSession | None = Non
 
     Args:
         loop_config: ``{"spec": SweepSpec.model_dump(), "config": the trial's searched values,
+            "local": whether the trial runs on the launching machine,
             "known_epoch": the trial's last epoch the sweep recorded, "wandb": the trial's W&B
             run (:func:`tuning.trial.tracking.wandb_run`) or None, "trial_dir": the trial's directory
             when the experiment is local, else None, "start_from": the checkpoint to start from
@@ -127,7 +127,7 @@ def train_worker(loop_config: dict[str, Any], session: TrialSession | None = Non
     train = session is None
     session = session or TrainSession()
     spec = SweepSpec.model_validate(loop_config["spec"])
-    run_in_launch_directory(spec)
+    run_in_launch_directory(spec, loop_config.get("local", False))
     # A local experiment's trial directory; a cloud experiment's trial writes its files here.
     trial_dir = loop_config.get("trial_dir") or tempfile.mkdtemp(prefix="lightsweep-trial-")
     args = spec.trial_args(loop_config["config"], output_dir=trial_dir)
