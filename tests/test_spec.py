@@ -119,13 +119,6 @@ def test_lightning_cli_route_names_are_read_as_lightsweeps(write_sweep: SweepWri
     assert args["module"]["lr"] == 0.5 and args["datamodule"]["batch_size"] == 16
 
 
-def test_argument_set_twice_is_rejected(write_sweep: SweepWriter) -> None:
-    with pytest.raises(SweepError, match="also set in module_args"):
-        load_spec(write_sweep(
-            module_args={"arch": "mlp", "input_shape": [8, 8], "lr": 0.1},
-        ))
-
-
 def test_missing_file_and_broken_yaml(tmp_path: Path) -> None:
     with pytest.raises(SweepError, match="sweep file not found"):
         load_spec(tmp_path / "nope.yaml")

@@ -33,10 +33,10 @@ def _relative_paths(value: Any, where: str) -> Iterator[tuple[str, str]]:
         yield where, value  # a path if it exists (why_not_shipped looks)
 
 
-def _gitignored(path: Path) -> bool:
+def _gitignored(path: Path, launch_dir: Path) -> bool:
     try:
-        found = subprocess.run(["git", "check-ignore", "-q", str(path)], capture_output=True,
-                               timeout=10, check=False)
+        found = subprocess.run(["git", "-C", str(launch_dir), "check-ignore", "-q", str(path)],
+                               capture_output=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):  # no git: nothing ignored by it
         return False
     return found.returncode == 0
@@ -54,7 +54,7 @@ def why_not_shipped(text: str, launch_dir: Path) -> str | None:
     excluded = [e for e in SHIPPING_EXCLUDES if "*" not in e and e in parts]
     if excluded:
         return f"lightsweep does not ship {excluded[0]}/"
-    if _gitignored(path):
+    if _gitignored(path, launch_dir):
         return ".gitignore leaves it out of what Ray ships"
     return None
 

@@ -23,7 +23,7 @@ from tuning.config.hydra_project import enter_project, project_root
 from tuning.config.objects import apply_optimizer, build, build_arguments
 from tuning.config.seeding import SEED_KEY
 from tuning.config.spec import ResourcesConfig, SweepSpec
-from tuning.config.targets import lightning_namespace, resolve_class
+from tuning.config.targets import import_from_launch_directory, lightning_namespace, resolve_class
 from tuning.record.layout import CHECKPOINT_NAME
 from tuning.trial.callbacks import build_callbacks, build_hydra_callbacks
 from tuning.trial.explored import explored_values_callback
@@ -50,6 +50,8 @@ def run_in_launch_directory(spec: SweepSpec, local: bool) -> None:
     up as its own entry point does."""
     if local and spec.launch_dir and os.path.isdir(spec.launch_dir):
         os.chdir(spec.launch_dir)
+        # The user's modules import from there too, whichever Ray started this process.
+        import_from_launch_directory()
     if spec.hydra is not None:
         enter_project(project_root(spec.hydra.root, os.getcwd()))
 
