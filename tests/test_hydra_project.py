@@ -168,3 +168,30 @@ def test_a_searched_key_overrides_the_value_the_sweep_file_fixes(
     assert spec.searched_over_fixed() == ["module.lr"]
     assert "module.lr searched; the value fixed in the sweep file's arguments is a default " \
            "the search overrides" in caplog.text
+
+
+def test_a_hydra_form_sweep_files_best_trial_is_written_as_objects_hydra_builds(
+        tmp_path: Path) -> None:
+    from hydra.utils import instantiate
+
+    from tuning.config.seeding import SEED_KEY
+    from tuning.read.results import BestTrial
+
+    spec = load_spec(REPO / "search_spaces" / "mnist1d_hydra.yaml")
+    config = {"module.net.width": 48, "module.optimizer.lr": 0.002, "datamodule.batch_size": 32,
+              SEED_KEY: 5}
+    best = BestTrial(trial_id="t1", config=config, metric="val/acc", value=0.9, epoch=3,
+                     checkpoint="/runs/x/t1/checkpoint.ckpt", checkpoint_epoch=3, spec=spec)
+    assert best.config_form() == "hydra"
+    written = yaml.safe_load(best.write_config(tmp_path / "best.yaml").read_text())
+    model, data = instantiate(written["model"]), instantiate(written["data"])
+    assert model.net.layers[0].out_channels == 48
+    assert model.hparams.optimizer.keywords["lr"] == 0.002
+    assert data.batch_size == 32
+    assert (written["seed"], written["trainer"]["max_epochs"]) == (5, spec.scheduler.max_epochs)
+    overrides = best.hydra_overrides()
+    assert {"model.net.width=48", "model.optimizer.lr=0.002", "data.batch_size=32",
+            "seed=5"} <= set(overrides)
+    # The searched values come after the fixed objects they lie in, as Hydra applies them.
+    assert overrides.index("model.net.width=48") > next(
+        i for i, o in enumerate(overrides) if o.startswith("model.net={"))

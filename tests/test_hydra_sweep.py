@@ -14,11 +14,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import lightning.pytorch as pl
 import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.scoring import logged_at_checkpoint, validate
 from tuning import fetch_best, launch
 from tuning.cli import main
 from tuning.config.hydra_project import ROOT_ENV
@@ -88,12 +88,8 @@ def test_the_best_model_loads_and_scores_what_it_logged(hydra_sweep: tuple[Path,
     assert model.hparams.optimizer.keywords == pytest.approx({
         "lr": best.config["module.optimizer.lr"],
         "weight_decay": best.config["module.optimizer.weight_decay"]})
-    logged = next(e for e in Ledger.load(experiment).trials[best.trial_id].history
-                  if e.epoch == best.checkpoint_epoch).metrics["val/acc"]
-    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                         enable_model_summary=False)
-    [metrics] = trainer.validate(model, datamodule=best.load_datamodule(), verbose=False)
-    assert metrics["val/acc"] == pytest.approx(logged, abs=1e-4)
+    assert validate(model, best.load_datamodule())["val/acc"] == pytest.approx(
+        logged_at_checkpoint(experiment, best), abs=1e-4)
 
 
 @pytest.mark.timeout(300)

@@ -9,13 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import lightning.pytorch as pl
 import pytest
 import torch
 import yaml
 
 from lightning_modules.nets import CNN1d
 from tests.conftest import REPO
+from tests.scoring import logged_at_checkpoint, validate
 from tests.wandb_files import offline_runs
 from tuning import fetch_best, launch
 from tuning.cli import main
@@ -64,12 +64,8 @@ def test_the_best_model_loads_whole_and_reproduces_its_logged_metric(cli_sweep: 
     assert type(optimizer).__name__ == branch
     assert optimizer.param_groups[0]["lr"] == pytest.approx(
         best.config[f"module.optimizer[{branch}].init_args.lr"])
-    logged = next(e for e in Ledger.load(cli_sweep).trials[best.trial_id].history
-                  if e.epoch == best.checkpoint_epoch).metrics["val/acc"]
-    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                         enable_model_summary=False)
-    [metrics] = trainer.validate(model, datamodule=best.load_datamodule(), verbose=False)
-    assert metrics["val/acc"] == pytest.approx(logged, abs=1e-4)
+    assert validate(model, best.load_datamodule())["val/acc"] == pytest.approx(
+        logged_at_checkpoint(cli_sweep, best), abs=1e-4)
 
 
 @pytest.mark.timeout(300)

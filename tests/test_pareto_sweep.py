@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning.pytorch as pl
 import optuna
 import pytest
 
 from lightning_modules import Classifier
+from tests.scoring import validate
 from tuning import fetch_best, launch, leaderboard
 from tuning.read.results import pareto_front
 from tuning.record.pareto import dominates, minimized
@@ -99,8 +99,6 @@ def test_the_fronts_smallest_model_loads_and_reproduces_its_accuracy(pareto_swee
     assert smallest.value == min(b.values["model/params"] for b in front if b.values)
     model = smallest.load_model()
     assert sum(p.numel() for p in model.parameters()) == smallest.value
-    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                         enable_model_summary=False)
-    [metrics] = trainer.validate(model, datamodule=smallest.load_datamodule(), verbose=False)
+    metrics = validate(model, smallest.load_datamodule())
     assert smallest.checkpoint_epoch == smallest.epoch
     assert metrics["val/acc"] == pytest.approx(smallest.values["val/acc"], abs=1e-6)

@@ -12,12 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-import lightning.pytorch as pl
 import pytest
 
 from lightning_modules import Classifier
 from tests.conftest import REPO, SweepWriter
 from tests.processes import driver_env
+from tests.scoring import validate
 from tests.wandb_files import offline_runs, read_run
 from tuning import fetch_best, launch, leaderboard
 from tuning.cli import main
@@ -27,13 +27,6 @@ from tuning.record import Ledger
 pytestmark = [pytest.mark.ray]
 
 MAX_EPOCHS = 4
-
-
-def _validate(model, datamodule) -> dict[str, float]:
-    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                         enable_model_summary=False)
-    [metrics] = trainer.validate(model, datamodule=datamodule, verbose=False)
-    return metrics
 
 
 def _six_digits_trials(root: Path, name: str, runner: str = "train") -> Path:
@@ -166,7 +159,7 @@ def test_best_model_reproduces_its_logged_metric(asha_sweep: Path) -> None:
     assert best.checkpoint_epoch == best.epoch
     logged = next(e for e in Ledger.load(asha_sweep).trials[best.trial_id].history
                   if e.epoch == best.checkpoint_epoch).metrics["val/acc"]
-    metrics = _validate(best.load_model(), best.load_datamodule())
+    metrics = validate(best.load_model(), best.load_datamodule())
     assert metrics["val/acc"] == pytest.approx(logged, abs=1e-4)
 
 
@@ -242,7 +235,7 @@ def test_trial_with_two_ddp_workers(ray_session, write_sweep: SweepWriter, tmp_p
     # Rank 0 alone logs to W&B: one run for the trial's two workers.
     assert [r.name for r in offline_runs(Path(path.uri))] == [row["trial_id"]]
     best = fetch_best(path)
-    metrics = _validate(best.load_model(), best.load_datamodule())
+    metrics = validate(best.load_model(), best.load_datamodule())
     # DDP pads the validation shards; a single process sees each sample once.
     assert metrics["val/acc"] == pytest.approx(best.value, abs=0.02)
 
@@ -518,7 +511,7 @@ def test_inline_trials_fit_in_reused_processes_with_a_train_trials_record(
     logged = next(e for e in Ledger.load(inline_sweep).trials[best.trial_id].history
                   if e.epoch == best.checkpoint_epoch).metrics["val/acc"]
     assert Path(best.checkpoint).parent.parent.name == f"trial_{best.trial_id}"
-    metrics = _validate(best.load_model(), best.load_datamodule())
+    metrics = validate(best.load_model(), best.load_datamodule())
     assert metrics["val/acc"] == pytest.approx(logged, abs=1e-4)
 
 

@@ -544,6 +544,13 @@ class SweepSpec(BaseModel):
             return {}
         return {key: shown_key(key) for key in self.search_space.searched}
 
+    def enter_project(self, base: str | None = None) -> None:
+        """Sets a Hydra project's root up in this process (``PROJECT_ROOT``, the import path),
+        its relative root taken from ``base`` (default: the launch directory)."""
+        if self.hydra is not None:
+            hydra_project.enter_project(
+                hydra_project.project_root(self.hydra.root, base or self.launch_dir))
+
     def hydra_trial(self, config: Mapping[str, Any] | None = None,
                     output_dir: str | None = None) -> dict[str, Any]:
         """The sections of the Hydra config that lightsweep reads, resolved for the trial whose

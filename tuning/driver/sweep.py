@@ -27,7 +27,6 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from tuning.compat import AUTOSCALER_REQUESTS_ENV, PLACEMENT_GROUPS_ENV
 from tuning.config.checks import Hardware, check_hardware, max_concurrent_trials
-from tuning.config.hydra_project import enter_project, project_root
 from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.config.shipping import SHIPPING_EXCLUDES
 from tuning.config.space import sample
@@ -561,8 +560,7 @@ def resume(experiment: str | Location, *, address: str | None = None) -> SweepOu
     """
     ledger = Ledger.load(experiment)
     spec = ledger.spec
-    if spec.hydra is not None:
-        enter_project(project_root(spec.hydra.root, spec.launch_dir))
+    spec.enter_project()
     path = Location.parse(experiment)
     restored = restore_whole_state(Path(path.uri)) if path.is_local else []
     if restored:

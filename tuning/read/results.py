@@ -92,6 +92,7 @@ class BestTrial:
         What ``save_hyperparameters`` left out of the checkpoint (an ignored ``net``) is
         rebuilt from the trial's own configuration, as are the objects it kept.
         """
+        self.spec.enter_project()  # a Hydra project's classes import from its root
         module_cls: Any = resolve_class(self.spec.module, "module")
         pl = lightning_namespace(module_cls, "LightningModule")
         args = self.spec.trial_args(self.config)
@@ -109,6 +110,7 @@ class BestTrial:
 
     def load_datamodule(self, **overrides: Any) -> Any:
         """The trial's DataModule, with its batch size per single process (global batch)."""
+        self.spec.enter_project()
         datamodule_cls = resolve_class(self.spec.datamodule, "datamodule")
         pl = lightning_namespace(datamodule_cls, "LightningDataModule")
         args = {**self.spec.trial_args(self.config)["datamodule"], **overrides}

@@ -19,7 +19,6 @@ from typing import Any
 from tuning.compat import TRAIN_CONTEXT_LOGGER, TUNE_STORAGE_LOGGER
 from tuning.config.checks import normalize_precision
 from tuning.config.gpus import memory_fraction
-from tuning.config.hydra_project import enter_project, project_root
 from tuning.config.objects import apply_optimizer, build, build_arguments
 from tuning.config.seeding import SEED_KEY
 from tuning.config.spec import ResourcesConfig, SweepSpec
@@ -52,8 +51,7 @@ def run_in_launch_directory(spec: SweepSpec, local: bool) -> None:
         os.chdir(spec.launch_dir)
         # The user's modules import from there too, whichever Ray started this process.
         import_from_launch_directory()
-    if spec.hydra is not None:
-        enter_project(project_root(spec.hydra.root, os.getcwd()))
+    spec.enter_project(os.getcwd())
 
 
 def _quiet_worker_logs() -> None:
