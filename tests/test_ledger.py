@@ -88,6 +88,15 @@ def test_describe_error_reaches_the_users_exception() -> None:
     assert describe_error(None) == "unknown error"
 
 
+def test_describe_error_keeps_a_whole_message_on_one_line() -> None:
+    error = RuntimeError("Task was killed: the node ran low on memory.\n\nFix: lower the batch.")
+    assert describe_error(error) == ("RuntimeError: Task was killed: the node ran low on memory. "
+                                     "Fix: lower the batch.")
+    long = describe_error(ValueError("start " + "x" * 1000 + " end"))
+    assert long.startswith("ValueError: start x") and long.endswith("x end")
+    assert " ... " in long and len(long) < 450
+
+
 def test_reconcile_keeps_unknown_finished_trials_as_orphans_and_drops_unknown_running_ones(
     write_sweep: SweepWriter,
 ) -> None:

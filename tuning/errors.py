@@ -114,9 +114,14 @@ def trial_error(trial: Trial) -> BaseException | None:
     return trial.get_pickled_error()
 
 
+# A trial's error as the leaderboard shows it: a long message's first and last characters.
+SHOWN_CHARS = 200
+
+
 def describe_error(error: BaseException | None) -> str:
     """``"ClassName: message"`` of the root cause of a trial's failure, as a traceback's last
-    line says it (a message of several lines by its last).
+    line says it: the whole message on one line (a long one by its first and last
+    :data:`SHOWN_CHARS` characters).
 
     Unwraps Ray's wrappers (task errors, Train's worker-group errors) down to the exception the
     user's code raised.
@@ -132,5 +137,7 @@ def describe_error(error: BaseException | None) -> str:
         return "unknown error"
     if isinstance(error, RepeatedUserError):
         return error.error  # the cause is the first attempt's
-    message = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    return f"{type(error).__name__}: {message[-1] if message else ''}".rstrip(": ")
+    message = " ".join(line.strip() for line in str(error).strip().splitlines() if line.strip())
+    if len(message) > 2 * SHOWN_CHARS:
+        message = f"{message[:SHOWN_CHARS]} ... {message[-SHOWN_CHARS:]}"
+    return f"{type(error).__name__}: {message}".rstrip(": ")
