@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 # Under a subdirectory because Ray Tune, on restore, copies every top-level ``.json`` of the
 # experiment to a staging directory and later syncs those copies back, over newer files.
 LEDGER_FILE = "lightsweep/leaderboard.json"  # the record's snapshot
+LEASE_FILE = "lightsweep/driver_lease.json"  # who drives the experiment (tuning.driver.lease)
 EVENTS_DIR = "lightsweep/events"  # the record's events since that snapshot, one file per flush
 TRIAL_DIR_PREFIX = "trial_"
 TRAIN_RUN_NAME = "train"
