@@ -13,6 +13,12 @@ if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
 
+# The exit code of a driver that a platform's notice (SIGTERM: a time limit, a requeue,
+# preemption) stopped with the sweep saved: a job script requeues the job on it
+# (tuning.platforms.slurm). EX_TEMPFAIL: "try again later".
+REQUEUE_EXIT = 75
+
+
 class SweepError(Exception):
     """Bad input: a sweep file, a command-line flag or an experiment directory.
 
