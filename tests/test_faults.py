@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -29,8 +30,9 @@ from tests.processes import end_session, finish, start_driver, wait_for
 from tests.wandb_files import read_run
 from tuning import fetch_best, launch, leaderboard
 from tuning.config.seeding import trial_seed
+from tuning.errors import REQUEUE_EXIT
 from tuning.record import Ledger
-from tuning.record.layout import CHECKPOINT_SNAPSHOT, LEDGER_FILE, TRAIN_RUN_NAME
+from tuning.record.layout import CHECKPOINT_SNAPSHOT, LEASE_FILE, LEDGER_FILE, TRAIN_RUN_NAME
 from tuning.record.location import Location
 from tuning.record.study_file import STUDY_FILE, STUDY_NAME
 
@@ -239,16 +241,19 @@ def test_a_killed_inline_trial_restarts_from_its_last_checkpoint(
 
 
 @pytest.mark.timeout(600)
-def test_resume_after_driver_killed_finishes_without_rerunning(
+def test_a_killed_driver_rerun_as_a_platform_reruns_it_finishes_without_rerunning(
     s3_bucket: str, write_mnist1d_sweep: SweepFile, tmp_path: Path
 ) -> None:
     # The experiment lives in an S3 bucket (a moto server here), as on a cloud cluster: nothing
     # of it is on the driver's disk, and resume, leaderboard and best read it from the bucket.
+    # The driver is the entrypoint a platform reruns after a death (KubeRay's backoffLimit, a
+    # SLURM requeue): the same command each time, on a new Ray.
     samples, epochs = 3, 5  # two at a time: one finishes while one is mid-way, one yet to start
     sweep = write_mnist1d_sweep(samples=samples, epochs=epochs)
     path = Location.parse(f"{s3_bucket}/runs/killed")
-    first = start_driver(["launch", str(sweep), "--storage", f"{s3_bucket}/runs",
-                          "--name", "killed"], cwd=tmp_path, log=tmp_path / "launch.log")
+    entrypoint = ["launch", str(sweep), "--storage", f"{s3_bucket}/runs", "--name", "killed",
+                  "--if-exists", "resume"]
+    first = start_driver(entrypoint, cwd=tmp_path, log=tmp_path / "launch.log")
     try:
         # Kill the moment a trial has finished while another is mid-way: the finished one is
         # newer than Tune's last saved state, the case stock Ray re-runs.
@@ -269,9 +274,12 @@ def test_resume_after_driver_killed_finishes_without_rerunning(
     in_flight = {i: t for i, t in before.trials.items() if t.status == "running" and t.epochs}
     checkpoints_before = {i: _checkpoint_dirs(path, i) for i in finished_before}
 
-    second = start_driver(["resume", path.uri], cwd=tmp_path, log=tmp_path / "resume.log")
+    second = start_driver(entrypoint, cwd=tmp_path, log=tmp_path / "resume.log")
     output = finish(second, tmp_path / "resume.log", timeout_s=420)
     assert second.returncode == 0, output[-3000:]
+    # The dead driver's lease (its process ended on this host) was taken over at once.
+    assert f"taking over the experiment from its last driver: process {first.pid}" in output
+    assert f"resuming {path}" in output
 
     after = Ledger.load(path)
     assert len(after.trials) == samples
@@ -572,3 +580,79 @@ def test_resume_keeps_a_trial_that_finished_after_tunes_last_saved_state(
             assert not list(train_dir.glob("checkpoint_*")), "trained again"
     assert adopted == 1
     assert "is kept, not trained again" in output
+
+
+@pytest.mark.timeout(420)
+def test_one_driver_per_experiment_and_sigterm_saves_the_sweep_for_its_rerun(
+        write_mnist1d_sweep: SweepFile, tmp_path: Path) -> None:
+    samples, epochs = 2, 8
+    sweep = write_mnist1d_sweep(samples=samples, epochs=epochs)
+    path = tmp_path / "runs" / "live"
+    entrypoint = ["launch", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "live",
+                  "--if-exists", "resume"]
+    log = tmp_path / "launch.log"
+    first = start_driver(entrypoint, cwd=tmp_path, log=log)
+    try:
+        wait_for(lambda: _progress(log).reported, 240, "the first trial's first epoch")
+        # A second driver on the live experiment, by resume or by the same entrypoint, is
+        # refused before it starts Ray, naming where the live one runs.
+        for args in (["resume", str(path)], entrypoint):
+            second = subprocess.run([sys.executable, str(REPO / "run_tune.py"), *args],
+                                    cwd=tmp_path, capture_output=True, text=True, timeout=120)
+            assert second.returncode == 2, second.stderr[-2000:]
+            assert (f"another driver runs this experiment (process {first.pid} on "
+                    f"{socket.gethostname()}") in second.stderr
+        # The platform's notice: the sweep stops, its state saved, and the driver says
+        # "requeue me" with its exit code.
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=180)
+    finally:
+        output = finish(first, log, timeout_s=60)
+    assert first.returncode == REQUEUE_EXIT, output[-3000:]
+    assert "SIGTERM: stopping the sweep and saving its state" in output
+    assert not (path / LEASE_FILE).exists()  # released as it ended
+    stopped = Ledger.load(path)
+    assert sum(t.epochs for t in stopped.trials.values()) < samples * epochs
+
+    rerun = start_driver(entrypoint, cwd=tmp_path, log=tmp_path / "rerun.log")
+    output = finish(rerun, tmp_path / "rerun.log", timeout_s=300)
+    assert rerun.returncode == 0, output[-3000:]
+    after = Ledger.load(path)
+    assert len(after.trials) == samples
+    for trial in after.trials.values():
+        assert trial.status == "completed"
+        assert [e.epoch for e in trial.history] == list(range(1, epochs + 1))  # each once
+    # Run again once finished: nothing runs, and it says where the results are.
+    done = start_driver(entrypoint, cwd=tmp_path, log=tmp_path / "done.log")
+    output = finish(done, tmp_path / "done.log", timeout_s=120)
+    assert done.returncode == 0 and f"{path} is finished: 2 trials ended" in output
+    assert Ledger.load(path).trials == after.trials
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_train_trials_process_is_retried_from_its_last_checkpoint(
+        ray_session, write_mnist1d_sweep: SweepFile, tmp_path: Path) -> None:
+    epochs = 20  # still running when it is found (its epochs take 0.45-1 s each)
+    sweep = write_mnist1d_sweep(samples=1, epochs=epochs)
+    path = tmp_path / "runs" / "retried"
+    outcome: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: outcome.update(result=launch(
+        sweep, storage=str(tmp_path / "runs"), name="retried", max_retries=1)))
+    runner.start()
+
+    def reported_twice() -> dict[str, Any] | None:
+        [*results] = path.glob("trial_*/result.json")
+        lines = results[0].read_text().splitlines() if results else []
+        return json.loads(lines[-1]) if len(lines) >= 2 else None
+
+    # The trial's own process (Tune's, which drives its Train run), not a worker, is killed.
+    os.kill(wait_for(reported_twice, 240, "the trial's second epoch")["pid"], signal.SIGKILL)
+    runner.join(timeout=240)
+    assert not runner.is_alive()
+    [trial] = Ledger.load(path).trials.values()
+    assert (trial.status, [e.epoch for e in trial.history]) == (
+        "completed", list(range(1, epochs + 1)))
+    reported = _tune_epochs(path / f"trial_{trial.trial_id}")
+    restarted = next(i for i in range(1, len(reported)) if reported[i] <= reported[i - 1])
+    assert reported[restarted] >= 2, reported  # from its last checkpoint, not from scratch
+    assert outcome["result"].finished == 1

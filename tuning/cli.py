@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -23,16 +24,21 @@ import ray
 from tuning.config.checks import check_launch
 from tuning.config.spec import load_spec
 from tuning.driver.sweep import SweepOutcome, launch, resume
-from tuning.errors import StorageFullError, SweepError
+from tuning.errors import REQUEUE_EXIT, PreemptedError, StorageFullError, SweepError
+from tuning.platforms.kubernetes import STORAGE_MOUNT, RayJobManifest
+from tuning.platforms.slurm import SlurmJob, submit
 from tuning.read.formats import metric_text
 from tuning.read.results import fetch_best, pareto_front
 from tuning.record import Ledger
+from tuning.record.files import atomic_write_text
 from tuning.record.layout import trial_path
 from tuning.record.location import Location
 
 logger = logging.getLogger("lightsweep")
 
-COMMANDS = ("launch", "resume", "leaderboard", "best", "report", "validate")
+COMMANDS = ("launch", "resume", "leaderboard", "best", "report", "validate", "slurm", "k8s")
+# Commands that take launch's flags as they are, for the job they write.
+PLATFORM_COMMANDS = ("slurm", "k8s")
 CONFIG_HELP = ("a LightningCLI config file as the base of the sweep's arguments, after the sweep "
                "file's config: (repeatable; later files win, as in LightningCLI)")
 EXPERIMENT_HELP = "experiment directory (runs/<name>), or its cloud URI (s3://bucket/runs/<name>)"
@@ -81,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", help="where experiments go: a directory or a cloud URI such as "
                    "s3://bucket/runs (storage; default runs)")
     p.add_argument("--name", help="experiment name (default: sweep name and time); never reused")
+    p.add_argument("--if-exists", choices=("refuse", "resume"), default="refuse",
+                   help="when the experiment --name exists: refuse (exit 2), or resume it (a "
+                   "finished one says where its results are): the same command, rerun by a "
+                   "platform after any death, continues the sweep")
     p.add_argument("--max-retries", type=int, help="restarts of a trial's workers after a worker "
                    "or node dies (failures.max_retries)")
     p.add_argument("--fail-fast", action="store_true", default=None,
@@ -136,6 +146,45 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", help=EXPERIMENT_HELP)
     p.add_argument("--out", metavar="DIR", help="the report's directory (default: "
                    "EXPERIMENT/report, or ./report-NAME for a cloud experiment)")
+
+    p = sub.add_parser("slurm", help="write (and submit) a SLURM batch job that runs a sweep",
+                       description="Write an sbatch script that starts Ray on the allocation and "
+                       "runs the sweep with --if-exists resume, asking for --requeue and a SIGTERM "
+                       "ahead of the time limit: a requeued job continues the sweep. Other flags "
+                       "are launch's, passed on.")
+    p.add_argument("sweep", nargs="?", help="sweep file (none with --hydra)")
+    p.add_argument("--name", help="the experiment's name (default: sweep name and time)")
+    p.add_argument("--nodes", type=_positive_int, default=1, help="nodes (default 1)")
+    p.add_argument("--cpus-per-node", type=_positive_int, help="CPUs for Ray on each node")
+    p.add_argument("--gpus-per-node", type=int, default=0, help="GPUs on each node (default 0)")
+    p.add_argument("--time", help="SLURM's time limit (HH:MM:SS); the sweep saves itself 2 "
+                   "minutes before it and the job requeues")
+    p.add_argument("--partition", help="SLURM partition")
+    p.add_argument("--script-out", metavar="FILE", help="the script's path (default: "
+                   "lightsweep-NAME.sbatch); an existing file is never overwritten")
+    p.add_argument("--submit", action="store_true", help="submit it with sbatch; prints the "
+                   "job's id last")
+
+    p = sub.add_parser("k8s", help="write a KubeRay RayJob that runs a sweep",
+                       description="Write a Secret (the cluster's token) and a KubeRay RayJob "
+                       "(ray.io/v1) whose entrypoint runs the sweep with --if-exists resume; "
+                       "KubeRay reruns it on a new cluster after a head loss (backoffLimit). "
+                       "Other flags are launch's, passed on.")
+    p.add_argument("sweep", nargs="?", help="sweep file (none with --hydra)")
+    p.add_argument("--name", help="the experiment's name (default: sweep name and time)")
+    p.add_argument("--image", default=RayJobManifest.image, help="every pod's image, with "
+                   f"Ray and lightsweep's stack (default {RayJobManifest.image})")
+    p.add_argument("--workers", type=_positive_int, default=1, help="worker pods (default 1)")
+    p.add_argument("--cpus-per-worker", type=_positive_int, default=4)
+    p.add_argument("--gpus-per-worker", type=int, default=0)
+    p.add_argument("--storage", required=True, help="where experiments go: a cloud URI "
+                   f"(s3://bucket/runs), or {STORAGE_MOUNT}/runs with --volume-claim")
+    p.add_argument("--volume-claim", metavar="CLAIM", help="a PersistentVolumeClaim every pod "
+                   f"mounts at {STORAGE_MOUNT}")
+    p.add_argument("--working-dir", metavar="URI", help="the project as a zip in cloud "
+                   "storage (runtimeEnvYAML working_dir); default: the image holds it")
+    p.add_argument("--out", metavar="FILE", help="the manifests' path (default: "
+                   "lightsweep-NAME.yaml); an existing file is never overwritten")
 
     p = sub.add_parser("validate", help="check a sweep file without running it",
                        description="Check a sweep file, its classes and arguments, and this "
@@ -320,7 +369,7 @@ def _run(args: argparse.Namespace) -> int:
             storage=args.storage, name=args.name, address=args.address,
             warm_start=args.warm_start, wandb=args.wandb, wandb_project=args.wandb_project,
             smoke=args.smoke, config=args.config, hydra=_hydra(args.hydra),
-            metric=args.metric, mode=args.mode,
+            metric=args.metric, mode=args.mode, if_exists=args.if_exists,
         ))
     if args.command == "resume":
         return _summarize(resume(args.experiment, address=args.address))
@@ -352,6 +401,47 @@ def _run(args: argparse.Namespace) -> int:
             f"{checked}: ok ({len(shown)} searched: {', '.join(shown)}; "
             f"{spec.search.num_samples} trials of at most {spec.scheduler.max_epochs} epochs)\n"
         )
+    return 0
+
+
+def _job_files(args: argparse.Namespace, forwarded: list[str]) -> int:
+    """``slurm`` and ``k8s``: the job file for a sweep, ``forwarded`` being launch's flags."""
+    launch_args = [*([args.sweep] if args.sweep else []), *forwarded]
+    taken = {"--name", "--if-exists", *(["--storage"] if args.command == "k8s" else [])}
+    given = [a.split("=")[0] for a in forwarded if a.split("=")[0] in taken]
+    if given:
+        own = f" (give it to {args.command})" if given[0] == "--name" else ""
+        raise SweepError(f"{given[0]}: {args.command} sets it for every run of the job. Fix: "
+                         f"leave it out of launch's flags{own}")
+    try:  # launch's own parser: a mistake is said now, not on the cluster
+        launched = _parser().parse_args(["launch", *launch_args])
+    except SystemExit as exit_:
+        return int(exit_.code or 2)
+    if launched.sweep is None and not launched.hydra:
+        raise SweepError(f"{args.command}: no sweep. Fix: give a sweep file, or --hydra CONFIG")
+    stem = Path(launched.sweep or launched.hydra[0]).stem
+    name = args.name or f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.command == "slurm":
+        job = SlurmJob(name=name, launch_args=launch_args, nodes=args.nodes,
+                       cpus_per_node=args.cpus_per_node, gpus_per_node=args.gpus_per_node,
+                       time=args.time, partition=args.partition)
+        out, text = Path(args.script_out or f"lightsweep-{name}.sbatch"), job.script()
+    else:
+        manifest = RayJobManifest(
+            name=name, launch_args=launch_args, storage=args.storage, image=args.image,
+            workers=args.workers, cpus_per_worker=args.cpus_per_worker,
+            gpus_per_worker=args.gpus_per_worker, volume_claim=args.volume_claim,
+            working_dir=args.working_dir)
+        out, text = Path(args.out or f"lightsweep-{name}.yaml"), manifest.yaml()
+    if out.exists():
+        raise SweepError(f"{out} exists and is not overwritten. Fix: name another file, or "
+                         "remove it first")
+    atomic_write_text(out, text)
+    sys.stdout.write(f"{out}: experiment {name}\n")
+    if args.command == "slurm" and args.submit:
+        sys.stdout.write(f"{submit(out)}\n")
+    elif args.command == "k8s":
+        sys.stdout.write(f"  kubectl apply -f {out}\n")
     return 0
 
 
@@ -389,13 +479,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
         argv = ["launch", *argv]  # launch is the default command
-    args = _parser().parse_args(argv)
+    forwarded: list[str] = []
+    if argv and argv[0] in PLATFORM_COMMANDS:
+        args, forwarded = _parser().parse_known_args(argv)
+    else:
+        args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
+        if args.command in PLATFORM_COMMANDS:
+            return _job_files(args, forwarded)
         return _run(args)
     except SweepError as exc:
         logger.error("error: %s", exc)
         return 2
+    except PreemptedError as exc:
+        ray.shutdown()
+        logger.warning("%s", exc)
+        return REQUEUE_EXIT
     except StorageFullError as exc:
         # Ray streams its workers' last words (the failed upload's traceback) to this console
         # until it is shut down: shut it first, so that the fix is the last thing said.

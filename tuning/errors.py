@@ -26,6 +26,22 @@ class SweepError(Exception):
     """
 
 
+class PreemptedError(Exception):
+    """The platform's notice (SIGTERM) stopped the sweep, its state saved; the CLI exits with
+    :data:`REQUEUE_EXIT`.
+
+    Args:
+        experiment: The experiment directory (or URI), which ``resume`` continues.
+    """
+
+    def __init__(self, experiment: str) -> None:
+        super().__init__(
+            f"the sweep stopped on a SIGTERM (a time limit, a requeue, preemption), its state "
+            f"saved. Resume with: python run_tune.py resume {experiment} (or run the same "
+            "launch ... --if-exists resume again)")
+        self.experiment = experiment
+
+
 class StorageFullError(Exception):
     """The experiment's storage ran out of space; the sweep stopped and can be resumed.
 

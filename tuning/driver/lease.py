@@ -125,6 +125,9 @@ class DriverLease:
         self.holder = Holder.of_this_process()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # A local experiment directory that the lease made: removed with it if left empty (a
+        # sweep refused before it wrote anything leaves nothing behind).
+        self._made: list[Path] = []
 
     def _read(self) -> Holder | None:
         try:
@@ -140,6 +143,7 @@ class DriverLease:
         data = json.dumps(asdict(self.holder)).encode()
         if exclusive and self.file.is_local:
             path = Path(self.file.uri)
+            self._made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -203,6 +207,9 @@ class DriverLease:
         if found is not None and found.token == self.holder.token:
             with contextlib.suppress(OSError):
                 self.file.remove()
+        for folder in self._made:  # innermost first; rmdir refuses one that is not empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def __enter__(self) -> DriverLease:
         self.acquire()

@@ -11,11 +11,15 @@ import functools
 import importlib.util
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import optuna
@@ -33,6 +37,7 @@ from tuning.config.space import sample
 from tuning.config.spec import ResourcesConfig, SweepSpec, load_spec
 from tuning.driver.class_check import ClassCheck
 from tuning.driver.imports import import_tensorboardx_without_torch
+from tuning.driver.lease import HEARTBEAT_S, DriverLease, stale_after_s
 from tuning.driver.pareto_asha import ParetoASHA
 from tuning.driver.pbt import TrainRunPBT
 from tuning.driver.placement_groups import (
@@ -50,7 +55,13 @@ from tuning.driver.tune_state import (
 )
 from tuning.driver.versions import untested_versions
 from tuning.driver.warm_start import past_trials
-from tuning.errors import StorageFullError, SweepError, is_storage_full, is_unauthenticated
+from tuning.errors import (
+    PreemptedError,
+    StorageFullError,
+    SweepError,
+    is_storage_full,
+    is_unauthenticated,
+)
 from tuning.record import FINISHED, Ledger, LedgerCallback
 from tuning.record.layout import trial_dirname
 from tuning.record.location import Location
@@ -88,12 +99,13 @@ class SweepOutcome:
     unfinished: int
 
 
-def experiment_dir(spec: SweepSpec, name: str | None, sweep_stem: str) -> Location:
+def experiment_dir(spec: SweepSpec, name: str | None, sweep_stem: str,
+                   exists_ok: bool = False) -> Location:
     """``<storage>/<name>``, the name defaulting to the sweep's plus a timestamp.
 
     Raises:
-        SweepError: If that experiment exists (it is never overwritten), or the storage
-            cannot be read.
+        SweepError: If that experiment exists (it is never overwritten; ``exists_ok``: one
+            that holds nothing to resume is started in), or the storage cannot be read.
     """
     name = name or spec.name or f"{sweep_stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     path = Location.parse(spec.storage) / name
@@ -105,7 +117,7 @@ def experiment_dir(spec: SweepSpec, name: str | None, sweep_stem: str) -> Locati
             "credentials for it (AWS_* variables, an instance profile, "
             "GOOGLE_APPLICATION_CREDENTIALS)"
         ) from error
-    if exists:
+    if exists and not exists_ok:
         raise SweepError(
             f"--name: experiment {path} exists and is never overwritten. Fix: pick another --name, "
             f"or continue it with: python run_tune.py resume {path}"
@@ -351,7 +363,6 @@ def build_tuner(
             grace_period=spec.scheduler.grace_period,
             reduction_factor=spec.scheduler.reduction_factor,
         )
-    inline = spec.resources.trial_runner == "inline"
     return tune.Tuner(
         _trainable(spec, path, local),
         param_space=param_space,
@@ -381,13 +392,12 @@ def build_tuner(
                                   spec.search.num_samples, tuple(spec.shown_metrics[1:]),
                                   spec.shown_keys),
             ],
-            # Train trials retry dead workers themselves (see tuning.trial.driver.run_trial);
-            # Tune retrying them would also re-run the user's deterministic exceptions. An
-            # inline trial's death is its process's, which only Tune can restart (and Tune
-            # refuses to when it is to fail fast).
+            # A trial whose own process died (killed, out of memory, its node lost) is restarted
+            # by Tune from its last checkpoint; a Train trial retries its dead workers itself
+            # (tuning.trial.driver.run_trial). A trial whose user code raised left a note, and
+            # Tune's retry of it fails at once (Tune refuses any retry to fail fast).
             failure_config=tune.FailureConfig(
-                max_failures=spec.failures.max_retries
-                if inline and not spec.failures.fail_fast else 0,
+                max_failures=0 if spec.failures.fail_fast else spec.failures.max_retries,
                 fail_fast=spec.failures.fail_fast),
             # Inline trials' checkpoints are Tune's to keep (Train runs keep their own, alike).
             checkpoint_config=tune.CheckpointConfig(
@@ -411,8 +421,10 @@ def _fit(tuner: tune.Tuner, path: Location, address: str | None) -> None:
     removing = (removing_dead_trials_placement_groups() if driver_removes_placement_groups(address)
                 else contextlib.nullcontext())
     try:
-        with removing:
+        with removing, stopping_on_sigterm() as noticed:
             tuner.fit()
+        if noticed.is_set():
+            raise PreemptedError(str(path))
     except (TuneError, OSError) as error:
         # Tune wraps what its callbacks raise (the leaderboard's StorageFullError) in a
         # TuneError; its own writes raise OSError.
@@ -421,6 +433,34 @@ def _fit(tuner: tune.Tuner, path: Location, address: str | None) -> None:
         raise
     finally:
         upload_pending()  # the study file's last trials, batched in the cloud
+
+
+@contextlib.contextmanager
+def stopping_on_sigterm() -> Iterator[threading.Event]:
+    """While Ray Tune runs the sweep, a SIGTERM (a platform's notice: SLURM's time limit or
+    requeue, Kubernetes' pod deletion) stops it as Ctrl-C does: Tune stops starting trials,
+    stops the running ones (each keeps its last epoch's checkpoint) and saves its state. The
+    event yielded is set when that happened. Only the main thread receives signals; elsewhere
+    nothing changes."""
+    noticed = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield noticed
+        return
+
+    def on_notice(signum: int, frame: FrameType | None) -> None:
+        noticed.set()
+        logger.warning("SIGTERM: stopping the sweep and saving its state")
+        tunes = signal.getsignal(signal.SIGINT)  # Tune's graceful stop, while it runs
+        if callable(tunes) and tunes is not signal.default_int_handler:
+            tunes(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_notice)
+    try:
+        yield noticed
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _outcome(path: Location) -> SweepOutcome:
@@ -464,6 +504,7 @@ def launch(
     hydra: dict[str, Any] | None = None,
     metric: str | None = None,
     mode: str | None = None,
+    if_exists: str = "refuse",
 ) -> SweepOutcome:
     """Runs a new sweep to its end (or its interruption).
 
@@ -493,6 +534,9 @@ def launch(
             sweep's base (:mod:`tuning.config.hydra_project`), relative to the working directory.
         metric: Overrides ``metric`` (a Hydra config's ``optimized_metric``).
         mode: Overrides ``mode`` (a Hydra sweeper's ``direction``).
+        if_exists: What to do when the experiment ``name`` exists: ``refuse`` (exit 2), or
+            ``resume`` it (a finished one is left as it is): the same command, rerun by a
+            platform after any death, continues the sweep.
 
     Raises:
         SweepError: For any invalid input, before any trial starts (a Ray started for the
@@ -522,16 +566,45 @@ def launch(
     if smoke:
         stem = f"smoke-{stem}"
     address = address or os.environ.get("RAY_ADDRESS")
-    with ClassCheck(spec, local=address is None) as check:
-        untested = untested_versions()
-        if untested:
-            logger.warning("untested versions: %s; lightsweep uses private parts of these. Fix: "
-                           "pip install -c constraints.txt -e . (the tested stack)",
-                           ", ".join(untested))
-        past = past_trials(warm_start, spec) if warm_start is not None else None
-        path = experiment_dir(spec, name, stem)
-        check_writable(path.parent)
-        concurrency = _connect(spec, address, path, check)
+    fresh_in_existing = False
+    if if_exists == "resume" and name is not None:
+        existing = Location.parse(spec.storage) / name
+        if existing.exists():
+            if _has_something_to_resume(existing):
+                return resume(existing, address=address, wait_for_lease=True)
+            # Died before it recorded anything (while Ray started, say): start it there.
+            fresh_in_existing = True
+    with contextlib.ExitStack() as stack:
+        with ClassCheck(spec, local=address is None) as check:
+            untested = untested_versions()
+            if untested:
+                logger.warning("untested versions: %s; lightsweep uses private parts of these. "
+                               "Fix: pip install -c constraints.txt -e . (the tested stack)",
+                               ", ".join(untested))
+            past = past_trials(warm_start, spec) if warm_start is not None else None
+            path = experiment_dir(spec, name, stem, exists_ok=fresh_in_existing)
+            check_writable(path.parent)
+            stack.enter_context(DriverLease(path, wait_s=stale_after_s() + HEARTBEAT_S
+                                            if fresh_in_existing else 0.0))
+            concurrency = _connect(spec, address, path, check)
+        return _run_new(spec, stem, path, concurrency, past, warm_start, address)
+    raise AssertionError("unreachable")  # ExitStack does not swallow exceptions
+
+
+def _has_something_to_resume(path: Location) -> bool:
+    """Whether the experiment at ``path`` holds a sweep to continue: Tune's saved state, or a
+    record of trials (``resume`` then says what it lacks)."""
+    if tune.Tuner.can_restore(path.uri):
+        return True
+    try:
+        return bool(Ledger.load(path).trials)
+    except SweepError:  # no record yet
+        return False
+
+
+def _run_new(spec: SweepSpec, stem: str, path: Location, concurrency: int,
+             past: list[FrozenTrial] | None, warm_start: str | Path | None,
+             address: str | None) -> SweepOutcome:
     logger.info(
         "sweep %s: %d trials, at most %d epochs each, %d at a time, %d worker(s) per trial -> %s",
         stem, spec.search.num_samples, spec.scheduler.max_epochs, concurrency,
@@ -549,19 +622,38 @@ def launch(
     return _outcome(path)
 
 
-def resume(experiment: str | Location, *, address: str | None = None) -> SweepOutcome:
+def resume(experiment: str | Location, *, address: str | None = None,
+           wait_for_lease: bool = False) -> SweepOutcome:
     """Finishes an interrupted sweep: finished trials are kept, in-flight ones continue from
     their last checkpoint, the searcher's state is restored, and new trials are proposed until
-    the sweep has its requested number.
+    the sweep has its requested number. A finished sweep is left as it is.
+
+    Args:
+        experiment: The experiment directory, or its cloud URI.
+        address: A Ray cluster to run on (else ``RAY_ADDRESS``, else an embedded local Ray).
+        wait_for_lease: Wait for a driver on another host, whose heartbeat stopped, to go
+            stale (a platform's rerun after its host was lost), instead of refusing at once.
 
     Raises:
-        SweepError: If ``experiment`` is not a lightsweep experiment Ray Tune can restore.
+        SweepError: If ``experiment`` is not a lightsweep experiment Ray Tune can restore, or
+            another driver runs it.
         StorageFullError: If the storage device filled up again.
     """
     ledger = Ledger.load(experiment)
+    path = Location.parse(experiment)
+    with DriverLease(path, wait_s=stale_after_s() + HEARTBEAT_S if wait_for_lease else 0.0):
+        outcome = _outcome(path)
+        if outcome.unfinished == 0 and not any(
+                t.status in ("pending", "running") for t in ledger.trials.values()):
+            logger.info("%s is finished: %d trials ended (%d failed); nothing to run",
+                        path, outcome.finished + outcome.errored, outcome.errored)
+            return outcome
+        return _resume(ledger, path, address)
+
+
+def _resume(ledger: Ledger, path: Location, address: str | None) -> SweepOutcome:
     spec = ledger.spec
     spec.enter_project()
-    path = Location.parse(experiment)
     restored = restore_whole_state(Path(path.uri)) if path.is_local else []
     if restored:
         logger.warning("Ray Tune's saved state was cut short (a full disk?): put back the last "

@@ -22,7 +22,7 @@ from typing_extensions import override
 
 from tuning.compat import ReportToTune, TorchTrainerWithoutDatasets, worker_deaths
 from tuning.config.spec import SweepSpec
-from tuning.errors import RepeatedUserError, StorageFullError, is_storage_full
+from tuning.errors import RepeatedUserError, StorageFullError, describe_error, is_storage_full
 from tuning.record import finished_trial, recorded_epochs
 from tuning.record.layout import (
     TRAIN_RUN_NAME,
@@ -140,16 +140,25 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
         _fit_in_train_run(spec, loop_config, experiment, trial_id, exploit)
 
 
-def _fit_inline(loop_config: dict[str, Any], experiment: Location, trial_id: str) -> None:
-    """Fits in this process (``trial_runner: inline``), reporting to Tune directly.
+def _fail_if_it_raised_before(experiment: Location, trial_id: str) -> Location:
+    """Tune retries a trial whose process died (``failures.max_retries``) from its last
+    checkpoint, but it cannot tell a death from an exception of the user's code, which would
+    only happen again: a trial whose code raised leaves a note (at the path returned), and its
+    retries fail at once with it.
 
-    Tune retries a trial whose process died (``failures.max_retries``) from its last checkpoint,
-    but it cannot tell a death from an exception of the user's code, which would only happen
-    again: a trial whose code raised leaves a note, and its retries fail at once with it.
+    Raises:
+        RepeatedUserError: If the trial's code raised in an earlier attempt.
     """
     note = trial_path(experiment, trial_id) / USER_ERROR_FILE
     if note.exists():  # before the imports: a retry's new process fails without importing torch
         raise RepeatedUserError(trial_id, note.read_text())
+    return note
+
+
+def _fit_inline(loop_config: dict[str, Any], experiment: Location, trial_id: str) -> None:
+    """Fits in this process (``trial_runner: inline``), reporting to Tune directly; a retry
+    after the user's code raised fails at once (:func:`_fail_if_it_raised_before`)."""
+    note = _fail_if_it_raised_before(experiment, trial_id)
     # Imported here: a reused trial process imports torch and Lightning once, for all its trials.
     from tuning.trial.session import TuneSession
     from tuning.trial.worker import train_worker as fit
@@ -171,7 +180,10 @@ def _fit_inline(loop_config: dict[str, Any], experiment: Location, trial_id: str
 def _fit_in_train_run(spec: SweepSpec, loop_config: dict[str, Any], experiment: Location,
                       trial_id: str, exploit: Exploit | None) -> None:
     """Fits as a Ray Train run of ``resources.workers_per_trial`` workers, retrying it from its
-    last checkpoint when a worker dies (``failures.max_retries``)."""
+    last checkpoint when a worker dies (``failures.max_retries``). Tune retries the trial when
+    its own process dies; an exception of the user's code is noted, so that such a retry fails
+    at once (:func:`_fail_if_it_raised_before`)."""
+    note = _fail_if_it_raised_before(experiment, trial_id)
     repaired = repair_train_snapshot(experiment, trial_id)
     if repaired:
         logger.warning("trial %s: %s", trial_id, repaired)
@@ -226,7 +238,10 @@ def _fit_in_train_run(spec: SweepSpec, loop_config: dict[str, Any], experiment: 
                 # The Tune driver stops the sweep on this error; `resume` continues the trial.
                 raise StorageFullError(str(experiment)) from error
             reason = _retry_reason(error)
-            if reason is None or attempt == spec.failures.max_retries:
+            if reason is None:
+                note.write_text(describe_error(error))
+                raise
+            if attempt == spec.failures.max_retries:
                 raise
             logger.warning(
                 "trial %s: a worker died (%s); restarting from the last checkpoint, retry %d of %d",
