@@ -43,7 +43,8 @@ $(BENCH_STAMP): $(STAMP)
 
 # Benchmarks (about three and a half hours on 2 cores): bench/results/latest.json and bookkeeping.json.
 # Speed (bench.run, bench.default_sweep), then search quality: MNIST-1D against random search, regret on
-# LCDB, PBT's correctness and PBT against TPE + ASHA, several objectives against random search.
+# LCDB, PBT's correctness and PBT against TPE + ASHA, several objectives against random search;
+# a sweep under kills of every kind (bench/results/chaos.json), and what a preemption loses.
 bench: $(BENCH_STAMP)
 	$(PY) -m bench.run
 	$(PY) -m bench.sync_actor
@@ -58,6 +59,8 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench.pbt
 	$(PY) -m bench.pareto
 	$(PY) -m bench.pbt_vs_asha
+	$(PY) -m bench.chaos
+	$(PY) -m bench.preemption
 
 # One GPU, under 8 minutes: trials sharing the card, every precision, against plain Lightning.
 # Writes bench/results/gpu.json; without a GPU it says "no GPU: skipped" and succeeds.

@@ -110,5 +110,6 @@ def test_a_sweep_whose_every_trial_fails_ends_naming_the_failure(
     first = next(iter(ledger.trials))
     assert end == (f"no best trial: 2 of 2 trials failed; the first, trial {first}: "
                    "FileNotFoundError: [Errno 2] No such file or directory: 'data/digits.npz' "
-                   f"(its traceback: {runs / 'no-data' / f'trial_{first}' / 'error.txt'})")
+                   f"(its traceback: {runs / 'no-data' / f'trial_{first}' / 'error.txt'}). "
+                   "Each raised in your code (a retry would raise again)")
     assert (runs / "no-data" / f"trial_{first}" / "error.txt").is_file()

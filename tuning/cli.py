@@ -31,7 +31,7 @@ from tuning.read.formats import metric_text
 from tuning.read.results import fetch_best, pareto_front
 from tuning.record import Ledger
 from tuning.record.files import atomic_write_text
-from tuning.record.layout import trial_path
+from tuning.record.layout import USER_ERROR_FILE, trial_path
 from tuning.record.location import Location
 
 logger = logging.getLogger("lightsweep")
@@ -318,16 +318,26 @@ def _cost_line(ledger: Ledger) -> str:
             f"(against {len(ledger.trials)} trials x {spec.scheduler.max_epochs} epochs)")
 
 
-def _failures(ledger: Ledger, path: Location) -> str | None:
+def _failures(ledger: Ledger, path: Location) -> tuple[str | None, bool]:
     """How many of a sweep's trials failed, and the first one's error, with where its whole
-    traceback is."""
+    traceback is; and whether some died (their process or node, more often than
+    ``failures.max_retries`` allows) rather than raised in the user's code."""
     failed = [t for t in ledger.trials.values() if t.status == "errored"]
     if not failed:
-        return None
+        return None, False
+    died = [t for t in failed if not (trial_path(path, t.trial_id) / USER_ERROR_FILE).exists()]
     first = failed[0]
     where = trial_path(path, first.trial_id) / "error.txt"
-    return (f"{len(failed)} of {len(ledger.trials)} trials failed; the first, trial "
+    said = (f"{len(failed)} of {len(ledger.trials)} trials failed; the first, trial "
             f"{first.trial_id}: {first.error or 'unknown error'} (its traceback: {where})")
+    if died:
+        said += (f". {len(died)} of them died (their process or node) more often than "
+                 f"failures.max_retries ({ledger.spec.failures.max_retries}) allows. Fix: "
+                 "give trials more retries (--max-retries) in a new sweep, with --warm-start "
+                 f"{path} to begin from what these learned")
+    else:
+        said += ". Each raised in your code (a retry would raise again)"
+    return said, bool(died)
 
 
 def _summarize(outcome: SweepOutcome) -> int:
@@ -340,8 +350,8 @@ def _summarize(outcome: SweepOutcome) -> int:
         f"{_bytes(sum(r['checkpoint_bytes'] for r in rows))})\n"
     )
     sys.stdout.write(_cost_line(ledger) + "\n")
-    code = 0
-    failed = _failures(ledger, path)
+    failed, died = _failures(ledger, path)
+    code = 1 if died else 0
     try:
         _show_best(str(path), as_json=False)
         sys.stdout.write(f"  python run_tune.py best {path} --json\n")
