@@ -48,11 +48,12 @@ KINDS = ("worker", "trial_process", "driver")
 logger = logging.getLogger("bench.chaos")
 
 
-def sweep_file(folder: Path, trials: int, epochs: int) -> Path:
+def sweep_file(folder: Path, trials: int, epochs: int,
+               module: str = "lightning_modules.classifier:Classifier") -> Path:
     """Digits and a small MLP, every trial a 2-worker DDP run, two at a time on 2 CPUs."""
     path = folder / "chaos.yaml"
     path.write_text(yaml.safe_dump({
-        "module": "lightning_modules.classifier:Classifier",
+        "module": module,
         "datamodule": "lightning_modules.datamodules:DigitsDataModule",
         "module_args": {"arch": "mlp", "input_shape": [8, 8], "width": 32, "depth": 1},
         "space": {"module.lr": {"loguniform": [1e-3, 1e-1]},
@@ -107,13 +108,14 @@ class Driver:
     command: list[str]
     cwd: Path
     log: Path
+    env: dict[str, str] = field(default_factory=dict)
     runs: int = 0
     process: subprocess.Popen[bytes] | None = None
     done: bool = False
     codes: list[int] = field(default_factory=list)
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, **self.env}
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(self.command, cwd=self.cwd, env=env, stdout=out,
                                             stderr=subprocess.STDOUT, start_new_session=True)

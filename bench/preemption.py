@@ -10,8 +10,8 @@ training, then rerun to its end, three ways in one invocation:
   as a machine lost without warning, then the rerun;
 - ``none``: the sweep uninterrupted.
 
-Each trial's epochs trained, counted from Tune's results (an epoch trained again after the
-preemption counts twice), less the sweep's epochs, is what the preemption lost. Merges
+The epochs the trials' rank-0 workers began (an epoch begun again after the preemption counts
+twice; one cut short counts too), less the sweep's epochs, is what the preemption lost. Merges
 ``preemption`` (for each way: ``epochs_lost``, ``epochs_lost_per_trial``, ``wall_s``) into
 ``bench/results/chaos.json``.
 """
@@ -19,10 +19,9 @@ preemption counts twice), less the sweep's epochs, is what the preemption lost. 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -30,27 +29,40 @@ import time
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import override
+
 from bench.chaos import OUT, Driver, sweep_file
 from bench.results_file import merge_results
+from lightning_modules.classifier import Classifier
 from tuning.record.layout import LEDGER_FILE
 
 REPO = Path(__file__).parents[1]
 logger = logging.getLogger("bench.preemption")
 
 
-def _epochs_trained(experiment: Path) -> int:
-    total = 0
-    for progress in experiment.glob("trial_*/progress.csv"):
-        total += sum(1 for _ in csv.DictReader(io.StringIO(progress.read_text())))
-    return total
+# Where the counting module writes a line for each epoch a trial's rank 0 begins.
+EPOCH_LOG_ENV = "LIGHTSWEEP_BENCH_EPOCH_LOG"
+
+
+class CountingClassifier(Classifier):
+    """The sweep's classifier, noting each epoch it begins (rank 0) in ``$EPOCH_LOG_ENV``."""
+
+    @override
+    def on_train_epoch_start(self) -> None:
+        if self.global_rank == 0:
+            with open(os.environ[EPOCH_LOG_ENV], "a", encoding="utf-8") as log:
+                log.write(f"{self.hparams['lr']} {self.current_epoch + 1}\n")
 
 
 def preempted(folder: Path, trials: int, epochs: int, how: str, after_s: float) -> dict[str, Any]:
-    sweep = sweep_file(folder, trials, epochs)
+    sweep = sweep_file(folder, trials, epochs, module="bench.preemption:CountingClassifier")
     runs = folder / "runs"
+    begun = folder / "epochs.log"
     driver = Driver([sys.executable, str(REPO / "run_tune.py"), "launch", str(sweep),
                      "--storage", str(runs), "--name", "sweep", "--if-exists", "resume"],
-                    folder, folder / "driver.log")
+                    folder, folder / "driver.log",
+                    # Workers import this module from the repository; they write the count.
+                    env={EPOCH_LOG_ENV: str(begun), "PYTHONPATH": str(REPO)})
     start = time.monotonic()
     driver.start()
     assert driver.process is not None
@@ -66,7 +78,7 @@ def preempted(folder: Path, trials: int, epochs: int, how: str, after_s: float) 
         driver.start()
     while not driver.poll():
         time.sleep(0.5)
-    trained = _epochs_trained(runs / "sweep")
+    trained = len(begun.read_text().splitlines())
     assert (runs / "sweep" / LEDGER_FILE).is_file()
     return {"wall_s": time.monotonic() - start, "epochs_trained": trained,
             "epochs_lost": trained - trials * epochs,
