@@ -154,10 +154,12 @@ def _targets(kind: str, session: int, experiment: Path) -> list[int]:
 
 
 def run_sweep(folder: Path, trials: int, epochs: int, kills: int, driver_kills: int,
-              seed: int, timeout_s: float) -> tuple[dict[str, int], float, Path, Driver]:
-    """One sweep under ``kills`` random kills (``driver_kills`` of them the driver's); with
-    ``kills`` 0, the same sweep alone. Returns the kills by kind, the wall time, the
-    experiment and its driver."""
+              seed: int, timeout_s: float, first_s: tuple[float, float] = (8, 20),
+              every_s: tuple[float, float] = (6, 16)) -> tuple[dict[str, int], float, Path, Driver]:
+    """One sweep under ``kills`` random kills (``driver_kills`` of them the driver's), the
+    first after ``first_s`` seconds and then every ``every_s`` (each drawn uniformly); with
+    ``kills`` 0, the same sweep alone.
+    Returns the kills by kind, the wall time, the experiment and its driver."""
     sweep = sweep_file(folder, trials, epochs)
     runs = folder / "runs"
     experiment = runs / "chaos"
@@ -171,7 +173,7 @@ def run_sweep(folder: Path, trials: int, epochs: int, kills: int, driver_kills: 
     done: Counter[str] = Counter()
     start = time.monotonic()
     driver.start()
-    next_kill = start + rng.uniform(8, 20)
+    next_kill = start + rng.uniform(*first_s)
     while not driver.poll():
         if time.monotonic() - start > timeout_s:
             driver.end_session()
@@ -193,7 +195,7 @@ def run_sweep(folder: Path, trials: int, epochs: int, kills: int, driver_kills: 
                     driver.process.wait(timeout=60)
                     driver.end_session()  # its Ray goes with it, as with a lost head
                     driver.start()
-            next_kill = time.monotonic() + rng.uniform(6, 16)
+            next_kill = time.monotonic() + rng.uniform(*every_s)
         time.sleep(0.2)
     return {k: done[k] for k in KINDS}, time.monotonic() - start, experiment, driver
 

@@ -17,9 +17,11 @@ pytestmark = [pytest.mark.ray]
 
 @pytest.mark.timeout(900)
 def test_a_sweep_under_kills_of_every_kind_ends_whole(tmp_path: Path) -> None:
-    trials, epochs = 4, 4
+    trials, epochs = 4, 6
+    # Kills every 3-6 s: all four land while the sweep (about a minute on 2 CPUs) runs.
     kills, _, experiment, driver = run_sweep(tmp_path, trials, epochs, kills=4, driver_kills=1,
-                                             seed=1, timeout_s=800)
+                                             seed=1, timeout_s=800, first_s=(3, 6),
+                                             every_s=(3, 6))
     assert kills["driver"] == 1 and sum(kills.values()) == 4
     assert driver.runs == 2 and driver.codes[-1] == 0
     assert check(experiment, trials, epochs) == {
