@@ -420,11 +420,16 @@ def _fit(tuner: tune.Tuner, path: Location, address: str | None) -> None:
     import_tensorboardx_without_torch()  # before Tune's logger imports it, and torch with it
     removing = (removing_dead_trials_placement_groups() if driver_removes_placement_groups(address)
                 else contextlib.nullcontext())
+    noticed = threading.Event()
     try:
         with removing, stopping_on_sigterm() as noticed:
             tuner.fit()
         if noticed.is_set():
             raise PreemptedError(str(path))
+    except KeyboardInterrupt:
+        if noticed.is_set():  # the notice came before Tune took over Ctrl-C: nothing to save
+            raise PreemptedError(str(path)) from None
+        raise
     except (TuneError, OSError) as error:
         # Tune wraps what its callbacks raise (the leaderboard's StorageFullError) in a
         # TuneError; its own writes raise OSError.
