@@ -137,6 +137,23 @@ def test_a_dead_worker_is_retried_and_a_users_exception_is_not() -> None:
     assert _retry_reason(_failed(ValueError("bad lr"), ValueError("bad lr"))) is None
 
 
+def test_a_worker_that_died_while_the_controller_waited_on_it_is_retried() -> None:
+    from ray.exceptions import ActorDiedError, OutOfMemoryError
+
+    from tuning.trial.driver import _retry_reason
+
+    # No rank's failure listed: the run failed on the actor's death itself (the chaos soak
+    # met it, a worker killed while its group started).
+    failed = RuntimeError("the worker group failed")
+    failed.__cause__ = ActorDiedError()
+    assert _retry_reason(failed) == "ActorDiedError"  # type: ignore[arg-type]
+    killed = RuntimeError("the worker group failed")
+    killed.__cause__ = OutOfMemoryError("memory monitor")
+    assert _retry_reason(killed) is None  # type: ignore[arg-type]
+    # Listed as its rank's failure, the death itself rather than a failed health check.
+    assert _retry_reason(_failed(ActorDiedError(), RuntimeError("gloo"))) == "ActorDiedError"
+
+
 def test_a_worker_killed_by_rays_memory_monitor_is_not_retried() -> None:
     from ray.exceptions import ActorDiedError, OutOfMemoryError
 

@@ -89,7 +89,7 @@ def ray_wrapped(error: BaseException) -> list[BaseException]:
     return [e for e in found if isinstance(e, BaseException)]
 
 
-def _causes(error: BaseException) -> Iterator[BaseException]:
+def causes(error: BaseException) -> Iterator[BaseException]:
     """``error`` and everything it wraps: Python's chain and Ray's wrappers, every worker's."""
     pending, seen = [error], set()
     while pending:
@@ -109,7 +109,7 @@ def is_storage_full(error: BaseException) -> bool:
         or (isinstance(e, OSError) and e.errno == errno.ENOSPC)
         # pyarrow's filesystem errors (Ray Train's checkpoint uploads) carry no errno.
         or "No space left on device" in str(e)
-        for e in _causes(error)
+        for e in causes(error)
     )
 
 
@@ -119,7 +119,7 @@ def is_unauthenticated(error: BaseException) -> bool:
     from ray.exceptions import AuthenticationError  # here: this module is imported everywhere
 
     return any(isinstance(e, AuthenticationError) or "InvalidAuthToken" in str(e)
-               for e in _causes(error))
+               for e in causes(error))
 
 
 def trial_error(trial: Trial) -> BaseException | None:

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import ray.train
 from ray import tune
+from ray.exceptions import ActorDiedError, ActorUnavailableError, NodeDiedError, WorkerCrashedError
 from ray.exceptions import OutOfMemoryError as RayOutOfMemoryError
 from ray.train.v2.api.exceptions import TrainingFailedError
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
@@ -22,7 +23,13 @@ from typing_extensions import override
 
 from tuning.compat import ReportToTune, TorchTrainerWithoutDatasets, worker_deaths
 from tuning.config.spec import SweepSpec
-from tuning.errors import RepeatedUserError, StorageFullError, describe_error, is_storage_full
+from tuning.errors import (
+    RepeatedUserError,
+    StorageFullError,
+    causes,
+    describe_error,
+    is_storage_full,
+)
 from tuning.record import finished_trial, recorded_epochs
 from tuning.record.layout import (
     TRAIN_RUN_NAME,
@@ -78,6 +85,10 @@ class LineageReportCallback(ReportToTune):
         super().after_report(run_context, metrics, checkpoint)
 
 
+# Ray's errors for a process (or its node) that died, whatever the code it ran.
+PROCESS_DEATHS = (ActorDiedError, ActorUnavailableError, NodeDiedError, WorkerCrashedError)
+
+
 def _retry_reason(error: TrainingFailedError) -> str | None:
     """Why the run is worth starting again, or None if it is not.
 
@@ -85,7 +96,14 @@ def _retry_reason(error: TrainingFailedError) -> str | None:
     call it a death. A worker that Ray's memory monitor killed would be killed again: the trial
     fails with that OutOfMemoryError, and the searcher learns to avoid its configuration.
     """
-    deaths = worker_deaths(error)
+    died = (*PROCESS_DEATHS, RayOutOfMemoryError)
+    failures = list((getattr(error, "worker_failures", None) or {}).values())
+    # A worker that died while the run's controller waited on it (starting it, polling it)
+    # arrives as the actor's death itself, not as a failed health check: listed as its rank's
+    # failure, or, with no rank's listed, as the run's cause.
+    deaths = [*worker_deaths(error), *(f for f in failures if isinstance(f, died))]
+    if not deaths and not failures:
+        deaths = [e for e in causes(error) if isinstance(e, died)]
     if not deaths or any(isinstance(d, RayOutOfMemoryError) for d in deaths):
         return None
     return type(deaths[0]).__name__
