@@ -29,6 +29,7 @@ from tests.conftest import REPO, LocalCluster, SweepWriter
 from tests.processes import end_session, finish, start_driver, wait_for
 from tests.wandb_files import read_run
 from tuning import fetch_best, launch, leaderboard
+from tuning.cli import main
 from tuning.config.seeding import trial_seed
 from tuning.errors import REQUEUE_EXIT
 from tuning.record import Ledger
@@ -584,8 +585,10 @@ def test_resume_keeps_a_trial_that_finished_after_tunes_last_saved_state(
 
 @pytest.mark.timeout(420)
 def test_one_driver_per_experiment_and_sigterm_saves_the_sweep_for_its_rerun(
-        write_mnist1d_sweep: SweepFile, tmp_path: Path) -> None:
-    samples, epochs = 2, 8
+        write_mnist1d_sweep: SweepFile, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    samples, epochs = 2, 20  # still running when the second drivers and the notice come
     sweep = write_mnist1d_sweep(samples=samples, epochs=epochs)
     path = tmp_path / "runs" / "live"
     entrypoint = ["launch", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "live",
@@ -595,13 +598,13 @@ def test_one_driver_per_experiment_and_sigterm_saves_the_sweep_for_its_rerun(
     try:
         wait_for(lambda: _progress(log).reported, 240, "the first trial's first epoch")
         # A second driver on the live experiment, by resume or by the same entrypoint, is
-        # refused before it starts Ray, naming where the live one runs.
+        # refused before it starts Ray, naming where the live one runs (in this process: a
+        # second driver's own start-up would outlast the short sweep).
         for args in (["resume", str(path)], entrypoint):
-            second = subprocess.run([sys.executable, str(REPO / "run_tune.py"), *args],
-                                    cwd=tmp_path, capture_output=True, text=True, timeout=120)
-            assert second.returncode == 2, second.stderr[-2000:]
+            caplog.clear()
+            assert main(args) == 2
             assert (f"another driver runs this experiment (process {first.pid} on "
-                    f"{socket.gethostname()}") in second.stderr
+                    f"{socket.gethostname()}") in caplog.text
         # The platform's notice: the sweep stops, its state saved, and the driver says
         # "requeue me" with its exit code.
         first.send_signal(signal.SIGTERM)
@@ -652,7 +655,8 @@ def test_a_killed_train_trials_process_is_retried_from_its_last_checkpoint(
     [trial] = Ledger.load(path).trials.values()
     assert (trial.status, [e.epoch for e in trial.history]) == (
         "completed", list(range(1, epochs + 1)))
+    # From its last checkpoint, not from scratch: no result after the first went back to
+    # epoch 1 (Tune's results may show the restart as a repeated epoch).
     reported = _tune_epochs(path / f"trial_{trial.trial_id}")
-    restarted = next(i for i in range(1, len(reported)) if reported[i] <= reported[i - 1])
-    assert reported[restarted] >= 2, reported  # from its last checkpoint, not from scratch
+    assert reported and 1 not in reported[1:], reported
     assert outcome["result"].finished == 1
