@@ -55,6 +55,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _job_parser(sub: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    """A platform command's parser (``slurm``, ``k8s``): the sweep and its fixed name; the
+    flags it does not know are launch's, passed on to the job."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        name, help=summary, description=f"{description} Other flags are launch's, passed on.")
+    p.add_argument("sweep", nargs="?", help="sweep file (none with --hydra)")
+    p.add_argument("--name", help="the experiment's name (default: sweep name and time)")
+    return p
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run_tune.py",
@@ -147,13 +157,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="the report's directory (default: "
                    "EXPERIMENT/report, or ./report-NAME for a cloud experiment)")
 
-    p = sub.add_parser("slurm", help="write (and submit) a SLURM batch job that runs a sweep",
-                       description="Write an sbatch script that starts Ray on the allocation and "
-                       "runs the sweep with --if-exists resume, asking for --requeue and a SIGTERM "
-                       "ahead of the time limit: a requeued job continues the sweep. Other flags "
-                       "are launch's, passed on.")
-    p.add_argument("sweep", nargs="?", help="sweep file (none with --hydra)")
-    p.add_argument("--name", help="the experiment's name (default: sweep name and time)")
+    p = _job_parser(sub, "slurm", "write (and submit) a SLURM batch job that runs a sweep",
+                    "Write an sbatch script that starts Ray on the allocation and runs the sweep "
+                    "with --if-exists resume, asking for --requeue and a SIGTERM ahead of the "
+                    "time limit: a requeued job continues the sweep.")
     p.add_argument("--nodes", type=_positive_int, default=1, help="nodes (default 1)")
     p.add_argument("--cpus-per-node", type=_positive_int, help="CPUs for Ray on each node")
     p.add_argument("--gpus-per-node", type=int, default=0, help="GPUs on each node (default 0)")
@@ -165,13 +172,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--submit", action="store_true", help="submit it with sbatch; prints the "
                    "job's id last")
 
-    p = sub.add_parser("k8s", help="write a KubeRay RayJob that runs a sweep",
-                       description="Write a Secret (the cluster's token) and a KubeRay RayJob "
-                       "(ray.io/v1) whose entrypoint runs the sweep with --if-exists resume; "
-                       "KubeRay reruns it on a new cluster after a head loss (backoffLimit). "
-                       "Other flags are launch's, passed on.")
-    p.add_argument("sweep", nargs="?", help="sweep file (none with --hydra)")
-    p.add_argument("--name", help="the experiment's name (default: sweep name and time)")
+    p = _job_parser(sub, "k8s", "write a KubeRay RayJob that runs a sweep",
+                    "Write a Secret (the cluster's token) and a KubeRay RayJob (ray.io/v1) whose "
+                    "entrypoint runs the sweep with --if-exists resume; KubeRay reruns it on a "
+                    "new cluster after a head loss (backoffLimit).")
     p.add_argument("--image", default=RayJobManifest.image, help="every pod's image, with "
                    f"Ray and lightsweep's stack (default {RayJobManifest.image})")
     p.add_argument("--workers", type=_positive_int, default=1, help="worker pods (default 1)")
