@@ -40,7 +40,7 @@ def measure(rounds: int) -> dict[str, Any]:
     """Fresh and renewed synchronization actors, ``rounds`` of each, on an idle local Ray."""
     from ray.train.v2._internal.execution.checkpoint import sync_actor
 
-    from tuning.compat import _ReusedSynchronizationActor
+    from tuning._internals.controller import _ReusedSynchronizationActor
 
     ray_actor: Any = sync_actor.SynchronizationActor  # an actor class: Ray's stubs say a plain one
 

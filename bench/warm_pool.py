@@ -4,7 +4,7 @@
    actor whose runtime env has its own env vars (as Train's workers do), which imports the fit's
    modules: cold. The actor's runtime env, as the GCS serialized it, then goes to the raylet,
    which starts a worker with exactly that env ahead of need (``PrestartWorkers``, through
-   :func:`tuning.compat.prestart_workers`); after a wait, the same actor again: warm if it lands
+   :func:`tuning._internals.prestart.prestart_workers`); after a wait, the same actor again: warm if it lands
    on that worker. The env's ``PYTHONPATH`` names ``tuning/trial/warm``, whose ``sitecustomize``
    imports the modules ``LIGHTSWEEP_WARM_IMPORTS`` lists as the process starts. Also the PSS
    that idle worker holds.
@@ -37,7 +37,7 @@ import ray
 
 from bench.memory import pss_bytes
 from bench.results_file import merge_results
-from tuning.compat import prestart_workers
+from tuning._internals.prestart import prestart_workers
 
 logger = logging.getLogger(__name__)
 OUT = Path(__file__).parent / "results" / "warm_pool.json"

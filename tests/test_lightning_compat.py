@@ -51,12 +51,6 @@ def test_a_restored_run_sends_again_the_reports_the_sweep_never_recorded(
     assert [r["epoch"] for r in callback._to_resend] == resent
 
 
-def test_checkpoints_of_an_older_lightsweep_send_their_last_report() -> None:
-    callback = ray_lightning(lp)[2](TrainSession(), known_epoch=1)
-    callback.load_state_dict({"last_report": _reports(3)[0]})
-    assert [r["epoch"] for r in callback._to_resend] == [3]
-
-
 class _Restored(TrainSession):
     """A Train session restored from a checkpoint, recording what the callback reports."""
 

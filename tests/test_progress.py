@@ -107,7 +107,7 @@ def test_lines_show_a_sweeps_other_objectives_beside_its_metric(caplog) -> None:
     with caplog.at_level("INFO", logger="lightsweep.progress"):
         lines.on_trial_result(0, [], trial,  # type: ignore[arg-type]
                               {"val/acc": 0.5, "model/params": 12345.0, "epoch": 1})
-        del lines.also  # pickled by an older lightsweep: the metric alone
         lines.on_trial_result(0, [], trial, {"val/acc": 0.6, "epoch": 2})  # type: ignore[arg-type]
     assert "epoch 1/4: val/acc=0.5000 model/params=12345  best so far" in caplog.text
+    # An objective a result lacks is left out of its line.
     assert "epoch 2/4: val/acc=0.6000  best so far" in caplog.text

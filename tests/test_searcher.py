@@ -7,7 +7,7 @@ import pytest
 from optuna.trial import TrialState
 from ray import tune
 
-from tuning.compat import SavedTrial
+from tuning._internals.tune_state import SavedTrial
 from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.config.spec import Constraint
 from tuning.driver.searcher import TruthfulOptunaSearch
@@ -110,10 +110,21 @@ def test_same_seed_and_same_results_propose_the_same_configurations() -> None:
     assert _run(_seeded(7), 5) != _run(_seeded(8), 5)
 
 
-def test_a_searcher_pickled_before_trial_seeds_still_proposes(searcher) -> None:
-    del searcher._seed  # as unpickled from an experiment of an older lightsweep
-    config = searcher.suggest("old")
-    assert config is not None and SEED_KEY not in config
+def test_a_searchers_saved_state_of_another_format_is_refused_naming_the_fix(
+        searcher, tmp_path) -> None:
+    from tuning.driver.searcher import STATE_FORMAT, TruthfulOptunaSearch
+    from tuning.errors import SweepError
+
+    searcher.suggest("a")
+    saved = tmp_path / "searcher-state.pkl"
+    searcher.save(str(saved))
+    restored = TruthfulOptunaSearch.__new__(TruthfulOptunaSearch)
+    restored.restore(str(saved))  # its own format: read back whole
+    assert restored._format == STATE_FORMAT and restored.proposed() == ["a"]
+    searcher._format = STATE_FORMAT + 1  # as a later lightsweep would save it
+    searcher.save(str(saved))
+    with pytest.raises(SweepError, match=f"format {STATE_FORMAT + 1}.*Fix: resume it with"):
+        TruthfulOptunaSearch.__new__(TruthfulOptunaSearch).restore(str(saved))
 
 
 def _saved(trial_id: str, config: dict, status: str = "RUNNING",

@@ -103,7 +103,9 @@ def test_trials_reuse_processes_and_inline_ones_take_their_workers_resources_and
     train = load_spec(write_sweep(failures={"max_retries": 3}))
     inline = train.with_overrides({"resources.trial_runner": "inline",
                                    "resources.cpus_per_worker": 2})
-    assert trial_resources(train.resources) == TRIAL_DRIVER_RESOURCES  # a driver holds no CPU
+    # a driver holds no CPU, and runs on the head node
+    assert trial_resources(train.resources) == {**TRIAL_DRIVER_RESOURCES,
+                                                "node:__internal_head__": 0.001}
     assert trial_resources(inline.resources) == {"CPU": 2.0}  # inline, the trial is its worker
     gpu = inline.with_overrides({"resources.gpus_per_worker": 0.5})
     assert trial_resources(gpu.resources) == {"CPU": 2.0, "GPU": 0.5}
@@ -123,7 +125,7 @@ def test_trials_reuse_processes_and_inline_ones_take_their_workers_resources_and
 
 def test_a_local_ray_starts_its_dashboard_only_where_trains_cleaner_asks_it(
         write_sweep: SweepWriter, monkeypatch) -> None:
-    from tuning.compat import PLACEMENT_GROUPS_ENV
+    from tuning._internals.placement_groups import PLACEMENT_GROUPS_ENV
     from tuning.driver.sweep import local_ray_options, runtime_env
 
     train = load_spec(write_sweep())

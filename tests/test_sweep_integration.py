@@ -103,15 +103,15 @@ def test_trials_run_trains_controller_in_reused_processes_and_leave_no_placement
     from ray.util import placement_group_table
     from ray.util.state import list_actors
 
-    # tuning.compat.TorchTrainerWithoutDatasets: Train's control loop ran in each trial's process,
+    # tuning._internals.trainer.LayeredTorchTrainer: Train's control loop ran in each trial's process,
     # so Ray started no controller actor for any of the six runs.
     classes = {a.class_name for a in list_actors(limit=10_000, raise_on_missing_output=False)}
     assert "TrainController" not in classes
-    # Reports went to Tune in the trial's own thread (tuning.compat.ReportToTune): no queue
+    # Reports went to Tune in the trial's own thread (tuning._internals.trainer.ReportToTune): no queue
     # actor per trial; and trials went on in the processes of ended ones, those ASHA stopped
     # included (their runs ended in place first): 6 trials, 2 at a time, in fewer processes.
     assert "_QueueActor" not in classes
-    # A local Ray has no autoscaler: Train asked none (tuning.compat.FixedScalingWithoutAutoscaler).
+    # A local Ray has no autoscaler: Train asked none (tuning._internals.autoscaler).
     assert "_AutoscalingCoordinatorActor" not in classes
     pids = {json.loads(line)["pid"] for trial in asha_sweep.glob("trial_*")
             for line in (trial / "result.json").read_text().splitlines()}
@@ -121,7 +121,7 @@ def test_trials_run_trains_controller_in_reused_processes_and_leave_no_placement
     # trial process that died (tuning.driver.placement_groups).
     assert "PlacementGroupCleaner" not in started
     # One synchronization actor per trial process, renewed for each of its runs, not one per run
-    # (tuning.compat._reuse_synchronization_actor).
+    # (tuning._internals.controller).
     assert "SynchronizationActor" not in started
     assert 1 <= started.count("RenewableSynchronizationActor") <= len(pids) < 6
     # Every trial's placement group is gone, those of the trials ASHA stopped too.

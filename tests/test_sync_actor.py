@@ -1,5 +1,5 @@
 """One synchronization actor per trial process: each Train run of the process meets at it, with a
-fresh barrier (tuning.trial.sync_actor, tuning.compat._reuse_synchronization_actor)."""
+fresh barrier (tuning._internals.sync_actor, tuning._internals.controller.reuse_synchronization_actor)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import ray
 from ray.exceptions import RayActorError
 
-from tuning.compat import _ReusedSynchronizationActor
+from tuning._internals.controller import _ReusedSynchronizationActor
 
 pytestmark = [pytest.mark.ray]
 

@@ -12,7 +12,10 @@ from ray.train import WorkerGroupError
 from ray.train.torch import TorchTrainer
 from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
 
-from tuning.compat import TorchTrainerWithoutDatasets
+from tuning._internals import autoscaler, cleaner, controller, placement_groups, probe
+from tuning._internals import trainer as layered_trainer
+from tuning._internals.torch_backend import lazy_torch_config_class
+from tuning._internals.trainer import LayeredTorchTrainer
 from tuning.record.layout import TRIAL_DIR_PREFIX, USER_ERROR_FILE
 
 
@@ -26,6 +29,20 @@ def _fresh_python(code: str) -> str:
     return done.stdout.strip()
 
 
+def _layer(monkeypatch: pytest.MonkeyPatch, name: str, on: bool) -> None:
+    """Layer ``name`` on or off in this process, for the test."""
+    monkeypatch.setitem(probe._VERDICTS, name, None if on else "off in a test")
+
+
+def _controller_class(monkeypatch: pytest.MonkeyPatch, cls: type | None) -> None:
+    """Train's controller class, as the layer runs it in the trial's process (None: off)."""
+    from ray.train.v2._internal.execution import controller as train_controller
+
+    _layer(monkeypatch, controller.LAYER, cls is not None)
+    if cls is not None:
+        monkeypatch.setattr(train_controller, "TrainController", cls)
+
+
 def _default_callbacks(trainer_cls: type[TorchTrainer]) -> list[object]:
     trainer = trainer_cls(_noop, scaling_config=ray.train.ScalingConfig(num_workers=1))
     return trainer._create_default_callbacks()
@@ -34,7 +51,7 @@ def _default_callbacks(trainer_cls: type[TorchTrainer]) -> list[object]:
 def test_a_trial_starts_no_dataset_manager_actor() -> None:
     # Ray's own trainer does start one per run (if this fails, Ray changed: drop the subclass).
     assert any(isinstance(c, DatasetsCallback) for c in _default_callbacks(TorchTrainer))
-    lean = _default_callbacks(TorchTrainerWithoutDatasets)
+    lean = _default_callbacks(LayeredTorchTrainer)
     assert not any(isinstance(c, DatasetsCallback) for c in lean)
     assert len(lean) == len(_default_callbacks(TorchTrainer)) - 1
 
@@ -42,11 +59,10 @@ def test_a_trial_starts_no_dataset_manager_actor() -> None:
 def test_the_lean_trainer_is_ray_torch_trainer_in_all_but_its_lazy_imports() -> None:
     from ray.train.torch import TorchConfig
 
-    from tuning.compat import LazyTorchConfig
-
+    LazyTorchConfig = lazy_torch_config_class()
     for use_gpu, backend in ((False, "gloo"), (True, "nccl")):
         scaling = ray.train.ScalingConfig(num_workers=1, use_gpu=use_gpu)
-        ours = TorchTrainerWithoutDatasets(_noop, scaling_config=scaling).backend_config
+        ours = LayeredTorchTrainer(_noop, scaling_config=scaling).backend_config
         theirs = TorchTrainer(_noop, scaling_config=scaling).backend_config
         assert isinstance(ours, LazyTorchConfig) and isinstance(theirs, TorchConfig)
         assert ours.to_dict() == theirs.to_dict() == {**theirs.to_dict(), "backend": backend}
@@ -58,7 +74,7 @@ def test_the_lean_trainer_is_ray_torch_trainer_in_all_but_its_lazy_imports() -> 
 def test_building_a_trials_trainer_imports_no_torch() -> None:
     # The trial's driver only builds the trainer; torch would cost it 300 MB and a second.
     code = ("import sys, ray.train, tuning.trial.driver as d; "
-            "t = d.TorchTrainerWithoutDatasets(print, scaling_config=ray.train.ScalingConfig("
+            "t = d.trainer_class()(print, scaling_config=ray.train.ScalingConfig("
             "num_workers=1)); t._create_default_callbacks(); t._get_train_func(); "
             "print('torch' in sys.modules)")
     out = _fresh_python(code)
@@ -174,19 +190,14 @@ def test_a_resumed_run_resends_the_reports_the_sweep_never_recorded() -> None:
     current = _EpochReport(TrainSession(), known_epoch=4)  # recorded all: the last one goes again, in case
     current.load_state_dict({"reports": reports})
     assert [r["epoch"] for r in current._to_resend] == [4.0]
-    # A checkpoint of an older lightsweep: its last report.
-    older = _EpochReport(TrainSession(), known_epoch=0)
-    older.load_state_dict({"last_report": reports[-1]})
-    assert older._to_resend == [reports[-1]]
 
 
 def test_trains_controller_runs_in_the_trials_process_or_else_in_rays_own_actor(
         monkeypatch) -> None:
     from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 
-    import tuning.compat as compat
-
-    assert compat._train_controller_class() is not None, "Ray moved TrainController"
+    probe.forget()
+    assert controller.runs_in_trial(), "Ray moved TrainController"
     ran: list[dict[str, object]] = []
 
     class FakeController:
@@ -199,13 +210,13 @@ def test_trains_controller_runs_in_the_trials_process_or_else_in_rays_own_actor(
         def get_result(self) -> str:
             return "result of the loop run here"
 
-    trainer = TorchTrainerWithoutDatasets(_noop, scaling_config=ray.train.ScalingConfig(
+    trainer = LayeredTorchTrainer(_noop, scaling_config=ray.train.ScalingConfig(
         num_workers=1))
-    monkeypatch.setattr(compat, "_train_controller_class", lambda: FakeController)
+    _controller_class(monkeypatch, FakeController)
     assert trainer._initialize_and_run_controller(a=1) == "result of the loop run here"
     assert ran == [{"a": 1}] and trainer.controller_ran_in == "trial"
     # A Ray without that class: Train's own controller actor, as Ray would start it.
-    monkeypatch.setattr(compat, "_train_controller_class", lambda: None)
+    _controller_class(monkeypatch, None)
     monkeypatch.setattr(DataParallelTrainer, "_initialize_and_run_controller",
                         lambda self, **kwargs: ("actor", kwargs))
     assert trainer._initialize_and_run_controller(a=2) == ("actor", {"a": 2})
@@ -215,8 +226,6 @@ def test_trains_controller_runs_in_the_trials_process_or_else_in_rays_own_actor(
 def test_runs_of_a_trial_process_share_its_synchronization_actor_or_else_start_their_own(
         monkeypatch) -> None:
     from ray.train.v2._internal.execution.worker_group import state, worker_group
-
-    import tuning.compat as compat
 
     # Restored after the test: the replacement is for the whole process.
     monkeypatch.setattr(worker_group, "SynchronizationActor", worker_group.SynchronizationActor)
@@ -232,29 +241,31 @@ def test_runs_of_a_trial_process_share_its_synchronization_actor_or_else_start_t
         def get_result(self) -> None:
             return None
 
-    monkeypatch.setattr(compat, "_train_controller_class", lambda: FakeController)
-    trainer = TorchTrainerWithoutDatasets(_noop, scaling_config=ray.train.ScalingConfig(
+    _controller_class(monkeypatch, FakeController)
+    trainer = LayeredTorchTrainer(_noop, scaling_config=ray.train.ScalingConfig(
         num_workers=1))
     trainer._initialize_and_run_controller()
     assert trainer.synchronization_actor_per == "process"
-    assert worker_group.SynchronizationActor is compat._REUSED_SYNCHRONIZATION_ACTOR
+    assert worker_group.SynchronizationActor is controller.REUSED_SYNCHRONIZATION_ACTOR
     # The run's end kills the run's own actors, not the one the process keeps.
     killed: list[object] = []
-    monkeypatch.setattr(compat.ray, "kill", killed.append)
-    monkeypatch.setattr(compat._REUSED_SYNCHRONIZATION_ACTOR, "handle", "kept")
+    monkeypatch.setattr(ray, "kill", killed.append)
+    monkeypatch.setattr(controller.REUSED_SYNCHRONIZATION_ACTOR, "handle", "kept")
     state._shutdown_sync_actor("kept")
     state._shutdown_sync_actor("a run's own")
     assert killed == ["a run's own"]
 
     # A Ray whose worker group stops its actor otherwise: each run starts its own, as Ray does.
-    monkeypatch.setattr(worker_group, "SynchronizationActor", compat.ray)  # no actor class
+    monkeypatch.setattr(worker_group, "SynchronizationActor", ray)  # no actor class
+    probe._VERDICTS.pop(controller.SYNC_LAYER, None)
     trainer._initialize_and_run_controller()
     assert trainer.synchronization_actor_per == "run"
 
 
 def test_a_one_worker_run_gets_no_process_group_and_its_controller_no_torch() -> None:
-    code = ("import sys; from tuning.compat import _TorchBackendWhereItRuns as B, LazyTorchConfig; "
-            "G = type('G', (), {'__len__': lambda self: 1}); b = B(); c = LazyTorchConfig('gloo'); "
+    code = ("import sys; from tuning._internals.torch_backend import lazy_torch_config_class as L; "
+            "C = L(); c = C('gloo'); B = c.backend_cls; "
+            "G = type('G', (), {'__len__': lambda self: 1}); b = B(); "
             "b.on_start(G(), c); b.on_training_start(G(), c); b.on_shutdown(G(), c); "
             "print('torch' in sys.modules)")
     out = _fresh_python(code)
@@ -262,9 +273,8 @@ def test_a_one_worker_run_gets_no_process_group_and_its_controller_no_torch() ->
 
 
 def test_a_ddp_run_gets_rays_torch_process_group_with_the_same_settings(monkeypatch) -> None:
+    import ray.train.torch.config as torch_config
     from ray.train.torch import TorchConfig
-
-    from tuning.compat import LazyTorchConfig, _TorchBackendWhereItRuns
 
     calls: list[tuple[str, object]] = []
 
@@ -278,11 +288,10 @@ def test_a_ddp_run_gets_rays_torch_process_group_with_the_same_settings(monkeypa
         def on_shutdown(self, group: object, config: object) -> None:
             calls.append(("on_shutdown", config))
 
-    real = _TorchBackendWhereItRuns._torch
-    monkeypatch.setattr(_TorchBackendWhereItRuns, "_torch", staticmethod(
-        lambda config: (RaysBackend(), real(config)[1])))
+    monkeypatch.setattr(torch_config, "_TorchBackend", RaysBackend)
     group = type("Group", (), {"__len__": lambda self: 2})()
-    backend, config = _TorchBackendWhereItRuns(), LazyTorchConfig(backend="nccl", timeout_s=60)
+    config = lazy_torch_config_class()(backend="nccl", timeout_s=60)
+    backend = config.backend_cls()
     backend.on_start(group, config)
     backend.on_training_start(group, config)
     backend.on_shutdown(group, config)
@@ -294,8 +303,6 @@ def test_a_run_whose_trial_tune_stopped_ends_in_place_leaving_the_process_to_reu
         monkeypatch) -> None:
     from ray.train.v2._internal.execution.controller import TrainController
     from ray.train.v2._internal.execution.controller.state import AbortedState
-
-    import tuning.compat as compat
 
     # What ending a run in place uses of Train's controller: abort() but for exit_actor().
     for name in ("get_state", "get_worker_group", "_set_state", "abort", "run"):
@@ -326,9 +333,9 @@ def test_a_run_whose_trial_tune_stopped_ends_in_place_leaving_the_process_to_reu
         def _set_state(self, state: object) -> None:
             events.append(type(state).__name__)
 
-    trainer = TorchTrainerWithoutDatasets(_noop, scaling_config=ray.train.ScalingConfig(
+    trainer = LayeredTorchTrainer(_noop, scaling_config=ray.train.ScalingConfig(
         num_workers=1))
-    monkeypatch.setattr(compat, "_train_controller_class", lambda: StoppedByTune)
+    _controller_class(monkeypatch, StoppedByTune)
     try:
         trainer._initialize_and_run_controller()
     except SystemExit as ended:
@@ -342,11 +349,10 @@ def test_a_run_whose_trial_tune_stopped_ends_in_place_leaving_the_process_to_reu
 
 def test_a_run_reports_to_tune_in_the_trials_thread_or_else_through_rays_queue(
         monkeypatch) -> None:
-    import tuning.compat as compat
-
     sent: list[dict[str, object]] = []
-    monkeypatch.setattr(compat.tune, "report", sent.append)
-    direct = compat.ReportToTune()  # the controller runs in the trial's process: no queue actor
+    monkeypatch.setattr(layered_trainer.tune, "report", sent.append)
+    _layer(monkeypatch, controller.LAYER, True)
+    direct = layered_trainer.ReportToTune()  # the controller runs in the trial's process: no queue actor
     assert direct.direct and not hasattr(direct, "_training_actor_item_queue")
     checkpoint = ray.train.Checkpoint("/runs/exp/trial_a/train/checkpoint_1")
     direct.after_report(None, [{"val/acc": 0.5}, {"val/acc": 0.4}], checkpoint)
@@ -354,9 +360,9 @@ def test_a_run_reports_to_tune_in_the_trials_thread_or_else_through_rays_queue(
     assert sent == [{"val/acc": 0.5, "checkpoint_path": "/runs/exp/trial_a/train/checkpoint_1"},
                     {"val/acc": 0.6}]  # rank 0's, as Ray's callback sends
     direct.wait_until_taken()  # returns at once: tune.report returned once Tune took it
-    monkeypatch.setattr(compat, "_train_controller_class", lambda: None)
+    _controller_class(monkeypatch, None)
     with pytest.raises(RuntimeError, match="Tune session"):  # Ray's own, outside a trial
-        compat.ReportToTune()
+        layered_trainer.ReportToTune()
 
 
 def test_where_the_sweeps_driver_removes_placement_groups_a_run_starts_no_cleaner(
@@ -365,21 +371,19 @@ def test_where_the_sweeps_driver_removes_placement_groups_a_run_starts_no_cleane
         PlacementGroupCleanerCallback,
     )
 
-    import tuning.compat as compat
-
     ray_callbacks = _default_callbacks(TorchTrainer)
-    monkeypatch.setenv(compat.PLACEMENT_GROUPS_ENV, "driver")  # what a sweep's driver sets
-    trainer = TorchTrainerWithoutDatasets(_noop, scaling_config=ray.train.ScalingConfig(num_workers=1))
-    lean = trainer._create_default_callbacks()
+    monkeypatch.setenv(placement_groups.PLACEMENT_GROUPS_ENV, "driver")  # what a sweep's driver sets
+    layered = LayeredTorchTrainer(_noop, scaling_config=ray.train.ScalingConfig(num_workers=1))
+    lean = layered._create_default_callbacks()
     assert not any(isinstance(c, PlacementGroupCleanerCallback) for c in lean)
-    assert trainer.placement_groups_removed_by == "driver"
+    assert layered.placement_groups_removed_by == "driver"
     # Only the cleaner (and the dataset manager) dropped: Ray's other callbacks all kept.
     assert len(lean) == len(ray_callbacks) - 2
     # Whether or not Train's controller runs in the trial's process: the driver removes the
     # group of any dead maker, the controller actor's too.
-    monkeypatch.setattr(compat, "_train_controller_class", lambda: None)
+    _controller_class(monkeypatch, None)
     assert not any(isinstance(c, PlacementGroupCleanerCallback)
-                   for c in _default_callbacks(TorchTrainerWithoutDatasets))
+                   for c in _default_callbacks(LayeredTorchTrainer))
 
 
 def test_one_placement_group_cleaner_serves_every_run_of_a_trial_process(monkeypatch) -> None:
@@ -388,22 +392,21 @@ def test_one_placement_group_cleaner_serves_every_run_of_a_trial_process(monkeyp
         PlacementGroupCleanerCallback,
     )
 
-    import tuning.compat as compat
-
+    CleanerPerProcess = cleaner.cleaner_per_process_class()
     # A sweep whose driver cannot remove dead trials' placement groups (Ray Client, say).
-    monkeypatch.delenv(compat.PLACEMENT_GROUPS_ENV, raising=False)
+    monkeypatch.delenv(placement_groups.PLACEMENT_GROUPS_ENV, raising=False)
     # Ray's default trainer has the per-run callback this replaces (else Ray moved it).
     assert any(type(c) is PlacementGroupCleanerCallback for c in _default_callbacks(TorchTrainer))
-    trainer = TorchTrainerWithoutDatasets(_noop, scaling_config=ray.train.ScalingConfig(num_workers=1))
-    lean = trainer._create_default_callbacks()
-    assert sum(isinstance(c, compat.CleanerPerProcess) for c in lean) == 1
+    layered = LayeredTorchTrainer(_noop, scaling_config=ray.train.ScalingConfig(num_workers=1))
+    lean = layered._create_default_callbacks()
+    assert sum(isinstance(c, CleanerPerProcess) for c in lean) == 1
     assert not any(type(c) is PlacementGroupCleanerCallback for c in lean)
-    assert trainer.placement_groups_removed_by == "cleaner per process"
+    assert layered.placement_groups_removed_by == "cleaner per process"
     # Where Train's controller runs in an actor of its own (a Ray without that class), one
     # cleaner per run, as Ray does.
-    monkeypatch.setattr(compat, "_train_controller_class", lambda: None)
-    assert not any(isinstance(c, compat.CleanerPerProcess)
-                   for c in _default_callbacks(TorchTrainerWithoutDatasets))
+    _controller_class(monkeypatch, None)
+    assert not any(isinstance(c, CleanerPerProcess)
+                   for c in _default_callbacks(LayeredTorchTrainer))
 
     class Cleaner:  # Train's detached cleaner actor, as its handle answers
         def __init__(self, name: str) -> None:
@@ -429,13 +432,13 @@ def test_one_placement_group_cleaner_serves_every_run_of_a_trial_process(monkeyp
         return True
 
     monkeypatch.setattr(PlacementGroupCleanerCallback, "after_controller_start", start)
-    monkeypatch.setattr(compat.ray, "get", get)
-    monkeypatch.setattr(compat.ray, "get_runtime_context", lambda: type(
+    monkeypatch.setattr(ray, "get", get)
+    monkeypatch.setattr(ray, "get_runtime_context", lambda: type(
         "Context", (), {"get_actor_id": lambda _: watched[0]})())
-    monkeypatch.setattr(compat.CleanerPerProcess, "_of_process", None)
+    monkeypatch.setattr(CleanerPerProcess, "_of_process", None)
 
     def run(end: str = "shutdown") -> str:
-        callback = compat.CleanerPerProcess()
+        callback = CleanerPerProcess()
         callback.after_controller_start(None)
         if end == "shutdown":
             asyncio.run(callback.before_controller_shutdown())
@@ -457,8 +460,6 @@ def test_one_placement_group_cleaner_serves_every_run_of_a_trial_process(monkeyp
 def test_a_run_on_a_local_ray_asks_no_autoscaler_for_its_workers(monkeypatch) -> None:
     from ray.train.v2._internal.execution.scaling_policy import ResizeDecision, create_scaling_policy
 
-    import tuning.compat as compat
-
     given: list[object] = []
 
     class Controller:  # takes the policy the trial's controller would run with
@@ -471,14 +472,14 @@ def test_a_run_on_a_local_ray_asks_no_autoscaler_for_its_workers(monkeypatch) ->
         def get_result(self) -> None:
             return None
 
-    monkeypatch.setattr(compat, "_train_controller_class", lambda: Controller)
+    _controller_class(monkeypatch, Controller)
     scaling = ray.train.ScalingConfig(num_workers=2)
-    trainer = TorchTrainerWithoutDatasets(_noop, scaling_config=scaling)
-    monkeypatch.setenv("LIGHTSWEEP_AUTOSCALER_REQUESTS", "0")  # what a local sweep sets
-    trainer._initialize_and_run_controller(scaling_policy=create_scaling_policy(scaling))
-    monkeypatch.delenv("LIGHTSWEEP_AUTOSCALER_REQUESTS")  # a cluster's sweep: Ray's own policy
-    trainer._initialize_and_run_controller(scaling_policy=create_scaling_policy(scaling))
-    assert type(given[0]) is compat.FixedScalingWithoutAutoscaler
+    layered = LayeredTorchTrainer(_noop, scaling_config=scaling)
+    monkeypatch.setenv(autoscaler.AUTOSCALER_REQUESTS_ENV, "0")  # what a local sweep sets
+    layered._initialize_and_run_controller(scaling_policy=create_scaling_policy(scaling))
+    monkeypatch.delenv(autoscaler.AUTOSCALER_REQUESTS_ENV)  # a cluster's sweep: Ray's own policy
+    layered._initialize_and_run_controller(scaling_policy=create_scaling_policy(scaling))
+    assert type(given[0]) is autoscaler._policy_class()
     assert type(given[1]) is type(create_scaling_policy(scaling))
     # The same decisions, and the coordinator never reached (Ray's policy reaches it at once).
     from ray.train.v2._internal.execution.scaling_policy import autoscaling_coordinator_client

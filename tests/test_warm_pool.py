@@ -16,7 +16,8 @@ import grpc
 import pytest
 
 from tests.conftest import BASE_SWEEP, SweepWriter
-from tuning import compat, launch, leaderboard
+from tuning import launch, leaderboard
+from tuning._internals import prestart as compat
 from tuning.config.spec import SweepSpec
 from tuning.trial import warm_pool
 from tuning.trial.warm_pool import (

@@ -3,8 +3,9 @@
 Sub-packages by where they run: :mod:`tuning.config` (the sweep file, read anywhere),
 :mod:`tuning.driver` (the sweep's driver), :mod:`tuning.trial` (each trial's driver and its Train
 workers), :mod:`tuning.record` (the experiment's record in storage, written by the driver, read by
-all) and :mod:`tuning.read` (what users read of an experiment). :mod:`tuning.compat` holds every
-private API of Ray, Optuna and W&B that lightsweep uses.
+all) and :mod:`tuning.read` (what users read of an experiment). :mod:`tuning._internals` holds every
+private part of Ray, Lightning, torch, Optuna and W&B that lightsweep uses, each behind a layer
+that falls back to the public way where a release moved it.
 
 The public API mirrors the command line::
 
@@ -18,10 +19,6 @@ from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
-
-from tuning import _moved
-
-_moved.install()
 
 if TYPE_CHECKING:
     from tuning.config.spec import SweepSpec, load_spec

@@ -17,13 +17,11 @@ import time
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import ray
+from typing import TYPE_CHECKING, Any
 
 from tuning.config.checks import check_launch
 from tuning.config.spec import load_spec
-from tuning.driver.sweep import SweepOutcome, launch, resume
+from tuning.driver.versions import warn_untested_versions
 from tuning.errors import REQUEUE_EXIT, PreemptedError, StorageFullError, SweepError
 from tuning.platforms.kubernetes import STORAGE_MOUNT, RayJobManifest
 from tuning.platforms.slurm import SlurmJob, submit
@@ -34,6 +32,9 @@ from tuning.record.files import atomic_write_text
 from tuning.record.layout import USER_ERROR_FILE, trial_path
 from tuning.record.location import Location
 
+if TYPE_CHECKING:
+    from tuning.driver.sweep import SweepOutcome
+
 logger = logging.getLogger("lightsweep")
 
 COMMANDS = ("launch", "resume", "leaderboard", "best", "report", "validate", "slurm", "k8s")
@@ -41,6 +42,9 @@ COMMANDS = ("launch", "resume", "leaderboard", "best", "report", "validate", "sl
 PLATFORM_COMMANDS = ("slurm", "k8s")
 CONFIG_HELP = ("a LightningCLI config file as the base of the sweep's arguments, after the sweep "
                "file's config: (repeatable; later files win, as in LightningCLI)")
+STOCK_RAY_HELP = ("run every trial through Ray's documented paths only: Train's own controller, "
+                  "cleaner and synchronization actor, no workers started ahead "
+                  "(also LIGHTSWEEP_STOCK_RAY=1)")
 EXPERIMENT_HELP = "experiment directory (runs/<name>), or its cloud URI (s3://bucket/runs/<name>)"
 HYDRA_HELP = ("a Hydra project's primary config (configs/train.yaml), then Hydra overrides "
               "(hparams_search=NAME trainer.max_epochs=5 +trainer.limit_train_batches=40): the "
@@ -117,12 +121,14 @@ def _parser() -> argparse.ArgumentParser:
                        "in PROJECT (wandb.project; offline unless an API key is configured)")
     wandb.add_argument("--no-wandb", dest="wandb", action="store_false", default=None,
                        help="no W&B runs (wandb.enabled: false)")
+    p.add_argument("--stock-ray", action="store_true", help=STOCK_RAY_HELP)
 
     p = sub.add_parser("resume", help="finish an interrupted sweep",
                        description="Finish a sweep whose driver died or was interrupted: finished "
                        "trials are kept, running ones continue from their last checkpoint.")
     p.add_argument("experiment", help=EXPERIMENT_HELP)
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--stock-ray", action="store_true", help=STOCK_RAY_HELP)
 
     p = sub.add_parser("leaderboard", help="every trial of an experiment, best first",
                        description="Every trial of an experiment, best first; works while the "
@@ -374,6 +380,10 @@ def _summarize(outcome: SweepOutcome) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command in ("launch", "resume"):
+        # First, before Ray Train and Tune are imported: the versions they run with.
+        warn_untested_versions()
+        from tuning.driver.sweep import launch, resume
     if args.command == "launch":
         return _summarize(launch(
             _sweep_file(args), num_samples=args.num_samples, max_epochs=args.max_epochs,
@@ -384,9 +394,11 @@ def _run(args: argparse.Namespace) -> int:
             warm_start=args.warm_start, wandb=args.wandb, wandb_project=args.wandb_project,
             smoke=args.smoke, config=args.config, hydra=_hydra(args.hydra),
             metric=args.metric, mode=args.mode, if_exists=args.if_exists,
+            stock_ray=args.stock_ray,
         ))
     if args.command == "resume":
-        return _summarize(resume(args.experiment, address=args.address))
+        return _summarize(resume(args.experiment, address=args.address,
+                                 stock_ray=args.stock_ray))
     if args.command == "leaderboard":
         _show_leaderboard(args.experiment, args.json)
     elif args.command == "best":
@@ -483,6 +495,14 @@ def _mistyped_command(argv: list[str]) -> str | None:
     return close[0] if close else None
 
 
+def _shutdown_ray() -> None:
+    # Only where this process started or joined one: the readers never import Ray.
+    if "ray" in sys.modules:
+        import ray
+
+        ray.shutdown()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code (2 for bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -507,12 +527,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("error: %s", exc)
         return 2
     except PreemptedError as exc:
-        ray.shutdown()
+        _shutdown_ray()
         logger.warning("%s", exc)
         return REQUEUE_EXIT
     except StorageFullError as exc:
         # Ray streams its workers' last words (the failed upload's traceback) to this console
         # until it is shut down: shut it first, so that the fix is the last thing said.
-        ray.shutdown()
+        _shutdown_ray()
         logger.error("error: %s", exc)
         return 1

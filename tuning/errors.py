@@ -81,8 +81,7 @@ class RepeatedUserError(Exception):
 def ray_wrapped(error: BaseException) -> list[BaseException]:
     """What one of Ray's wrappers wraps: each worker's failure (Train's worker-group errors),
     then the single cause (task errors, controller failures, failed health checks)."""
-    # Here: tuning.compat imports Ray Train, which the user's class check need not pay for.
-    from tuning.compat import WRAPPED_ATTRS
+    from tuning._internals.failures import WRAPPED_ATTRS
 
     found = [*(getattr(error, "worker_failures", None) or {}).values(),
              *(getattr(error, name, None) for name in WRAPPED_ATTRS)]

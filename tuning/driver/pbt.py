@@ -22,7 +22,7 @@ from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
 from ray.tune.schedulers import TrialScheduler
 from typing_extensions import override
 
-from tuning.compat import PopulationBasedTrainingOverTrain
+from tuning._internals.pbt import PopulationBasedTrainingOverTrain
 from tuning.config.seeding import SEED_KEY
 from tuning.config.space import LogUniform, SearchSpace, Uniform
 from tuning.config.spec import SweepSpec
@@ -81,6 +81,7 @@ class TrainRunPBT(PopulationBasedTrainingOverTrain):
             log_config=False,  # the record keeps each trial's lineage
         )
         self.experiment = experiment
+        self._recorded: dict[str, dict[str, Any]] | None = None
         self._max_epochs = spec.scheduler.max_epochs
         self.concurrency = concurrency
 
@@ -99,8 +100,7 @@ class TrainRunPBT(PopulationBasedTrainingOverTrain):
     def _recorded_configs(self) -> dict[str, dict[str, Any]]:
         """The config of each trial the record saw PBT move, read once (at the first trial added:
         all of a resumed sweep's trials are added before any runs)."""
-        # getattr: a scheduler pickled by an older lightsweep (in its experiment) lacks it.
-        recorded: dict[str, dict[str, Any]] | None = getattr(self, "_recorded", None)
+        recorded = self._recorded
         if recorded is None:
             ledger = Ledger.load_if_any(self.experiment)
             trials = ledger.trials.values() if ledger is not None else []

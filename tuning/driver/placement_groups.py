@@ -6,8 +6,8 @@ mid-run (Tune ended it, the OOM killer did, it crashed) would hold its workers' 
 for the rest of the sweep, and on a full machine later trials would wait forever. Ray Train's
 own answer is a cleaner per run, a process that asks the dashboard each second whether the
 run's controller lives. Here the sweep's driver looks each second for groups whose maker died
-(:func:`tuning.compat.actors_placement_groups`) and removes them: no process per trial and no
-dashboard.
+(:func:`tuning._internals.placement_groups.actors_placement_groups`) and removes them: no
+process per trial and no dashboard.
 """
 
 from __future__ import annotations
@@ -22,11 +22,7 @@ from collections.abc import Iterator
 from ray.exceptions import RayError
 from ray.util.placement_group import remove_placement_group
 
-from tuning.compat import (
-    PLACEMENT_GROUPS_ENV,
-    actors_placement_groups,
-    can_list_actors_placement_groups,
-)
+from tuning._internals.placement_groups import PLACEMENT_GROUPS_ENV, actors_placement_groups, can_list
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +36,7 @@ def driver_removes_placement_groups(address: str | None) -> bool:
     cleaner (and a local Ray its dashboard, which the cleaner asks). ``LIGHTSWEEP_PLACEMENT_GROUPS``
     set to anything but ``driver`` in the launching environment leaves it to Train's cleaner."""
     return (os.environ.get(PLACEMENT_GROUPS_ENV, "driver") == "driver"
-            and can_list_actors_placement_groups(address))
+            and can_list(address))
 
 
 def remove_dead_makers_placement_groups() -> tuple[int, int]:

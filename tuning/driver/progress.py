@@ -64,8 +64,7 @@ class ProgressCallback(Callback):
             self.best = (float(value), trial.trial_id)
         best = f"{self.best[0]:.4f} ({self.best[1]})" if self.best else "-"
         shown = f"{value:.4f}" if isinstance(value, int | float) else "n/a"
-        # A callback pickled by an older lightsweep (a resumed sweep) has no other metrics.
-        shown += "".join(f" {m}={metric_text(result[m])}" for m in getattr(self, "also", ())
+        shown += "".join(f" {m}={metric_text(result[m])}" for m in self.also
                          if isinstance(result.get(m), int | float))
         logger.info(
             "trial %s epoch %d/%d: %s=%s  best so far %s",

@@ -31,14 +31,20 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 from typing_extensions import override
 
-from tuning.compat import OptunaSearchInternals, SavedTrial
+from tuning._internals.optuna_search import OptunaSearchInternals
+from tuning._internals.tune_state import SavedTrial
 from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.config.spec import Constraint, violations
+from tuning.errors import SweepError
 from tuning.record import is_finite_number
 from tuning.record.lineage import GENERATION_METRIC
 from tuning.record.study_file import StudyFile
 
 logger = logging.getLogger(__name__)
+
+# The layout of the searcher's saved state (Tune pickles it with the experiment); a resume refuses
+# any other.
+STATE_FORMAT = 1
 
 
 class TruthfulOptunaSearch(OptunaSearchInternals):
@@ -76,6 +82,17 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
         self._rehand: list[str] = []
         super().__init__(**kwargs)
         self._seed = seed  # after: OptunaSearch's own (unused, its sampler is given) has this name
+        self._format = STATE_FORMAT
+
+    @override
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        found = self.__dict__.get("_format")
+        if found != STATE_FORMAT:
+            raise SweepError(
+                f"{checkpoint_path}: the searcher's saved state is of format {found}, which this "
+                f"lightsweep (format {STATE_FORMAT}) cannot read. Fix: resume it with the "
+                "lightsweep that launched it, or launch a new sweep with --warm-start from it")
 
     @override
     def on_study_ready(self, study: Any) -> None:
@@ -84,15 +101,11 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
         self._copy_ended_trials()
 
     def _tune_ids(self) -> dict[int, str]:
-        """Tune's trial id of each Optuna trial number, kept as trials are proposed (built once
-        for a searcher pickled by an older lightsweep)."""
-        if not hasattr(self, "_trial_ids"):
-            self._trial_ids = self.optuna_numbers()
+        """Tune's trial id of each Optuna trial number, kept as trials are proposed."""
         return self._trial_ids
 
     def _copy_ended_trials(self) -> None:
-        # Searchers pickled by an older lightsweep (a resumed sweep) have no study file.
-        study_file: StudyFile | None = getattr(self, "_study_file", None)
+        study_file = self._study_file
         if study_file is None:
             return
         try:
@@ -133,7 +146,7 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
 
     @override
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        rehand = getattr(self, "_rehand", [])  # pickled by an older lightsweep: none
+        rehand = self._rehand
         if rehand and trial_id not in self.proposed():
             old = rehand.pop(0)
             self.hand_over(old, trial_id)
@@ -146,23 +159,17 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
             return config
         number = self.optuna_trial(trial_id).number
         self._tune_ids()[number] = trial_id
-        # Searchers pickled by an older lightsweep (a resumed sweep) have no seed to draw from.
-        seed = getattr(self, "_seed", None)
-        if seed is not None:
-            config[SEED_KEY] = trial_seed(seed, number)
+        if self._seed is not None:
+            config[SEED_KEY] = trial_seed(self._seed, number)
         return config
 
     def _metrics(self) -> list[str]:
         return list(self.metric) if isinstance(self.metric, list) else [self.metric]
 
     def _watched(self) -> list[str]:
-        # Searchers pickled by an older lightsweep (a resumed sweep) have no constraints.
-        constraints: list[Constraint] = getattr(self, "_constraints", [])
-        return list(dict.fromkeys([*self._metrics(), *(c.metric for c in constraints)]))
+        return list(dict.fromkeys([*self._metrics(), *(c.metric for c in self._constraints)]))
 
     def _last(self) -> dict[str, dict[str, float]]:
-        if not hasattr(self, "_last_values"):  # pickled by an older lightsweep
-            self._last_values = {}
         return self._last_values
 
     def _tell(self, trial_id: str, state: TrialState, values: list[float] | None = None) -> None:

@@ -28,8 +28,16 @@ from optuna.trial import FrozenTrial
 from ray import tune
 from ray.tune.error import TuneError
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search.optuna import OptunaSearch
 
-from tuning.compat import AUTOSCALER_REQUESTS_ENV, PLACEMENT_GROUPS_ENV
+from tuning._internals import optuna_search as optuna_layer
+from tuning._internals import pbt as pbt_layer
+from tuning._internals.autoscaler import AUTOSCALER_REQUESTS_ENV
+from tuning._internals.head_node import head_resources
+from tuning._internals.placement_groups import PLACEMENT_GROUPS_ENV
+from tuning._internals.probe import OFF_ENV, STOCK_RAY_ENV, enabled, forget, probe_all
+from tuning._internals.probe import stock_ray as stock_ray_on
+from tuning._internals.tune_env import passed_to_trials
 from tuning.config.checks import Hardware, check_hardware, max_concurrent_trials
 from tuning.config.seeding import SEED_KEY, trial_seed
 from tuning.config.shipping import SHIPPING_EXCLUDES
@@ -53,7 +61,7 @@ from tuning.driver.tune_state import (
     restore_whole_state,
     searcher_state_saved,
 )
-from tuning.driver.versions import untested_versions
+from tuning.driver.versions import warn_untested_versions
 from tuning.driver.warm_start import past_trials
 from tuning.errors import (
     PreemptedError,
@@ -76,10 +84,9 @@ logger = logging.getLogger(__name__)
 # A trial's driver only waits on its Train run: it holds no CPU or GPU that a worker may need
 # (else trials' drivers can starve their own worker groups). It reserves the memory it uses,
 # which also gives Tune the non-empty resource request it insists on, and it runs on the head
-# node, so that losing any other node costs workers (which are retried), never a driver.
-TRIAL_DRIVER_RESOURCES: dict[str, float] = {
-    "CPU": 0, "memory": 256 * 1024**2, "node:__internal_head__": 0.001,
-}
+# node (tuning._internals.head_node), so that losing any other node costs workers (which are
+# retried), never a driver.
+TRIAL_DRIVER_RESOURCES: dict[str, float] = {"CPU": 0, "memory": 256 * 1024**2}
 
 
 @dataclass(frozen=True)
@@ -148,7 +155,7 @@ TRAIN_ENV_DEFAULTS = {
 }
 # On a local Ray, no node is ever drained for preemption, so Train's PreemptionWatcher (one more
 # actor, a process of its own, per trial) has nothing to watch, and no autoscaler takes Train's
-# resource requests (through a coordinator actor: tuning.compat.FixedScalingWithoutAutoscaler);
+# resource requests (through a coordinator actor: tuning._internals.autoscaler);
 # on a cluster both stay on.
 LOCAL_TRAIN_ENV_DEFAULTS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
                             AUTOSCALER_REQUESTS_ENV: "0"}
@@ -196,6 +203,22 @@ def runtime_env(address: str | None) -> dict[str, Any]:
     return env
 
 
+def probe_layers(stock: bool = False) -> list[str]:
+    """Says which tested ranges the installed packages are outside of, then probes every layer
+    over a private part (one warning for each that is off) and tells the sweep's processes which
+    are off; returns their names. ``stock``: every trial through Ray's documented paths only."""
+    warn_untested_versions()
+    if stock:
+        os.environ[STOCK_RAY_ENV] = "1"
+    os.environ.pop(OFF_ENV, None)
+    forget()
+    off = probe_all()
+    os.environ[OFF_ENV] = ",".join(off)
+    if stock_ray_on():
+        logger.info("stock Ray: every trial runs through Ray's documented paths only")
+    return off
+
+
 def init_ray(address: str | None, **init_kwargs: Any) -> None:
     """Joins the Ray cluster at ``address``, or starts a local one; no-op if Ray is running.
 
@@ -204,9 +227,10 @@ def init_ray(address: str | None, **init_kwargs: Any) -> None:
         **init_kwargs: More arguments for ``ray.init`` (``num_cpus`` for a local Ray, say).
     """
     drop_expected_messages()  # in this process too: it runs Tune
-    if ray.is_initialized():
-        return
     env = runtime_env(address)
+    if ray.is_initialized():
+        _apply_to_running_ray(env)
+        return
     if address is None:
         # "local" starts a Ray of our own. Left unset, ray.init would join the cluster that
         # `ray start` last started on this host (even a dead one), not what the user asked for.
@@ -232,6 +256,31 @@ def init_ray(address: str | None, **init_kwargs: Any) -> None:
             "~/.ray/auth_token (or a file named by RAY_AUTH_TOKEN_PATH); `ray get-auth-token` on "
             "the head node prints it"
         ) from None
+
+
+def _apply_to_running_ray(wanted: dict[str, Any]) -> None:
+    """Ray was initialised before the sweep (a notebook's ``ray.init()``), so its job's runtime
+    env stands. Sets here the variables Ray Tune passes on to each trial's process, and warns,
+    naming them, of the rest that the job's workers lack."""
+    job = dict(ray.get_runtime_context().runtime_env or {})
+    job_vars = dict(job.get("env_vars") or {})
+    passed_on = passed_to_trials()
+    lacking = []
+    for name, value in wanted["env_vars"].items():
+        if job_vars.get(name) == value:
+            continue
+        if name in passed_on:
+            os.environ.setdefault(name, value)
+        else:
+            lacking.append(f"{name}={value}")
+    lacking += [key for key in ("worker_process_setup_hook", "working_dir", "py_modules")
+                if key in wanted and job.get(key) != wanted[key]]
+    if lacking:
+        logger.warning(
+            "Ray was initialised before this sweep, so the sweep's runtime env could not be "
+            "given to its workers: they lack %s. Fix: let the sweep start Ray (no ray.init() "
+            "before it), or ray.init(runtime_env=tuning.driver.sweep.runtime_env(None))",
+            ", ".join(lacking))
 
 
 def local_ray_options(spec: SweepSpec) -> dict[str, Any]:
@@ -278,7 +327,7 @@ def trial_resources(resources: ResourcesConfig) -> dict[str, float]:
     """What Tune reserves for a trial's own process: a Train trial's driver, which holds nothing
     its workers need, or an inline trial, which is its one worker."""
     if resources.trial_runner == "train":
-        return TRIAL_DRIVER_RESOURCES
+        return {**TRIAL_DRIVER_RESOURCES, **head_resources()}
     return {"CPU": resources.cpus_per_worker,
             **({"GPU": resources.gpus_per_worker} if resources.gpus_per_worker else {})}
 
@@ -296,9 +345,10 @@ def _trainable(spec: SweepSpec, path: Location, local: bool) -> Any:
 
 def build_searcher(
     spec: SweepSpec, warm_start: list[FrozenTrial] | None = None, path: Location | None = None,
-) -> TruthfulOptunaSearch:
+) -> OptunaSearch:
     """Optuna's sampler of ``spec`` for its searched space, its study starting with
-    ``warm_start``, copied into the experiment ``path`` for optuna-dashboard."""
+    ``warm_start``, copied into the experiment ``path`` for optuna-dashboard (Ray's own
+    ``OptunaSearch`` where the parts of it lightsweep's searcher needs have moved)."""
     # A warm-started sampler seeded as the earlier sweep's was would replay its random start-up
     # proposals, the same configurations again: seed it apart, reproducibly.
     seed = spec.search.seed
@@ -316,15 +366,19 @@ def build_searcher(
         sampler = optuna.samplers.RandomSampler(seed=sampler_seed, **args)
     objectives = spec.objective_list
     multi = len(objectives) > 1
-    return TruthfulOptunaSearch(
-        max_epochs=spec.scheduler.max_epochs, seed=seed, warm_start=warm_start, sampler=sampler,
-        study_file=StudyFile(path.uri, spec.directions) if path is not None else None,
-        constraints=spec.constraint_list,
+    common: dict[str, Any] = {
+        "sampler": sampler,
         # Define-by-run: a conditional choice's branch arguments exist only in its trials.
-        space=functools.partial(sample, spec.search_space),
-        metric=[o.metric for o in objectives] if multi else spec.metric,
-        mode=[o.mode for o in objectives] if multi else spec.mode,
-    )
+        "space": functools.partial(sample, spec.search_space),
+        "metric": [o.metric for o in objectives] if multi else spec.metric,
+        "mode": [o.mode for o in objectives] if multi else spec.mode,
+    }
+    if not enabled(optuna_layer.LAYER):
+        return OptunaSearch(**common)  # Ray's own: the warning said what it lacks
+    return TruthfulOptunaSearch(
+        max_epochs=spec.scheduler.max_epochs, seed=seed, warm_start=warm_start,
+        study_file=StudyFile(path.uri, spec.directions) if path is not None else None,
+        constraints=spec.constraint_list, **common)
 
 
 def build_tuner(
@@ -376,7 +430,7 @@ def build_tuner(
             trial_dirname_creator=trial_dirname,
             # A trial's process goes on to the next trial: no process to start and no Ray (and,
             # inline, no torch, Lightning and user modules) to import again. A Train trial that
-            # Tune stopped ends its run first (tuning.compat.ReportToTune). Not under
+            # Tune stopped ends its run first (tuning._internals.trainer.ReportToTune). Not under
             # PBT, whose moved trials start again in a fresh process by design (see above).
             reuse_actors=spec.scheduler.name != "pbt",
         ),
@@ -510,6 +564,7 @@ def launch(
     metric: str | None = None,
     mode: str | None = None,
     if_exists: str = "refuse",
+    stock_ray: bool = False,
 ) -> SweepOutcome:
     """Runs a new sweep to its end (or its interruption).
 
@@ -542,12 +597,15 @@ def launch(
         if_exists: What to do when the experiment ``name`` exists: ``refuse`` (exit 2), or
             ``resume`` it (a finished one is left as it is): the same command, rerun by a
             platform after any death, continues the sweep.
+        stock_ray: Run every trial through Ray's documented paths only
+            (:mod:`tuning._internals.probe`); also ``LIGHTSWEEP_STOCK_RAY=1``.
 
     Raises:
         SweepError: For any invalid input, before any trial starts (a Ray started for the
             sweep is stopped again).
         StorageFullError: If the storage device filled up; the sweep stopped and can be resumed.
     """
+    probe_layers(stock_ray)
     overrides = {
         "search.num_samples": num_samples, "scheduler.max_epochs": max_epochs,
         "resources.workers_per_trial": workers_per_trial,
@@ -570,6 +628,10 @@ def launch(
         stem = Path(sweep).stem if sweep is not None else Path(str(hydra and hydra["config"])).stem
     if smoke:
         stem = f"smoke-{stem}"
+    if spec.scheduler.name == "pbt" and not enabled(pbt_layer.LAYER):
+        raise SweepError("scheduler.type: pbt needs parts of Ray Tune's PBT that the installed "
+                         "Ray lacks (see the warning above). Fix: scheduler.type: asha, or the "
+                         "Ray of constraints.txt")
     address = address or os.environ.get("RAY_ADDRESS")
     fresh_in_existing = False
     if if_exists == "resume" and name is not None:
@@ -581,11 +643,6 @@ def launch(
             fresh_in_existing = True
     with contextlib.ExitStack() as stack:
         with ClassCheck(spec, local=address is None) as check:
-            untested = untested_versions()
-            if untested:
-                logger.warning("untested versions: %s; lightsweep uses private parts of these. "
-                               "Fix: pip install -c constraints.txt -e . (the tested stack)",
-                               ", ".join(untested))
             past = past_trials(warm_start, spec) if warm_start is not None else None
             path = experiment_dir(spec, name, stem, exists_ok=fresh_in_existing)
             check_writable(path.parent)
@@ -628,7 +685,7 @@ def _run_new(spec: SweepSpec, stem: str, path: Location, concurrency: int,
 
 
 def resume(experiment: str | Location, *, address: str | None = None,
-           wait_for_lease: bool = False) -> SweepOutcome:
+           wait_for_lease: bool = False, stock_ray: bool = False) -> SweepOutcome:
     """Finishes an interrupted sweep: finished trials are kept, in-flight ones continue from
     their last checkpoint, the searcher's state is restored, and new trials are proposed until
     the sweep has its requested number. A finished sweep is left as it is.
@@ -638,12 +695,14 @@ def resume(experiment: str | Location, *, address: str | None = None,
         address: A Ray cluster to run on (else ``RAY_ADDRESS``, else an embedded local Ray).
         wait_for_lease: Wait for a driver on another host, whose heartbeat stopped, to go
             stale (a platform's rerun after its host was lost), instead of refusing at once.
+        stock_ray: Run every trial through Ray's documented paths only.
 
     Raises:
         SweepError: If ``experiment`` is not a lightsweep experiment Ray Tune can restore, or
             another driver runs it.
         StorageFullError: If the storage device filled up again.
     """
+    probe_layers(stock_ray)
     ledger = Ledger.load(experiment)
     path = Location.parse(experiment)
     with DriverLease(path, wait_s=stale_after_s() + HEARTBEAT_S if wait_for_lease else 0.0):

@@ -21,16 +21,17 @@ from typing import Any
 from ray.tune import Callback
 from typing_extensions import override
 
-from tuning.compat import (
+from tuning._internals import optuna_search as optuna_layer
+from tuning._internals import tune_state as saved_state
+from tuning._internals.files import (
     TUNE_EXPERIMENT_STATE,
     TUNE_SEARCH_GENERATOR_STATE,
     TUNE_SEARCHER_STATE,
     TUNE_STATE_PATTERNS,
     is_searcher_state,
     newest_tune_state,
-    saved_trials,
-    search_generator_matching,
 )
+from tuning._internals.probe import enabled
 from tuning.driver.searcher import TruthfulOptunaSearch
 from tuning.errors import is_storage_full
 from tuning.record.files import atomic_write_bytes
@@ -92,12 +93,14 @@ def match_saved_search(experiment: Location) -> tuple[list[str], list[str]]:
         The lost trial ids whose configurations are proposed again, and the restored trial ids
         the searcher had not proposed. Both empty where the two agree, or nothing is searched.
     """
+    if not (enabled(saved_state.LAYER) and enabled(optuna_layer.LAYER)):
+        return [], []
     names = experiment.names()
     state, generator, searcher_file = (newest_tune_state(names, pattern) for pattern in (
         TUNE_EXPERIMENT_STATE, TUNE_SEARCH_GENERATOR_STATE, TUNE_SEARCHER_STATE))
     if state is None or generator is None or searcher_file is None:
         return [], []  # nothing searched (a grid of seeds), or nothing saved
-    trials = saved_trials((experiment / state).read_bytes())
+    trials = saved_state.saved_trials((experiment / state).read_bytes())
     with tempfile.TemporaryDirectory() as scratch:
         local = Path(scratch) / searcher_file
         local.write_bytes((experiment / searcher_file).read_bytes())
@@ -108,7 +111,7 @@ def match_saved_search(experiment: Location) -> tuple[list[str], list[str]]:
             searcher.save(str(local))
             (experiment / searcher_file).write_bytes(local.read_bytes())
     # Written second: a resume killed in between finds the searcher matched, and this again.
-    matched = search_generator_matching((experiment / generator).read_bytes(), trials)
+    matched = saved_state.search_generator_matching((experiment / generator).read_bytes(), trials)
     if matched is not None:
         (experiment / generator).write_bytes(matched)
     return lost, adopted

@@ -8,12 +8,16 @@ pyproject.toml's, read back from the installed package's metadata: stated once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from importlib import metadata
 
 from packaging.requirements import Requirement
 
+logger = logging.getLogger(__name__)
+
 WATCHED = ("ray", "lightning", "optuna")
+_said = False
 
 
 def _installed(name: str) -> str | None:
@@ -48,3 +52,17 @@ def untested_versions(requirements: list[str] | None = None,
         if version is not None and not requirement.specifier.contains(version, prereleases=True):
             found.append(f"{requirement.name} {version} (tested: {requirement.specifier})")
     return found
+
+
+def warn_untested_versions() -> None:
+    """Says, once per process, which watched packages are outside their tested range: before
+    anything that reaches their private parts runs."""
+    global _said
+    if _said:
+        return
+    _said = True
+    untested = untested_versions()
+    if untested:
+        logger.warning("untested versions: %s; lightsweep uses private parts of these, each "
+                       "turned off with a warning where it moved. Fix: pip install -c "
+                       "constraints.txt -e . (the tested stack)", ", ".join(untested))

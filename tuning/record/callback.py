@@ -16,9 +16,9 @@ from ray.train.constants import CHECKPOINT_DIR_NAME
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
-from ray.tune.result import AUTO_RESULT_KEYS, TIME_THIS_ITER_S  # type: ignore[attr-defined]
 from typing_extensions import override
 
+from tuning._internals.tune_results import TIME_THIS_ITER_S, auto_result_keys
 from tuning.config.spec import SweepSpec
 from tuning.errors import StorageFullError, describe_error, is_storage_full, trial_error
 from tuning.record import events
@@ -53,7 +53,7 @@ SNAPSHOT_MAX_AGE_S = 60.0
 SNAPSHOT_SHARE = 0.01
 TIDY_AFTER_S = 10.0
 LAST_TIDY_WAIT_S = 3.0
-_NOT_METRICS = {*AUTO_RESULT_KEYS, "epoch", "trial_id", "experiment_tag", "done"}
+_NOT_METRICS = {*auto_result_keys(), "epoch", "trial_id", "experiment_tag", "done"}
 
 
 class LedgerCallback(Callback):

@@ -11,7 +11,7 @@ import json
 import logging
 from typing import Any
 
-from tuning.compat import TRAIN_CHECKPOINT_SNAPSHOT, snapshot_checkpoints, snapshot_latest
+from tuning._internals.files import TRAIN_CHECKPOINT_SNAPSHOT, snapshot_checkpoints, snapshot_latest
 from tuning.record.lineage import PBT_DIR
 from tuning.record.location import Location
 

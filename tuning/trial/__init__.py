@@ -7,16 +7,3 @@ The trial's driver never imports Lightning; only the workers do. Ray runs
 """
 
 from __future__ import annotations
-
-import importlib
-from typing import Any
-
-# Experiments of an older lightsweep, whose ``tuning.trial`` was a module, name these in the
-# trainable and the directory-name function Ray Tune pickled.
-_OLD_NAMES = {"run_trial": "tuning.trial.driver", "trial_dirname": "tuning.record.layout"}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _OLD_NAMES:
-        raise AttributeError(f"module 'tuning.trial' has no attribute {name!r}")
-    return getattr(importlib.import_module(_OLD_NAMES[name]), name)

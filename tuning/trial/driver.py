@@ -21,7 +21,8 @@ from ray.train.v2.api.exceptions import TrainingFailedError
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
 from typing_extensions import override
 
-from tuning.compat import ReportToTune, TorchTrainerWithoutDatasets, worker_deaths
+from tuning._internals.failures import worker_deaths
+from tuning._internals.trainer import ReportToTune, trainer_class
 from tuning.config.spec import SweepSpec
 from tuning.errors import (
     RepeatedUserError,
@@ -109,6 +110,17 @@ def _retry_reason(error: TrainingFailedError) -> str | None:
     return type(deaths[0]).__name__
 
 
+def _quiet_train_logs() -> dict[str, Any]:
+    """``RunConfig(logging_config=...)`` at WARNING, where Train has it (Ray 2.56+): per-report
+    INFO lines from every worker would drown the sweep's own progress (Ray's session log files
+    still record them). The workers also quiet Train's loggers themselves (tuning.trial.worker)."""
+    logging_config = getattr(ray.train, "LoggingConfig", None)
+    if logging_config is None:  # this process's loggers (Train's controller runs here)
+        logging.getLogger("ray.train").setLevel(logging.WARNING)
+        return {}
+    return {"logging_config": logging_config(log_level="WARNING")}
+
+
 def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path: str,
               wandb_mode: str = "offline", local: bool = False) -> None:
     """The Tune function trainable: runs one configuration as a Ray Train run.
@@ -122,8 +134,7 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
         config: The searched values for this trial, by full key (``"module.lr"``).
         spec_data: The sweep (``SweepSpec.model_dump()``).
         experiment_path: The sweep's experiment directory (local path or URI).
-        wandb_mode: The W&B mode of the trial's run (:func:`tuning.trial.tracking.wandb_mode`); the
-            default serves experiments of an older lightsweep, whose saved trainable lacks it.
+        wandb_mode: The W&B mode of the trial's run (:func:`tuning.trial.tracking.wandb_mode`).
         local: Whether the trial runs on the machine the sweep was launched from (its code then
             runs in the launch directory, :func:`tuning.trial.worker.run_in_launch_directory`).
     """
@@ -214,7 +225,7 @@ def _fit_in_train_run(spec: SweepSpec, loop_config: dict[str, Any], experiment: 
         warm = pool.before_run()
         report_callback = (LineageReportCallback(exploit.generation) if exploit
                            else ReportToTune())
-        trainer = TorchTrainerWithoutDatasets(
+        trainer = trainer_class()(
             train_worker,
             # What the sweep recorded before this attempt: a retry sends again only the rest.
             train_loop_config={**loop_config, "warm": warm,
@@ -239,9 +250,7 @@ def _fit_in_train_run(spec: SweepSpec, loop_config: dict[str, Any], experiment: 
                                      SnapshotKeeper(experiment, trial_id)]),
                 # Retries are decided here, where a user's exception is told from a death.
                 failure_config=ray.train.FailureConfig(max_failures=0),
-                # Per-report INFO lines from every worker would drown the sweep's own progress;
-                # Ray's session log files still record them.
-                logging_config=ray.train.LoggingConfig(log_level="WARNING"),
+                **_quiet_train_logs(),
                 checkpoint_config=ray.train.CheckpointConfig(
                     num_to_keep=spec.checkpoints.num_to_keep,
                     checkpoint_score_attribute=spec.metric,

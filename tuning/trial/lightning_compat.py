@@ -20,16 +20,12 @@ import ray
 import torch
 from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
 
-from tuning.compat import ray_lightning_namespace
+from tuning._internals.lightning import ENVIRONMENT_MEMBERS, STRATEGY_MEMBERS, members
 from tuning.record.layout import CHECKPOINT_NAME
 from tuning.record.records import RAN_PREFIX, RESENT_CHECKPOINT_KEY
 from tuning.trial.session import TrialSession
 
 logger = logging.getLogger(__name__)
-
-def _copy_members(cls: type, names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: cls.__dict__[name] for name in names}
-
 
 def _count_nodes() -> int:
     """How many Ray nodes this run's ranks are on (a collective: every rank must call it)."""
@@ -85,9 +81,7 @@ class _EpochReport:
         return {"reports": list(self._reports)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        # Checkpoints of an older lightsweep carry their last report alone.
-        last = state_dict.get("last_report")
-        self._reports = list(state_dict.get("reports") or ([last] if last else []))
+        self._reports = list(state_dict["reports"])
         unknown = [r for r in self._reports if r["epoch"] > self._known_epoch]
         self._to_resend = (unknown or self._reports[-1:]) if self._resend else []
 
@@ -134,24 +128,27 @@ class _EpochReport:
 def ray_lightning(pl: ModuleType) -> tuple[type, type, type]:
     """Returns (strategy class, cluster-environment class, report-callback class) for ``pl``."""
     callback = type("EpochReport", (_EpochReport, pl.Callback), {"__module__": __name__})
-    if pl is ray_lightning_namespace():
+    if _rays_namespace(pl):
         return RayDDPStrategy, RayLightningEnvironment, callback
     strategy = type(
         "RayDDPStrategy", (pl.strategies.DDPStrategy,),
         {"__module__": __name__,
-         **_copy_members(RayDDPStrategy, ("root_device", "distributed_sampler_kwargs"))},
+         **members(RayDDPStrategy, STRATEGY_MEMBERS)},
     )
     environments = importlib.import_module(f"{pl.__name__}.plugins.environments")
     environment = type(
         "RayLightningEnvironment", (environments.LightningEnvironment,),
         {"__module__": __name__,
-         **_copy_members(RayLightningEnvironment, (
-             "world_size", "global_rank", "local_rank", "node_rank", "set_world_size",
-             "set_global_rank", "teardown"))},
+         **members(RayLightningEnvironment, ENVIRONMENT_MEMBERS)},
     )
     return strategy, environment, callback
 
 
 def prepare(trainer: Any, pl: ModuleType) -> Any:
     """Ray's ``prepare_trainer`` checks, where they apply (its classes are of one namespace)."""
-    return prepare_trainer(trainer) if pl is ray_lightning_namespace() else trainer
+    return prepare_trainer(trainer) if _rays_namespace(pl) else trainer
+
+
+def _rays_namespace(pl: ModuleType) -> bool:
+    """Whether Ray's Lightning classes were built on namespace ``pl``."""
+    return issubclass(RayDDPStrategy, pl.strategies.DDPStrategy)

@@ -14,24 +14,7 @@ import logging
 
 from typing_extensions import override
 
-# logger name -> the start of each message that a stopped trial makes it log. Loggers of Train's
-# private modules, named here rather than in tuning.compat: Ray runs this module in every one of
-# its processes, which must import nothing heavy (compat imports Ray). Public way: none (they
-# log at WARNING).
-EXPECTED_MESSAGES: dict[str, tuple[str, ...]] = {
-    "ray.train.v2._internal.callbacks.backend_setup": (
-        "Graceful shutdown of backend failed",
-    ),
-    "ray.train.v2._internal.execution.controller.placement_group_cleaner": (
-        "Detected that the Ray Train controller actor",
-    ),
-    # Tune saves its experiment state whenever a trial has written num_to_keep checkpoints since
-    # the last save (so that no saved state names a removed one), and warns when that is often:
-    # inline trials of short epochs always do (tuning.trial.session), by design.
-    "ray.tune.execution.experiment_state": (
-        "Experiment state snapshotting has been triggered multiple times",
-    ),
-}
+from tuning._internals.logs import EXPECTED_MESSAGES
 
 
 class _DropMessages(logging.Filter):

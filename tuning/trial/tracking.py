@@ -15,7 +15,7 @@ import os
 import re
 from typing import Any
 
-from tuning.compat import WANDB_FLUSH_SETTING
+from tuning._internals.wandb import flush_settings
 from tuning.config.spec import SweepSpec
 from tuning.record.location import Location
 
@@ -85,7 +85,7 @@ def wandb_logger(pl: Any, run: dict[str, Any], config: dict[str, Any]) -> Any:
             console="off", silent=True,
             # ASHA stops a trial by ending its processes, with no time to finish the run: what
             # W&B buffered would be lost (it writes every 15 s by default), the run file empty.
-            **{WANDB_FLUSH_SETTING: WANDB_FLUSH_S},
+            **flush_settings(WANDB_FLUSH_S),
         ),
     )
 

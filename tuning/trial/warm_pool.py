@@ -12,7 +12,7 @@ another worker for its actor rather than wait) and its workers take them. On a n
 cores trials fill, none is started: a worker started ahead would only import on a core a fit
 needs.
 
-The text of the env is predicted (:func:`tuning.compat.child_runtime_env`) and then learned: each
+The text of the env is predicted (:func:`tuning._internals.prestart.child_runtime_env`) and then learned: each
 worker notes its own in Ray's key-value store (:func:`note_worker_env`), and later runs of the
 job use that. Each worker records whether its process was started ahead
 (:data:`WORKER_STARTS_FILE`, in a local experiment's trial directory). Where Ray moved a part
@@ -33,7 +33,9 @@ import grpc
 import ray.train
 from typing_extensions import override
 
-from tuning import compat
+from tuning._internals import prestart
+from tuning._internals.prestart import started_ahead_here
+from tuning._internals.probe import MOVED_ERRORS, enabled
 from tuning.config.spec import ResourcesConfig, SweepSpec
 
 logger = logging.getLogger(__name__)
@@ -73,28 +75,6 @@ def workers_to_start(*, wanted: int, started: int, free_cpus: float, cpus_per_wo
     return max(0, min(wanted, room) - started)
 
 
-def started_ahead_here(env: str, ready: bool | None = None, proc: Path = Path("/proc")) -> int:
-    """Ray workers of this host started with the runtime env whose text is ``env`` (its
-    variables all set) and not yet taken by an actor: ready (idle), still starting, or either
-    (``ready=None``). Ray names a worker's process ``ray::IDLE`` once it is ready, and after
-    its actor's class once taken. 0 where the host has no ``/proc``."""
-    wanted = {f"{k}={v}".encode() for k, v in json.loads(env).get("env_vars", {}).items()
-              if "${" not in v}  # expanded as the worker started
-    count = 0
-    for entry in proc.glob("[0-9]*"):
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            idle = cmdline.startswith(b"ray::IDLE")
-            starting = not cmdline.startswith(b"ray::") and b"default_worker.py" in cmdline
-            if not (idle if ready else starting if ready is False else idle or starting):
-                continue
-            if wanted <= set((entry / "environ").read_bytes().split(b"\0")):
-                count += 1
-        except OSError:  # ended meanwhile, or not ours to read
-            continue
-    return count
-
-
 def note_worker_env(loop_config: dict[str, Any]) -> None:
     """In a Train worker, before its fit: records whether this process was started ahead, and
     notes its runtime env's text for the job's later runs when it differs from the one the
@@ -107,12 +87,12 @@ def note_worker_env(loop_config: dict[str, Any]) -> None:
     started_ahead = process_start < warm["attempt_start"]
     own: str | None = None
     try:
-        own = compat.own_serialized_runtime_env()
+        own = prestart.own_serialized_runtime_env()
         if own != warm["env"]:
             # Workers started with the predicted text were not for this run: the job's later
             # runs start theirs with this worker's own.
-            compat.internal_kv_put(_ENV_KEY + warm["job"], own)
-    except compat.PRESTART_ERRORS as error:  # the trial's process turns its pool off
+            prestart.internal_kv_put(_ENV_KEY + warm["job"], own)
+    except MOVED_ERRORS as error:  # the trial's process turns its pool off
         logger.debug("cannot note this worker's runtime env: %s", error)
     trial_dir = loop_config.get("trial_dir")
     if trial_dir:
@@ -155,10 +135,12 @@ class WarmPool:
     def before_sweep(self, concurrency: int) -> None:
         """In the sweep's driver, on a local Ray: starts the first trials' workers ahead, on the
         node's free CPUs, so that they import while Tune starts the trials' processes."""
+        if not enabled(prestart.LAYER):
+            return
         try:
-            trial = compat.child_runtime_env(compat.own_serialized_runtime_env(),
-                                             compat.tune_trial_runtime_env())
-        except compat.PRESTART_ERRORS as error:
+            trial = prestart.child_runtime_env(prestart.own_serialized_runtime_env(),
+                                             prestart.tune_trial_runtime_env())
+        except MOVED_ERRORS as error:
             self._turn_off(error)
             return
         env = self._env(parent=trial)
@@ -213,24 +195,24 @@ class WarmPool:
     def _env(self, parent: str | None = None) -> str | None:
         """The text of the run workers' runtime env, as a process whose own is ``parent`` (this
         one's if None) would start them."""
-        if self.off is not None:
+        if self.off is not None or not enabled(prestart.LAYER):
             return None
         try:
-            learned = compat.internal_kv_get(_ENV_KEY + _job_hex())
+            learned = prestart.internal_kv_get(_ENV_KEY + _job_hex())
             if learned is not None:
                 self.env_from = "learned"
                 return learned
-            child = compat.train_worker_runtime_env(self.worker_runtime_env())
+            child = prestart.train_worker_runtime_env(self.worker_runtime_env())
             self.env_from = "predicted"
-            return compat.child_runtime_env(parent or compat.own_serialized_runtime_env(), child)
-        except compat.PRESTART_ERRORS as error:
+            return prestart.child_runtime_env(parent or prestart.own_serialized_runtime_env(), child)
+        except MOVED_ERRORS as error:
             self._turn_off(error)
             return None
 
     def _free_cpus(self) -> float:
         try:
-            return compat.free_cpus_here()
-        except compat.PRESTART_ERRORS as error:
+            return prestart.free_cpus_here()
+        except MOVED_ERRORS as error:
             self._turn_off(error)
             return 0.0
 
@@ -238,16 +220,16 @@ class WarmPool:
         if count <= 0 or self.off is not None:
             return
         try:
-            compat.prestart_workers(env, count, KEEP_ALIVE_S)
-            compat.internal_kv_put(_started_key(), str(time.time()))
-        except (grpc.RpcError, *compat.PRESTART_ERRORS) as error:
+            prestart.prestart_workers(env, count, KEEP_ALIVE_S)
+            prestart.internal_kv_put(_started_key(), str(time.time()))
+        except (grpc.RpcError, *MOVED_ERRORS) as error:
             self._turn_off(error)
 
     def _started_at(self) -> float | None:
         """When workers were last started ahead on this node (for this job), if ever."""
         try:
-            when = compat.internal_kv_get(_started_key())
-        except compat.PRESTART_ERRORS as error:
+            when = prestart.internal_kv_get(_started_key())
+        except MOVED_ERRORS as error:
             self._turn_off(error)
             return None
         return None if when is None else float(when)
@@ -289,8 +271,8 @@ def _job_pythonpath() -> str | None:
     """The ``PYTHONPATH`` the job's runtime env sets (the same in the driver and in every trial
     process), else this process's own (a cluster's, whose working dir Ray adds to it)."""
     try:
-        job = json.loads(compat.own_serialized_runtime_env() or "{}")
-    except compat.PRESTART_ERRORS:  # ValueError: not JSON
+        job = json.loads(prestart.own_serialized_runtime_env() or "{}")
+    except MOVED_ERRORS:  # ValueError: not JSON
         job = {}
     path = job.get("env_vars", {}).get("PYTHONPATH")
     return str(path) if path else os.environ.get("PYTHONPATH")

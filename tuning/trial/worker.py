@@ -16,7 +16,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from tuning.compat import TRAIN_CONTEXT_LOGGER, TUNE_STORAGE_LOGGER
+from tuning._internals.logs import TUNE_STORAGE_LOGGER, train_context_logger
 from tuning.config.checks import normalize_precision
 from tuning.config.gpus import memory_fraction
 from tuning.config.objects import apply_optimizer, build, build_arguments
@@ -58,7 +58,9 @@ def _quiet_worker_logs() -> None:
     # Every worker of every trial would repeat Lightning's start-up banner and Ray's per-report
     # lines on the driver's console; warnings and errors still come through.
     for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric",
-                 TRAIN_CONTEXT_LOGGER, TUNE_STORAGE_LOGGER):
+                 "ray.train", train_context_logger(), TUNE_STORAGE_LOGGER):
+        if name is None:
+            continue
         logging.getLogger(name).setLevel(logging.WARNING)
     # Lightning 2.6 on torch 2.14 warns about its own use of a torch internal, once per worker.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
@@ -165,7 +167,8 @@ def train_worker(loop_config: dict[str, Any], session: TrialSession | None = Non
         trainer_args["profiler"] = _profiler(pl, trainer_args["profiler"], trial_dir,
                                              session.world_rank)
 
-    # The trial's own seed (tuning.config.seeding); the sweep's for trials of an older lightsweep.
+    # The trial's own seed (tuning.config.seeding), else the sweep's (Ray's own OptunaSearch,
+    # where lightsweep's searcher is off, proposes none).
     seed = loop_config["config"].get(SEED_KEY, spec.search.seed)
     pl.seed_everything(seed, workers=True, verbose=False)
     # Objects in the arguments (a net, an optimizer callable) are built here, in every worker.

@@ -3,6 +3,10 @@ Train worker that Ray starts ahead of need (:mod:`tuning.trial.warm_pool`), whos
 ``PYTHONPATH`` begins with this directory, then has torch, Lightning and the user's classes
 imported before its trial needs it. A process without that variable imports nothing.
 
+Once its imports are done, the worker forgets both: this directory leaves its ``PYTHONPATH`` and
+the variable goes, so that the Python processes its fit starts (DataLoader workers under spawn,
+compile workers, subprocesses) start as they would anywhere else.
+
 Python imports only the first ``sitecustomize`` on its path, so this one then runs the one it
 hides, if any (a distribution's or an environment's own).
 """
@@ -23,6 +27,18 @@ def _warm_imports() -> None:
             continue
 
 
+def _forget_warm_env() -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    if os.environ.pop("LIGHTSWEEP_WARM_IMPORTS", None) is None:
+        return
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+            if p and os.path.abspath(p) != here]
+    if rest:
+        os.environ["PYTHONPATH"] = os.pathsep.join(rest)
+    else:
+        os.environ.pop("PYTHONPATH", None)
+
+
 def _run_hidden_sitecustomize() -> None:
     import importlib.machinery
     import importlib.util
@@ -37,4 +53,5 @@ def _run_hidden_sitecustomize() -> None:
 
 
 _warm_imports()
+_forget_warm_env()
 _run_hidden_sitecustomize()

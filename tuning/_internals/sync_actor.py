@@ -3,10 +3,10 @@
 Train starts a ``SynchronizationActor`` (the barrier its workers meet at to report and
 checkpoint together) for every run, and kills it as the run ends: one more Ray process to start,
 import Train in and hold (0.24 GB) per trial. A trial's process runs one Train run at a time and
-is reused for the next trial (Tune's ``reuse_actors``), so :mod:`tuning.compat` keeps one of these
-per process and renews its state between runs. A module of its own: the actor's process imports
-it, and nothing else of lightsweep. Private: ``SynchronizationActor``'s class and ``__init__``.
-Public way: none (Train has no option for it).
+is reused for the next trial (Tune's ``reuse_actors``), so :mod:`tuning._internals.controller`
+keeps one of these per process and renews its state between runs. A module of its own: the
+actor's process imports it, and nothing else of lightsweep. Private: ``SynchronizationActor``'s
+class and ``__init__``. Public way: none (Train has no option for it).
 """
 
 from __future__ import annotations
