@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: tune test lint bench gpu-check clean
+.PHONY: tune test test-oldest lint bench gpu-check clean
 
 # uv installs the same pinned set as pip in half the time (98 s against 199 s on 2 cores, from an
 # empty cache). Compiled to bytecode at install, as pip does: left to the first imports, the two
@@ -34,6 +34,23 @@ test: $(STAMP)
 	$(PY) -m pytest -m ray; tests=$$?; \
 	wait $$types; typed=$$?; cat $(VENV)/mypy.log; \
 	test $$tests -eq 0 && test $$typed -eq 0
+
+# The oldest Ray and Lightning of pyproject's ranges (constraints-oldest.txt), in a venv of their
+# own: the fast stage, then the real sweeps marked `oldest` (DDP, a killed driver resumed,
+# LightningCLI, stock-Ray mode, every private part's layer off), about 8 minutes with the install.
+OLDEST := .venv-oldest
+OLDEST_STAMP := $(OLDEST)/.installed
+
+$(OLDEST_STAMP): pyproject.toml constraints-oldest.txt
+	test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install --quiet -c constraints-oldest.txt uv
+	$(OLDEST)/bin/python -m uv pip install --quiet --compile-bytecode --python $(OLDEST)/bin/python \
+		-c constraints-oldest.txt -e ".[dev]"
+	touch $(OLDEST_STAMP)
+
+test-oldest: $(OLDEST_STAMP)
+	$(OLDEST)/bin/python -m pytest -m "not ray" -n 2
+	$(OLDEST)/bin/python -m pytest -m oldest
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
@@ -72,4 +89,4 @@ lint: $(STAMP)
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(OLDEST) .pytest_cache .mypy_cache .ruff_cache *.egg-info

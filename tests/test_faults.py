@@ -541,6 +541,7 @@ def test_lost_node_leaves_its_trials_to_finish_on_the_surviving_node(
         assert reported == sorted(reported) and len(reported) <= epochs + 1, reported
 
 
+@pytest.mark.oldest
 @pytest.mark.timeout(600)
 def test_resume_keeps_a_trial_that_finished_after_tunes_last_saved_state(
         write_mnist1d_sweep: SweepFile, tmp_path: Path) -> None:

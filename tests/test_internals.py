@@ -47,14 +47,20 @@ def fresh_verdicts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     probe.forget()
 
 
-def test_every_layer_is_on_with_the_tested_releases() -> None:
+def test_every_layer_is_on_with_the_tested_releases(caplog: pytest.LogCaptureFixture) -> None:
     assert set(probe.layers()) == set(REMOVED)
-    assert probe.probe_all() == []
+    with caplog.at_level(logging.WARNING):
+        off = probe.probe_all()
+    # On the oldest Ray of the range, the layers for parts it does not have yet, unwarned.
+    assert off == [name for name in probe.layers() if not probe.applies(name)]
+    assert not caplog.records
 
 
 @pytest.mark.parametrize("name", sorted(REMOVED))
 def test_a_layer_whose_private_part_is_gone_is_off_with_one_warning(
         name: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    if not probe.applies(name):
+        pytest.skip(f"the installed Ray has nothing for {name} to change")
     removed = REMOVED[name]
     if removed is not None:
         module, path = removed
@@ -86,7 +92,6 @@ def test_a_layer_whose_private_part_is_gone_is_off_with_one_warning(
 def test_what_uses_a_layer_that_is_off_goes_rays_documented_way(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import ray.train
-    from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
     from ray.tune.search.optuna import OptunaSearch
 
     from tests.conftest import REPO
@@ -103,7 +108,10 @@ def test_what_uses_a_layer_that_is_off_goes_rays_documented_way(
     assert type(build_searcher(spec)) is OptunaSearch  # Ray's own
     trainer = LayeredTorchTrainer(print, scaling_config=ray.train.ScalingConfig(num_workers=1))
     callbacks = trainer._create_default_callbacks()
-    assert any(isinstance(c, DatasetsCallback) for c in callbacks)  # Train's manager kept
+    if probe.applies("no-dataset-manager"):
+        from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
+
+        assert any(isinstance(c, DatasetsCallback) for c in callbacks)  # Train's manager kept
     assert trainer.placement_groups_removed_by == "cleaner per run"
     assert type(trainer.backend_config).__name__ == "TorchConfig"
     kwargs = {"scaling_policy": object()}
@@ -137,7 +145,7 @@ def test_a_layer_the_sweeps_driver_found_off_is_off_in_its_processes_without_a_w
     with caplog.at_level(logging.WARNING):
         assert not probe.enabled("controller-in-trial")
         assert not probe.enabled("worker-deaths")
-        assert probe.enabled("no-autoscaler-requests")
+        assert probe.enabled("tune-result-keys")
     assert not caplog.records
 
 

@@ -36,6 +36,7 @@ def cli_sweep(ray_session, tmp_path_factory) -> Path:
     return Path(outcome.path.uri)
 
 
+@pytest.mark.oldest
 @pytest.mark.timeout(600)
 def test_both_optimizer_branches_run_with_their_own_arguments(cli_sweep: Path) -> None:
     ledger = Ledger.load(cli_sweep)
@@ -53,6 +54,7 @@ def test_both_optimizer_branches_run_with_their_own_arguments(cli_sweep: Path) -
     assert sorted(r.config["module.optimizer"] for r in runs) == ["AdamW", "SGD"]
 
 
+@pytest.mark.oldest
 @pytest.mark.timeout(120)
 def test_the_best_model_loads_whole_and_reproduces_its_logged_metric(cli_sweep: Path) -> None:
     best = fetch_best(cli_sweep)

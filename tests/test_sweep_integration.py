@@ -215,6 +215,7 @@ def test_warm_start_continues_the_earlier_sweeps_study(asha_sweep: Path, tmp_pat
     assert not earlier_lrs & {r["config"]["module.lr"] for r in rows}
 
 
+@pytest.mark.oldest
 @pytest.mark.timeout(400)
 def test_trial_with_two_ddp_workers(ray_session, write_sweep: SweepWriter, tmp_path: Path) -> None:
     sweep = write_sweep(

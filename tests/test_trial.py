@@ -10,7 +10,6 @@ import pytest
 import ray.train
 from ray.train import WorkerGroupError
 from ray.train.torch import TorchTrainer
-from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
 
 from tuning._internals import autoscaler, cleaner, controller, placement_groups, probe
 from tuning._internals import trainer as layered_trainer
@@ -27,6 +26,12 @@ def _fresh_python(code: str) -> str:
     """What ``code`` prints in a new interpreter, whose imports are its own."""
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return done.stdout.strip()
+
+
+def _needs(name: str) -> None:
+    """Skips a test of layer ``name`` on a Ray older than what it changes."""
+    if not probe.applies(name):
+        pytest.skip(f"the installed Ray has nothing for {name} to change")
 
 
 def _layer(monkeypatch: pytest.MonkeyPatch, name: str, on: bool) -> None:
@@ -49,6 +54,9 @@ def _default_callbacks(trainer_cls: type[TorchTrainer]) -> list[object]:
 
 
 def test_a_trial_starts_no_dataset_manager_actor() -> None:
+    _needs("no-dataset-manager")
+    from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
+
     # Ray's own trainer does start one per run (if this fails, Ray changed: drop the subclass).
     assert any(isinstance(c, DatasetsCallback) for c in _default_callbacks(TorchTrainer))
     lean = _default_callbacks(LayeredTorchTrainer)
@@ -65,8 +73,11 @@ def test_the_lean_trainer_is_ray_torch_trainer_in_all_but_its_lazy_imports() -> 
         ours = LayeredTorchTrainer(_noop, scaling_config=scaling).backend_config
         theirs = TorchTrainer(_noop, scaling_config=scaling).backend_config
         assert isinstance(ours, LazyTorchConfig) and isinstance(theirs, TorchConfig)
-        assert ours.to_dict() == theirs.to_dict() == {**theirs.to_dict(), "backend": backend}
-        assert ours.framework == theirs.framework
+        fields = ("backend", "init_method", "timeout_s")
+        assert [getattr(ours, f) for f in fields] == [getattr(theirs, f) for f in fields]
+        assert theirs.backend == backend
+        if hasattr(type(theirs), "framework"):  # Ray 2.55+ asks a config its framework
+            assert ours.framework == theirs.framework
         assert (ours.backend_cls.share_cuda_visible_devices
                 == theirs.backend_cls.share_cuda_visible_devices)
 
@@ -367,6 +378,7 @@ def test_a_run_reports_to_tune_in_the_trials_thread_or_else_through_rays_queue(
 
 def test_where_the_sweeps_driver_removes_placement_groups_a_run_starts_no_cleaner(
         monkeypatch) -> None:
+    _needs("no-dataset-manager")  # and Train's cleaner per run, which came before it
     from ray.train.v2._internal.callbacks.placement_group_callback import (
         PlacementGroupCleanerCallback,
     )
@@ -387,6 +399,7 @@ def test_where_the_sweeps_driver_removes_placement_groups_a_run_starts_no_cleane
 
 
 def test_one_placement_group_cleaner_serves_every_run_of_a_trial_process(monkeypatch) -> None:
+    _needs("cleaner-per-process")
     from ray.exceptions import RayActorError
     from ray.train.v2._internal.callbacks.placement_group_callback import (
         PlacementGroupCleanerCallback,
@@ -458,6 +471,7 @@ def test_one_placement_group_cleaner_serves_every_run_of_a_trial_process(monkeyp
 
 
 def test_a_run_on_a_local_ray_asks_no_autoscaler_for_its_workers(monkeypatch) -> None:
+    _needs("no-autoscaler-requests")
     from ray.train.v2._internal.execution.scaling_policy import ResizeDecision, create_scaling_policy
 
     given: list[object] = []

@@ -85,7 +85,7 @@ def enabled(name: str) -> bool:
         found = _LAYERS[name] if name in _LAYERS else layers()[name]
         if found.execution and stock_ray():
             _VERDICTS[name] = "stock Ray"
-        elif found.since is not None and _ray_older_than(found.since):
+        elif not applies(name):
             _VERDICTS[name] = f"nothing to change before Ray {found.since}"
         elif name in _driver_off():
             _VERDICTS[name] = "off in the sweep's driver"  # which warned already
@@ -98,6 +98,12 @@ def enabled(name: str) -> bool:
                 logger.warning("%s is off with the installed releases (%s): %s", found.does,
                                _VERDICTS[name], found.instead)
     return _VERDICTS[name] is None
+
+
+def applies(name: str) -> bool:
+    """Whether the installed Ray has what layer ``name`` changes (see :attr:`Layer.since`)."""
+    since = (_LAYERS[name] if name in _LAYERS else layers()[name]).since
+    return since is None or not _ray_older_than(since)
 
 
 def _ray_older_than(release: str) -> bool:

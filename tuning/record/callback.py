@@ -53,7 +53,7 @@ SNAPSHOT_MAX_AGE_S = 60.0
 SNAPSHOT_SHARE = 0.01
 TIDY_AFTER_S = 10.0
 LAST_TIDY_WAIT_S = 3.0
-_NOT_METRICS = {*auto_result_keys(), "epoch", "trial_id", "experiment_tag", "done"}
+_NOT_METRICS = ("epoch", "trial_id", "experiment_tag", "done")
 
 
 class LedgerCallback(Callback):
@@ -201,8 +201,10 @@ class LedgerCallback(Callback):
     ) -> None:
         record = self._record(trial)
         self._mark_running(record)
+        not_metrics = {*auto_result_keys(), *_NOT_METRICS}
         metrics = {
-            k: float(v) for k, v in result.items() if k not in _NOT_METRICS and is_finite_number(v)
+            k: float(v) for k, v in result.items()
+            if k not in not_metrics and is_finite_number(v)
         }
         seconds: Any = result.get(TIME_THIS_ITER_S)
         entry = EpochRecord(
