@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 import ray.train
@@ -116,6 +118,37 @@ def test_an_inline_retry_of_a_trial_whose_code_raised_fails_without_importing_to
             "except RepeatedUserError as error:\n"
             "    print('torch' in sys.modules, error)")
     assert _fresh_python(code).startswith("False FloatingPointError: loss is nan")
+
+
+def _users_fit(loop_config: dict, session: object) -> None:
+    # The user's code (a file of theirs: this one) meets a missing file: it would again.
+    open("/no/such/data/file.csv")  # noqa: SIM115
+
+
+def _librarys_fit() -> object:
+    """A fit whose OS error comes from an installed package (a storage client's, say)."""
+    namespace: dict[str, object] = {}
+    library_file = os.path.join(sysconfig.get_paths()["purelib"], "a_storage_client.py")
+    exec(compile("def fit(config, session):\n    import os\n    os.stat('/no/such/storage')\n",
+                 library_file, "exec"), namespace)
+    return namespace["fit"]
+
+
+@pytest.mark.parametrize("users", [False, True])
+def test_an_inline_trial_notes_only_its_users_errors_and_retries_the_infrastructures(
+        users: bool, tmp_path, monkeypatch) -> None:
+    import tuning.trial.worker as worker
+    from tuning.record.location import Location
+    from tuning.trial import driver
+
+    # The infrastructure failing outside the user's code may not happen again: not noted, so
+    # Tune's retry runs the trial again; the user's code's error would, and is noted.
+    monkeypatch.setattr(worker, "train_worker", _users_fit if users else _librarys_fit())
+    (tmp_path / f"{TRIAL_DIR_PREFIX}t1").mkdir()
+    with pytest.raises(FileNotFoundError):
+        driver._fit_inline({}, Location.parse(str(tmp_path)), "t1")
+    note = tmp_path / f"{TRIAL_DIR_PREFIX}t1" / USER_ERROR_FILE
+    assert note.exists() == users
 
 
 def test_the_log_filter_every_ray_process_runs_imports_nothing_heavy() -> None:

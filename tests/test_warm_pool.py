@@ -93,6 +93,42 @@ def test_a_started_ahead_worker_has_imported_its_modules_before_it_runs_anything
     assert out.split() == ["True", "True"], "a module that does not import is skipped"
 
 
+def test_the_processes_a_started_ahead_workers_fit_starts_import_nothing_of_lightsweeps(
+    tmp_path: Path,
+) -> None:
+    # A fit's DataLoader workers under spawn, and any subprocess, start from the worker's
+    # environment: once its imports are done, the start-up env is gone from it.
+    fit = (
+        "import json, multiprocessing, os, subprocess, sys\n"
+        "import torch.utils.data as data\n"
+        "def seen(_):\n"
+        "    return sorted(m for m in sys.modules if m.startswith('tuning'))\n"
+        "class Modules(data.Dataset):\n"
+        "    def __len__(self): return 1\n"
+        "    def __getitem__(self, i): return json.dumps(seen(i))\n"
+        "if __name__ == '__main__':\n"
+        "    loader = data.DataLoader(Modules(), num_workers=1,\n"
+        "                             multiprocessing_context=multiprocessing.get_context('spawn'))\n"
+        "    in_loader = json.loads(next(iter(loader))[0])\n"
+        "    child = subprocess.run([sys.executable, '-c', 'import sys; print(sorted(m for m in '\n"
+        "                            'sys.modules if m.startswith(\"tuning\")))'],\n"
+        "                           capture_output=True, text=True).stdout.strip()\n"
+        "    print(json.dumps({'own': 'tuning.config.spec' in sys.modules, 'loader': in_loader,\n"
+        "                      'child': child, 'env': os.environ.get('LIGHTSWEEP_WARM_IMPORTS'),\n"
+        "                      'path': os.environ.get('PYTHONPATH')}))\n"
+    )
+    script = tmp_path / "fit.py"
+    script.write_text(fit)
+    env = {**os.environ, WARM_IMPORTS_ENV: "csv,tuning.config.spec",
+           "PYTHONPATH": os.pathsep.join([str(SITE_DIR), str(tmp_path)])}
+    done = subprocess.run([sys.executable, str(script)], env=env, cwd=tmp_path, check=True,
+                          capture_output=True, text=True, timeout=120)
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["own"], "the worker itself imported its modules ahead"
+    assert seen["loader"] == [] and seen["child"] == "[]"
+    assert seen["env"] is None and seen["path"] == str(tmp_path)  # the user's path kept
+
+
 def test_the_sitecustomize_it_hides_still_runs(tmp_path: Path) -> None:
     theirs = tmp_path / "site"
     theirs.mkdir()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import sysconfig
+import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -110,6 +112,31 @@ def is_storage_full(error: BaseException) -> bool:
         or "No space left on device" in str(e)
         for e in causes(error)
     )
+
+
+# Where code that is not the user's lives: Python's own library, installed packages, lightsweep.
+_NOT_USERS = tuple(sorted({os.path.abspath(sysconfig.get_paths()[name]) + os.sep
+                           for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+                          | {os.path.dirname(os.path.abspath(__file__)) + os.sep}))
+
+
+def raised_through_users_code(error: BaseException) -> bool:
+    """Whether ``error`` (or anything it wraps) passed through a frame of the user's own code
+    (a file outside Python's library, the installed packages and lightsweep) on its way up."""
+    for each in causes(error):
+        for frame, _ in traceback.walk_tb(each.__traceback__):
+            name = frame.f_code.co_filename
+            if not name.startswith("<") and not os.path.abspath(name).startswith(_NOT_USERS):
+                return True
+    return False
+
+
+def is_infrastructure_error(error: BaseException) -> bool:
+    """Whether ``error`` is the trial's infrastructure failing, not the user's code: an OS error
+    (a dropped connection, an I/O error of shared storage) raised where no frame of the user's
+    code was. Another attempt may well not meet it; an error of the user's code would recur."""
+    return (any(isinstance(e, OSError) for e in causes(error))
+            and not raised_through_users_code(error))
 
 
 def is_unauthenticated(error: BaseException) -> bool:

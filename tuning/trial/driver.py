@@ -29,6 +29,7 @@ from tuning.errors import (
     StorageFullError,
     causes,
     describe_error,
+    is_infrastructure_error,
     is_storage_full,
 )
 from tuning.record import finished_trial, recorded_epochs
@@ -186,7 +187,8 @@ def _fail_if_it_raised_before(experiment: Location, trial_id: str) -> Location:
 
 def _fit_inline(loop_config: dict[str, Any], experiment: Location, trial_id: str) -> None:
     """Fits in this process (``trial_runner: inline``), reporting to Tune directly; a retry
-    after the user's code raised fails at once (:func:`_fail_if_it_raised_before`)."""
+    after the user's code raised fails at once (:func:`_fail_if_it_raised_before`), one after
+    the infrastructure failed (an OS error outside the user's code) runs again."""
     note = _fail_if_it_raised_before(experiment, trial_id)
     # Imported here: a reused trial process imports torch and Lightning once, for all its trials.
     from tuning.trial.session import TuneSession
@@ -195,9 +197,12 @@ def _fit_inline(loop_config: dict[str, Any], experiment: Location, trial_id: str
     session = TuneSession()
     try:
         fit(loop_config, session)
-    except Exception as error:  # the user's code, whatever it raised: noted, then re-raised
+    except Exception as error:
         if is_storage_full(error):
             raise StorageFullError(str(experiment)) from error
+        if is_infrastructure_error(error):
+            raise  # Tune retries the trial from its last checkpoint (failures.max_retries)
+        # The user's code raised: noted, so that a retry fails at once with it.
         note.write_text(f"{type(error).__name__}: {error}")
         raise
     if session.stop_requested:
