@@ -109,3 +109,18 @@ def test_with_every_probe_failing_every_command_works_with_one_warning_each(
         out = _lightsweep(command, ray_tmp, tmp_path, broken=True)
         assert "is off with the installed releases" not in out  # readers use no private part
     assert (tmp_path / "report" / "index.html").is_file()
+
+
+# What other tools print by design, kept off a default sweep's console (launch --verbose shows it).
+OTHER_TOOLS = ("Configuration for experiment", "tensorboard --logdir", "A new study created",
+               "Token authentication is enabled", "The `srun` command is available",
+               "training worker group", "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO")
+
+
+@pytest.mark.timeout(600)
+def test_a_default_sweeps_console_shows_lightsweeps_lines_alone(
+        tmp_path: Path, ray_tmp: Path) -> None:
+    said = _lightsweep(["launch", str(_sweep(tmp_path)), "--storage", str(tmp_path / "runs"),
+                        "--name", "quiet", "--no-wandb"], ray_tmp, tmp_path)
+    assert "best trial" in said
+    assert [line for line in said.splitlines() if any(t in line for t in OTHER_TOOLS)] == []

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuning._internals.logs import VERBOSE_ENV
 from tuning.config.checks import check_launch
 from tuning.config.spec import load_spec
 from tuning.driver.versions import warn_untested_versions
@@ -42,6 +43,8 @@ COMMANDS = ("launch", "resume", "leaderboard", "best", "report", "validate", "sl
 PLATFORM_COMMANDS = ("slurm", "k8s")
 CONFIG_HELP = ("a LightningCLI config file as the base of the sweep's arguments, after the sweep "
                "file's config: (repeatable; later files win, as in LightningCLI)")
+VERBOSE_HELP = ("show every line Ray, Tune, Optuna and Lightning print (by default the console "
+                "shows lightsweep's lines and your code's own; also LIGHTSWEEP_VERBOSE=1)")
 STOCK_RAY_HELP = ("run every trial through Ray's documented paths only: Train's own controller, "
                   "cleaner and synchronization actor, no workers started ahead "
                   "(also LIGHTSWEEP_STOCK_RAY=1)")
@@ -122,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     wandb.add_argument("--no-wandb", dest="wandb", action="store_false", default=None,
                        help="no W&B runs (wandb.enabled: false)")
     p.add_argument("--stock-ray", action="store_true", help=STOCK_RAY_HELP)
+    p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
 
     p = sub.add_parser("resume", help="finish an interrupted sweep",
                        description="Finish a sweep whose driver died or was interrupted: finished "
@@ -129,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", help=EXPERIMENT_HELP)
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--stock-ray", action="store_true", help=STOCK_RAY_HELP)
+    p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
 
     p = sub.add_parser("leaderboard", help="every trial of an experiment, best first",
                        description="Every trial of an experiment, best first; works while the "
@@ -381,6 +386,8 @@ def _summarize(outcome: SweepOutcome) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command in ("launch", "resume"):
+        if args.verbose:
+            os.environ[VERBOSE_ENV] = "1"  # this process's, and the sweep's processes'
         # First, before Ray Train and Tune are imported: the versions they run with.
         warn_untested_versions()
         from tuning.driver.sweep import launch, resume

@@ -12,8 +12,19 @@ from __future__ import annotations
 
 import importlib.util
 
-# logger name -> the start of each message that a stopped trial makes it log
+# "1": every line of Ray, Tune, Optuna and Lightning reaches the console (launch --verbose).
+VERBOSE_ENV = "LIGHTSWEEP_VERBOSE"
+
+# logger name -> the start of each message that a sweep makes it log by design
 EXPECTED_MESSAGES: dict[str, tuple[str, ...]] = {
+    # A local Ray that the sweep starts for itself, on this machine alone.
+    "ray._private.authentication.authentication_token_setup": (
+        "Token authentication is enabled for this Ray cluster",
+    ),
+    # Each run's start, at INFO, where Ray has no Train LoggingConfig to quiet it (before 2.56).
+    "ray.train.v2._internal.execution.worker_group.worker_group": (
+        "Attempting to start training worker group", "Started training worker group",
+    ),
     "ray.train.v2._internal.callbacks.backend_setup": (
         "Graceful shutdown of backend failed",
     ),
@@ -27,6 +38,15 @@ EXPECTED_MESSAGES: dict[str, tuple[str, ...]] = {
         "Experiment state snapshotting has been triggered multiple times",
     ),
 }
+
+
+def verbose() -> bool:
+    """Whether the user asked to see every tool's lines (:data:`VERBOSE_ENV`)."""
+    import os
+
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
 # Tune's storage logs each checkpoint it persists at INFO, in the trial's process: for an inline
 # trial that is a console line per epoch.
 TUNE_STORAGE_LOGGER = "ray.train._internal.storage"

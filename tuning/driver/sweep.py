@@ -34,6 +34,7 @@ from tuning._internals import optuna_search as optuna_layer
 from tuning._internals import pbt as pbt_layer
 from tuning._internals.autoscaler import AUTOSCALER_REQUESTS_ENV
 from tuning._internals.head_node import head_resources
+from tuning._internals.logs import verbose
 from tuning._internals.placement_groups import PLACEMENT_GROUPS_ENV
 from tuning._internals.probe import OFF_ENV, STOCK_RAY_ENV, enabled, forget, probe_all
 from tuning._internals.probe import stock_ray as stock_ray_on
@@ -219,6 +220,21 @@ def probe_layers(stock: bool = False) -> list[str]:
     return off
 
 
+def quiet_console() -> None:
+    """Keeps the lines other tools print by design off the sweep's console, which shows its own
+    progress (all of them with ``launch --verbose``)."""
+    if verbose():
+        return
+    # Tune's configuration box, its results path and a TensorBoard hint into Ray's temporary
+    # directory: the sweep says where its experiment is (Tune's legacy output, silent at
+    # verbose=0, is its documented switch).
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Optuna's "A new study created in memory" (and again when a resume opens its study file).
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Ray 2.52's tip about a future default of GPU visibility, for a process with no GPU.
+    warnings.filterwarnings("ignore", message=r".*RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO")
+
+
 def init_ray(address: str | None, **init_kwargs: Any) -> None:
     """Joins the Ray cluster at ``address``, or starts a local one; no-op if Ray is running.
 
@@ -227,6 +243,7 @@ def init_ray(address: str | None, **init_kwargs: Any) -> None:
         **init_kwargs: More arguments for ``ray.init`` (``num_cpus`` for a local Ray, say).
     """
     drop_expected_messages()  # in this process too: it runs Tune
+    quiet_console()
     env = runtime_env(address)
     if ray.is_initialized():
         _apply_to_running_ray(env)
@@ -457,7 +474,7 @@ def build_tuner(
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=spec.checkpoints.num_to_keep,
                 checkpoint_score_attribute=spec.metric, checkpoint_score_order=spec.mode),
-            verbose=0,
+            verbose=1 if verbose() else 0,
         ),
     )
 
@@ -468,9 +485,6 @@ def _fit(tuner: tune.Tuner, path: Location, address: str | None) -> None:
     # Tune suggests reused actors for PBT; a moved trial restarts its Train run in a fresh
     # process here by design (tuning.driver.pbt), so the advice does not apply.
     warnings.filterwarnings("ignore", message="Consider boosting PBT performance")
-    # The sweep reports its own progress: no "new study created" line (a resumed searcher opens
-    # its study file again).
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     import_tensorboardx_without_torch()  # before Tune's logger imports it, and torch with it
     removing = (removing_dead_trials_placement_groups() if driver_removes_placement_groups(address)
                 else contextlib.nullcontext())

@@ -14,7 +14,7 @@ import logging
 
 from typing_extensions import override
 
-from tuning._internals.logs import EXPECTED_MESSAGES
+from tuning._internals.logs import EXPECTED_MESSAGES, verbose
 
 
 class _DropMessages(logging.Filter):
@@ -28,7 +28,10 @@ class _DropMessages(logging.Filter):
 
 
 def drop_expected_messages() -> None:
-    """Filters :data:`EXPECTED_MESSAGES` out of their loggers in this process."""
+    """Filters :data:`EXPECTED_MESSAGES` out of their loggers in this process (all kept with
+    ``launch --verbose``)."""
+    if verbose():
+        return
     for name, prefixes in EXPECTED_MESSAGES.items():
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropMessages) for f in logger.filters):

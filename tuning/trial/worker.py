@@ -16,7 +16,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from tuning._internals.logs import TUNE_STORAGE_LOGGER, train_context_logger
+from tuning._internals.logs import TUNE_STORAGE_LOGGER, train_context_logger, verbose
 from tuning.config.checks import normalize_precision
 from tuning.config.gpus import memory_fraction
 from tuning.config.objects import apply_optimizer, build, build_arguments
@@ -55,6 +55,8 @@ def run_in_launch_directory(spec: SweepSpec, local: bool) -> None:
 
 
 def _quiet_worker_logs() -> None:
+    if verbose():  # launch --verbose: every line, from every worker
+        return
     # Every worker of every trial would repeat Lightning's start-up banner and Ray's per-report
     # lines on the driver's console; warnings and errors still come through.
     for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric",
@@ -68,6 +70,9 @@ def _quiet_worker_logs() -> None:
     # that its epoch is shorter than Lightning's logging interval: epoch-level metrics are
     # what a sweep reports, so that interval does not matter here.
     warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval")
+    # Lightning sees SLURM's srun on the machine and suggests it, once per worker; a sweep's
+    # workers are Ray's (its SLURM jobs: tuning.platforms.slurm).
+    warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system")
 
 
 def _strategy_args(pl: Any, session: TrialSession) -> dict[str, Any]:
