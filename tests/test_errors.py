@@ -35,4 +35,4 @@ def test_other_errors_are_not_a_full_device() -> None:
 def test_storage_full_error_names_the_fix_and_survives_pickling() -> None:
     error = pickle.loads(pickle.dumps(StorageFullError("/mnt/runs/x")))
     assert error.experiment == "/mnt/runs/x"
-    assert "python run_tune.py resume /mnt/runs/x" in str(error)
+    assert "lightsweep resume /mnt/runs/x" in str(error)

@@ -345,7 +345,7 @@ def test_ctrl_c_leaves_a_resumable_experiment_and_resume_runs_a_trial_tunes_stat
     path = tmp_path / "runs" / "lost"
     returncode, output = _interrupted_launch(sweep, tmp_path, "lost")
     assert returncode == 1, output[-3000:]
-    assert f"Resume with: python run_tune.py resume {path}" in output
+    assert f"Resume with: lightsweep resume {path}" in output
     statuses = {t.status for t in Ledger.load(path).trials.values()}
     assert statuses - {"completed", "stopped"}, "trials were left to resume"
     assert json.loads((path / LEDGER_FILE).read_text())["format"] == 2
@@ -470,7 +470,7 @@ def test_full_disk_stops_the_sweep_and_resume_finishes_it(
             output = finish(first, log, timeout_s=180)
         assert first.returncode == 1, output[-3000:]
         assert f"no space left on the device that holds {path}" in output, output[-3000:]
-        assert f"run_tune.py resume {path}" in output
+        assert f"lightsweep resume {path}" in output
         # Said once, as lightsweep's last word, not as an uncaught traceback.
         said = [line for line in output.splitlines() if " error: no space left on the device" in line]
         assert len(said) == 1 and not output.rstrip().splitlines()[-1].startswith(

@@ -74,7 +74,7 @@ def _job_parser(sub: Any, name: str, summary: str, description: str) -> argparse
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="run_tune.py",
+        prog="lightsweep",
         description="Tune PyTorch Lightning models on Ray: Optuna search, ASHA early stopping, "
         "Ray Train DDP trials. With no arguments, launches the default sweep.",
     )
@@ -369,7 +369,7 @@ def _summarize(outcome: SweepOutcome) -> int:
     code = 1 if died else 0
     try:
         _show_best(str(path), as_json=False)
-        sys.stdout.write(f"  python run_tune.py best {path} --json\n")
+        sys.stdout.write(f"  lightsweep best {path} --json\n")
         if failed:
             logger.warning("%s", failed)
     except SweepError as exc:  # the sweep ran, but no trial got as far as a result
@@ -377,7 +377,7 @@ def _summarize(outcome: SweepOutcome) -> int:
         code = 1
     if outcome.unfinished:
         logger.warning(
-            "%d of the sweep's trials did not finish. Resume with: python run_tune.py resume %s",
+            "%d of the sweep's trials did not finish. Resume with: lightsweep resume %s",
             outcome.unfinished, path,
         )
         code = 1
@@ -515,7 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     mistyped = _mistyped_command(argv)
     if mistyped:
-        sys.stderr.write(f"run_tune.py: error: unknown command {argv[0]!r}. Fix: did you mean "
+        sys.stderr.write(f"lightsweep: error: unknown command {argv[0]!r}. Fix: did you mean "
                          f"{mistyped!r}? Commands: {', '.join(COMMANDS)}\n")
         return 2
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):

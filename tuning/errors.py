@@ -39,7 +39,7 @@ class PreemptedError(Exception):
     def __init__(self, experiment: str) -> None:
         super().__init__(
             f"the sweep stopped on a SIGTERM (a time limit, a requeue, preemption), its state "
-            f"saved. Resume with: python run_tune.py resume {experiment} (or run the same "
+            f"saved. Resume with: lightsweep resume {experiment} (or run the same "
             "launch ... --if-exists resume again)")
         self.experiment = experiment
 
@@ -55,7 +55,7 @@ class StorageFullError(Exception):
         super().__init__(
             f"no space left on the device that holds {experiment}; the sweep stopped there. "
             f"Fix: free space on that device (or lower checkpoints.num_to_keep), then run: "
-            f"python run_tune.py resume {experiment}"
+            f"lightsweep resume {experiment}"
         )
         self.experiment = experiment
 

@@ -220,7 +220,7 @@ class LiveProgress(Callback):
             line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1]
             lines.append(line[:width])
         if len(shown) > room:
-            lines.append(f"... and {len(shown) - room} more (run_tune.py leaderboard shows all)")
+            lines.append(f"... and {len(shown) - room} more (lightsweep leaderboard shows all)")
         return lines
 
 

@@ -128,7 +128,7 @@ def experiment_dir(spec: SweepSpec, name: str | None, sweep_stem: str,
     if exists and not exists_ok:
         raise SweepError(
             f"--name: experiment {path} exists and is never overwritten. Fix: pick another --name, "
-            f"or continue it with: python run_tune.py resume {path}"
+            f"or continue it with: lightsweep resume {path}"
         )
     return path
 

@@ -1,6 +1,6 @@
 """A sweep as a KubeRay ``RayJob`` (``ray.io/v1``) that survives the loss of its head.
 
-``python run_tune.py k8s SWEEP [--image IMAGE] [--workers N] [--cpus-per-worker C]
+``lightsweep k8s SWEEP [--image IMAGE] [--workers N] [--cpus-per-worker C]
 [--gpus-per-worker G] [--storage URI] [--volume-claim CLAIM] [--working-dir URI] [--out FILE]
 [launch's flags]`` writes two manifests, for ``kubectl apply -f FILE``:
 

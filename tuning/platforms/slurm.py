@@ -1,6 +1,6 @@
 """A sweep as a SLURM batch job that survives requeues and preemption.
 
-``python run_tune.py slurm SWEEP [--nodes N] [--cpus-per-node C] [--gpus-per-node G] [--time T]
+``lightsweep slurm SWEEP [--nodes N] [--cpus-per-node C] [--gpus-per-node G] [--time T]
 [--partition P] [--script-out FILE] [--submit] [launch's flags]`` writes an sbatch script that:
 
 - starts Ray on the allocation, the head on the first node and a worker on each other, each on
@@ -81,7 +81,7 @@ class SlurmJob:
         return "\n".join([
             "#!/bin/bash",
             *(f"#SBATCH {d}" for d in directives),
-            "# Written by lightsweep (python run_tune.py slurm). Each run of this job, the first",
+            "# Written by lightsweep (lightsweep slurm). Each run of this job, the first",
             "# and every requeued one, runs the same sweep: it starts it, or resumes it.",
             "set -uo pipefail",
             f"cd {shlex.quote(str(self.launch_dir))}",

@@ -459,7 +459,7 @@ def write_report(experiment: str | Location, out: str | Path | None = None) -> P
         members = plot_pareto_front(ledger, directory / "pareto_front.png")
         pareto_html = (f"<h2>Pareto front</h2><p>{members} trials no other beats in every "
                        "objective (within the constraints), each at its last epoch: "
-                       "<code>run_tune.py best EXPERIMENT --json</code> lists them.</p>"
+                       "<code>lightsweep best EXPERIMENT --json</code> lists them.</p>"
                        '<img src="pareto_front.png" alt="Pareto front">')
 
     best = _best_trial(ledger)
