@@ -44,3 +44,39 @@ def test_launch_warns_of_a_bf16_sweep_exactly_where_this_cpu_emulates_bf16(
                                                       in_process=in_process) as check:
         check.wait()
     assert not [r for r in caplog.records if "bfloat16" in r.getMessage()]
+
+
+@pytest.mark.parametrize("in_process", [False, True])
+def test_a_native_precisions_sweep_finds_what_this_cpu_emulates_instead_of_warning(
+        write_sweep: SweepWriter, in_process: bool, caplog: pytest.LogCaptureFixture) -> None:
+    space = {**BASE_SWEEP["space"], "trainer.precision": {"choice": ["32-true", "bf16-mixed"]}}
+    spec = load_spec(write_sweep(space=space, resources={"native_precisions": True}))
+    with caplog.at_level(logging.WARNING), ClassCheck(spec, local=True,
+                                                      in_process=in_process) as check:
+        check.wait()
+    assert not [r for r in caplog.records if "bf16-mixed runs" in r.getMessage()]
+    emulated, slowdown = check.emulated
+    # This machine's own figure decides, as for the warning.
+    assert emulated == (["bf16-mixed"] if slowdown >= SLOW_RATIO else [])
+
+
+def test_the_default_sweep_searches_only_the_precisions_this_cpu_runs_natively(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from tests.conftest import REPO
+    from tuning.driver.sweep import native_precisions
+
+    spec = load_spec(REPO / "search_spaces" / "mnist1d_cnn.yaml")
+    assert spec.resources.native_precisions
+    with caplog.at_level(logging.INFO):
+        emulating = native_precisions(spec, ["bf16-mixed"], 10.4)  # an AVX2-only CPU
+    assert emulating.space["trainer.precision"] == "32-true"  # fixed: one value left
+    assert "trainer.precision" not in emulating.search_space.searched
+    [said] = [r.getMessage() for r in caplog.records]
+    assert said == ("trainer.precision: this machine's CPU runs bf16-mixed 10x slower than "
+                    "32-true (no native bfloat16), so the sweep searches 32-true "
+                    "(resources.native_precisions)")
+    # A CPU with native bfloat16 (or a GPU sweep): searched as written.
+    assert native_precisions(spec, [], 1.1) is spec
+    # The rest of the sweep untouched.
+    assert list(emulating.search_space.searched) == [k for k in spec.search_space.searched
+                                                     if k != "trainer.precision"]

@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from tuning.config import hydra_project
-from tuning.config.cpu_precision import BF16_PRECISIONS, bf16_slowdown, slow_bf16_warning
+from tuning.config.cpu_precision import (
+    BF16_PRECISIONS,
+    SLOW_RATIO,
+    bf16_slowdown,
+    slow_bf16_warning,
+)
 from tuning.config.gpus import Gpu, check_precision_on, cluster_gpus, local_gpus
 from tuning.config.lightning_config import ROUTE_SECTIONS
 from tuning.config.objects import CLASS_PATH, check_hydra_objects, check_object, check_path, validate
@@ -356,11 +361,28 @@ def _unshipped(spec: SweepSpec) -> list[str]:
 
 
 def _slow_bf16_on_this_cpu(spec: SweepSpec) -> str | None:
-    """:func:`slow_bf16_warning` for a CPU sweep over bfloat16, measured on this machine."""
+    """:func:`slow_bf16_warning` for a CPU sweep over bfloat16, measured on this machine (none
+    where ``resources.native_precisions`` leaves such precisions out: the driver says so)."""
     precisions = _swept_precisions(spec)
-    if spec.accelerator != "cpu" or not set(precisions) & set(BF16_PRECISIONS):
-        return None  # nothing to measure
+    if (spec.accelerator != "cpu" or not set(precisions) & set(BF16_PRECISIONS)
+            or spec.resources.native_precisions):
+        return None  # nothing to measure, or to warn of
     return slow_bf16_warning(_where(spec, "trainer", "precision"), precisions, bf16_slowdown())
+
+
+def emulated_precisions(spec: SweepSpec) -> tuple[list[str], float]:
+    """The precisions of ``space``'s ``trainer.precision`` that this machine's CPU emulates, with
+    how many times slower than float32 it runs them, for a CPU sweep whose
+    ``resources.native_precisions`` asks to leave them out; ``([], 1.0)`` otherwise."""
+    choice = spec.space.get("trainer.precision")
+    if (not spec.resources.native_precisions or spec.accelerator != "cpu"
+            or not isinstance(choice, dict) or not isinstance(choice.get("choice"), list)):
+        return [], 1.0
+    slow = [p for p in map(str, choice["choice"]) if p in BF16_PRECISIONS]
+    if not slow:
+        return [], 1.0
+    slowdown = bf16_slowdown()
+    return (slow, slowdown) if slowdown >= SLOW_RATIO else ([], slowdown)
 
 
 def check_spec(spec: SweepSpec, hardware: Hardware | None) -> None:

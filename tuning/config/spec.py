@@ -190,6 +190,9 @@ class ResourcesConfig(_Section):
     # next trials (tuning.trial.warm_pool), where the node has CPUs no trial holds; each holds
     # its imports' memory while it waits (bench/results/warm_pool.json).
     warm_workers: int = Field(1, ge=0, strict=True)
+    # Leave out of space's trainer.precision the precisions this machine only emulates
+    # (bfloat16 on a CPU without AVX-512 BF16, AMX or Arm's BF16), saying so in one line.
+    native_precisions: bool = False
 
     @field_validator("gpus_per_worker")
     @classmethod
@@ -619,6 +622,14 @@ class SweepSpec(BaseModel):
         """The top-level arguments of ``route`` this sweep sets (fixed or searched)."""
         searched = {path.split(".")[0] for path in self.search_space.keys_for(route)}
         return {*self.args_section(route), *searched}
+
+    def without_precisions(self, dropped: list[str]) -> SweepSpec:
+        """A copy whose ``space`` choice of ``trainer.precision`` lacks ``dropped`` (one value
+        left is fixed)."""
+        data = self.model_dump()
+        kept = [p for p in data["space"]["trainer.precision"]["choice"] if p not in dropped]
+        data["space"]["trainer.precision"] = {"choice": kept} if len(kept) > 1 else kept[0]
+        return _validate(data, source="sweep")
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> SweepSpec:
         """Returns a copy with dotted-path overrides (``"search.num_samples"``) applied."""

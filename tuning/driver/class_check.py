@@ -15,7 +15,7 @@ import sys
 from types import TracebackType
 from typing import IO
 
-from tuning.config.checks import check_launch, check_values
+from tuning.config.checks import check_launch, check_values, emulated_precisions
 from tuning.config.spec import SweepSpec
 from tuning.errors import SweepError
 
@@ -61,9 +61,12 @@ class ClassCheck:
         self._process: subprocess.Popen[bytes] | None = None
         self._error: SweepError | None = None
         self._warnings: list[str] = []
+        # The precisions of a native_precisions sweep that this CPU emulates, and its slowdown.
+        self.emulated: tuple[list[str], float] = ([], 1.0)
         if in_process:
             try:
                 self._warnings = check_launch(spec, local=local)
+                self.emulated = emulated_precisions(spec) if local else ([], 1.0)
             except SweepError as found:  # raised where the check is waited for, as below
                 self._error = found
             return
@@ -91,7 +94,7 @@ class ClassCheck:
             if self._process.returncode != 0 or not answer:
                 raise RuntimeError(f"the check of the sweep's classes ended with exit code "
                                    f"{self._process.returncode}, without an answer")
-            self._error, self._warnings = pickle.loads(answer)
+            self._error, self._warnings, self.emulated = pickle.loads(answer)
         if self._error is not None:
             raise self._error
         for warning in self._warnings:
@@ -117,11 +120,13 @@ def _answer(answer: IO[bytes]) -> None:
     spec, local = pickle.loads(inner)
     error: SweepError | None = None
     warnings: list[str] = []
+    emulated: tuple[list[str], float] = ([], 1.0)
     try:
         warnings = check_launch(spec, local=local)
+        emulated = emulated_precisions(spec) if local else ([], 1.0)
     except SweepError as found:  # anything else is a bug, shown with its traceback
         error = found
-    answer.write(pickle.dumps((error, warnings)))
+    answer.write(pickle.dumps((error, warnings, emulated)))
 
 
 if __name__ == "__main__":

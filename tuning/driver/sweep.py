@@ -204,6 +204,24 @@ def runtime_env(address: str | None) -> dict[str, Any]:
     return env
 
 
+def native_precisions(spec: SweepSpec, emulated: list[str], slowdown: float) -> SweepSpec:
+    """``spec`` without the precisions its ``resources.native_precisions`` leaves out because
+    this machine's CPU emulates them (:func:`tuning.config.checks.emulated_precisions`), said in
+    one line; as it is where none is emulated, or none would be left."""
+    if not emulated:
+        return spec
+    kept = [p for p in spec.space["trainer.precision"]["choice"] if p not in emulated]
+    if not kept:
+        logger.warning("trainer.precision: this machine's CPU runs %s %.0fx slower than 32-true "
+                       "(no native bfloat16), and the sweep searches nothing else: searched as "
+                       "it is", " and ".join(emulated), slowdown)
+        return spec
+    logger.info("trainer.precision: this machine's CPU runs %s %.0fx slower than 32-true (no "
+                "native bfloat16), so the sweep searches %s (resources.native_precisions)",
+                " and ".join(emulated), slowdown, ", ".join(kept))
+    return spec.without_precisions(emulated)
+
+
 def probe_layers(stock: bool = False) -> list[str]:
     """Says which tested ranges the installed packages are outside of, then probes every layer
     over a private part (one warning for each that is off) and tells the sweep's processes which
@@ -663,6 +681,7 @@ def launch(
             stack.enter_context(DriverLease(path, wait_s=stale_after_s() + HEARTBEAT_S
                                             if fresh_in_existing else 0.0))
             concurrency = _connect(spec, address, path, check)
+            spec = native_precisions(spec, *check.emulated)
         return _run_new(spec, stem, path, concurrency, past, warm_start, address)
     raise AssertionError("unreachable")  # ExitStack does not swallow exceptions
 
