@@ -29,6 +29,7 @@ tune: $(STAMP)
 # tests leave idle (about a third); its verdict counts as much as theirs.
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mkdocs build --strict --quiet  # the documentation site, warnings as errors
 	$(PY) -m pytest -m "not ray" -n 2
 	$(PY) -m mypy > $(VENV)/mypy.log 2>&1 & types=$$!; \
 	$(PY) -m pytest -m ray; tests=$$?; \
