@@ -34,6 +34,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -503,7 +504,9 @@ class SweepSpec(BaseModel):
     def multi_objective(self) -> bool:
         return len(self.objectives) > 1
 
-    @property
+    # Parsed once per spec (it is frozen; a changed copy is validated anew): the driver, the
+    # checks, the searcher and every trial read these again and again.
+    @cached_property
     def constraint_list(self) -> list[Constraint]:
         return [Constraint.parse(text, f"constraints[{i}]")
                 for i, text in enumerate(self.constraints)]
@@ -520,7 +523,7 @@ class SweepSpec(BaseModel):
         named = {o.metric for o in self.objective_list} | {c.metric for c in self.constraint_list}
         return [m for m in BUILTIN_METRICS if m in named]
 
-    @property
+    @cached_property
     def search_space(self) -> SearchSpace:
         return SearchSpace.parse(self.space)
 
