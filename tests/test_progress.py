@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from tuning.driver.progress import LiveProgress, ProgressCallback, progress_callback
+from tuning.driver.progress import (
+    LiveProgress,
+    ProgressCallback,
+    progress_callback,
+    stop_live_displays,
+)
 
 
 @dataclass
@@ -25,8 +31,21 @@ class _Terminal(io.StringIO):
         return True
 
 
+# What rich's live display writes to take back its last frame: to the line's start, then up and
+# clear, line by line.
+ERASE = r"\r(?:\x1b\[2K\x1b\[1A)*\x1b\[2K"
+
+
 def _last_frame(output: str) -> list[str]:
-    return re.split(r"\x1b\[\d+F\x1b\[J", output)[-1].splitlines()
+    return re.split(ERASE, output)[-1].replace("\x1b[?25h", "").splitlines()
+
+
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("COLUMNS", "160")
+    monkeypatch.setenv("LINES", "40")
+    yield
+    stop_live_displays()  # a test's table gives the console back
 
 
 def _epochs(live: LiveProgress, trial: _Trial, values: list[float]) -> None:
@@ -47,10 +66,10 @@ def test_live_table_redraws_in_place_with_status_epoch_and_best() -> None:
     _epochs(live, weak, [0.2])
     live.on_trial_complete(0, [], weak)  # type: ignore[arg-type]
     _epochs(live, running, [0.6, 0.8])
+    live.stop()
     output = terminal.getvalue()
-    # Each frame erases the one before it (cursor up over its lines, clear to the end).
-    frames = output.count("\x1b[J")
-    assert frames >= 8
+    # Each frame erases the one before it (cursor up over its lines, each cleared).
+    assert len(re.findall(ERASE, output)) >= 8
     header, columns, *rows = _last_frame(output)
     assert header.startswith("2/3 trials ended: 1 completed, 1 stopped early, 0 errored; "
                              "1 running. Best val/acc: 0.9000 (good)")
@@ -75,6 +94,31 @@ def test_live_table_fits_the_terminal_and_says_how_many_it_left_out() -> None:
     assert len(lines) <= 10 - 1
     assert lines[2].split()[0] == "t00"  # the lowest loss first
     assert lines[-1].startswith("... and 24 more")
+
+
+def test_lines_written_while_the_table_shows_go_above_it_whole(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    terminal = _Terminal()
+    live = LiveProgress("val/acc", "max", 4, 1, stream=terminal, min_interval_s=0)
+    trial = _Trial("a", {"module.lr": 0.1})
+    live.on_trial_start(0, [], trial)  # type: ignore[arg-type]
+    # What Ray forwards of a worker's output, and the user's own prints, while the table shows.
+    print("(RayTrainWorker pid=7) loading shard 3 of 8")
+    sys.stderr.write("(RayTrainWorker pid=7) a warning of the user's code\n")
+    _epochs(live, trial, [0.5])
+    live.on_trial_complete(0, [], trial)  # type: ignore[arg-type]
+    live.on_experiment_end([])  # type: ignore[arg-type]
+    output = terminal.getvalue()
+    for line in ("(RayTrainWorker pid=7) loading shard 3 of 8",
+                 "(RayTrainWorker pid=7) a warning of the user's code"):
+        # After the frame was taken back, whole, and a frame drawn again below it.
+        assert re.search(ERASE + re.escape(line) + "\n[01]/1 trials ended", output), output
+    assert _last_frame(output)[0].startswith("1/1 trials ended")
+    # The display ended with the sweep: the console is the process's own again.
+    print("after the sweep")
+    assert "after the sweep" in capsys.readouterr().out and "after" not in terminal.getvalue()
 
 
 def test_results_redraw_at_most_every_interval() -> None:

@@ -103,6 +103,10 @@ class LiveProgress(Callback):
     best metric, and the sweep's best so far. Running trials come first, then the ended ones,
     best first, as many as the terminal has room for.
 
+    Drawn by ``rich``'s live display, which, while it runs, takes the process's standard output
+    and error (Ray's forwarded lines of the trials' workers, the user's prints) and the log's
+    console handlers, and prints what they write above the table: nothing overwrites a line.
+
     Args:
         metric: The metric the sweep optimizes.
         mode: ``"max"`` or ``"min"``.
@@ -121,8 +125,13 @@ class LiveProgress(Callback):
         self.stream = stream or sys.stderr
         self.min_interval_s = min_interval_s
         self.rows: dict[str, _Row] = {}
-        self._drawn = 0  # lines of the last frame, which the next one overwrites
         self._last_draw = 0.0
+        self._live: Any = None  # rich's Live, while the sweep runs
+        self._handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune saves its callbacks with the experiment: the display is this process's alone.
+        return {**self.__dict__, "_live": None, "_handlers": []}
 
     def _row(self, trial: Trial) -> _Row:
         if trial.trial_id not in self.rows:
@@ -160,20 +169,43 @@ class LiveProgress(Callback):
     @override
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self._row(trial).status = "errored"
-        # The cause goes to the log, above the table, which is drawn again below it.
-        self._erase()
+        # Printed above the table (the log's handler writes through the live display).
         logger.warning("trial %s errored: %s", trial.trial_id, describe_error(trial_error(trial)))
         self.draw(force=True)
 
     @override
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
         self.draw(force=True)
-        self._drawn = 0  # the last frame stays
+        self.stop()  # the last frame stays
 
-    def _erase(self) -> None:
-        if self._drawn:
-            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
-            self._drawn = 0
+    def _start(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console(file=self.stream, force_terminal=True, highlight=False)
+        self._live = Live(console=console, auto_refresh=False, transient=False,
+                          redirect_stdout=True, redirect_stderr=True,
+                          vertical_overflow="visible")
+        self._live.start()
+        _ACTIVE.add(self)
+        # Log handlers hold the stream they were made with: point those writing to the console
+        # at the live display's, so their lines go above the table too.
+        for handler in logging.root.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream in (
+                    sys.__stderr__, sys.__stdout__, self.stream):
+                self._handlers.append((handler, handler.stream))
+                handler.setStream(sys.stderr)
+
+    def stop(self) -> None:
+        """Ends the live display (its last frame stays), giving the console back."""
+        if self._live is None:
+            return
+        self._live.stop()
+        self._live = None
+        _ACTIVE.discard(self)
+        for handler, stream in self._handlers:
+            handler.setStream(stream)
+        self._handlers = []
 
     def draw(self, force: bool = False) -> None:
         """Replaces the last frame with the current one (results: at most every interval)."""
@@ -181,11 +213,12 @@ class LiveProgress(Callback):
         if not force and now - self._last_draw < self.min_interval_s:
             return
         self._last_draw = now
+        from rich.text import Text
+
+        if self._live is None:
+            self._start()
         lines = self.frame(shutil.get_terminal_size().lines)
-        self._erase()
-        self.stream.write("\n".join(lines) + "\n")
-        self.stream.flush()
-        self._drawn = len(lines)
+        self._live.update(Text("\n".join(lines), no_wrap=True, overflow="crop"), refresh=True)
 
     def frame(self, height: int = 24) -> list[str]:
         """The table as lines, at most ``height`` - 1 of them."""
@@ -196,7 +229,8 @@ class LiveProgress(Callback):
         for r in rows:
             if r.best is not None and _better(r.best, None if best is None else best.best, self.mode):
                 best = r
-        best_text = f"{best.best:.4f} ({best.trial_id})" if best and best.best is not None else "-"
+        best_text = (f"{metric_text(best.best)} ({best.trial_id})"
+                     if best and best.best is not None else "-")
         lines = [
             f"{len(rows) - count['running']}/{self.num_samples} trials ended: "
             f"{count['completed']} completed, {count['stopped']} stopped early, "
@@ -211,8 +245,8 @@ class LiveProgress(Callback):
         header = ("trial", "status", "epoch", self.metric, "best", "config")
         table = [header] + [(
             r.trial_id, r.status, f"{r.epoch}/{self.max_epochs}",
-            "-" if r.value is None else f"{r.value:.4f}",
-            "-" if r.best is None else f"{r.best:.4f}", r.config,
+            "-" if r.value is None else metric_text(r.value),
+            "-" if r.best is None else metric_text(r.best), r.config,
         ) for r in shown[:room]]
         widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
         width = shutil.get_terminal_size().columns
@@ -222,6 +256,17 @@ class LiveProgress(Callback):
         if len(shown) > room:
             lines.append(f"... and {len(shown) - room} more (lightsweep leaderboard shows all)")
         return lines
+
+
+# The live displays running in this process: stopped when a sweep ends without Tune's last
+# callback (interrupted, failed).
+_ACTIVE: set[LiveProgress] = set()
+
+
+def stop_live_displays() -> None:
+    """Stops every live table of this process, giving the console back."""
+    for live in list(_ACTIVE):
+        live.stop()
 
 
 PROGRESS_ENV = "LIGHTSWEEP_PROGRESS"

@@ -53,7 +53,7 @@ from tuning.driver.placement_groups import (
     driver_removes_placement_groups,
     removing_dead_trials_placement_groups,
 )
-from tuning.driver.progress import progress_callback
+from tuning.driver.progress import progress_callback, stop_live_displays
 from tuning.driver.searcher import TruthfulOptunaSearch
 from tuning.driver.storage import check_shared_storage, check_writable
 from tuning.driver.tune_state import (
@@ -523,6 +523,7 @@ def _fit(tuner: tune.Tuner, path: Location, address: str | None) -> None:
             raise StorageFullError(str(path)) from error
         raise
     finally:
+        stop_live_displays()  # a sweep that ended without Tune's last callback leaves its table
         upload_pending()  # the study file's last trials, batched in the cloud
 
 
