@@ -33,8 +33,8 @@ from typing import Any
 import yaml
 
 from bench.results_file import RESULTS, merge_results
+from tuning.contracts import GENERATION_METRIC
 from tuning.record import Ledger
-from tuning.record.lineage import GENERATION_METRIC
 
 REPO = Path(__file__).parents[1]
 PBT_SWEEP = REPO / "search_spaces" / "mnist1d_pbt.yaml"

@@ -174,7 +174,7 @@ def test_a_hydra_form_sweep_files_best_trial_is_written_as_objects_hydra_builds(
         tmp_path: Path) -> None:
     from hydra.utils import instantiate
 
-    from tuning.config.seeding import SEED_KEY
+    from tuning.contracts import SEED_KEY
     from tuning.read.results import BestTrial
 
     spec = load_spec(REPO / "search_spaces" / "mnist1d_hydra.yaml")

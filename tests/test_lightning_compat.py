@@ -10,7 +10,7 @@ import pytest
 from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment
 from typing_extensions import override
 
-from tuning.record.records import RESENT_CHECKPOINT_KEY
+from tuning.contracts import RESENT_CHECKPOINT_KEY
 from tuning.trial.lightning_compat import ray_lightning
 from tuning.trial.session import TrainSession
 

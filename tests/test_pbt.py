@@ -13,9 +13,10 @@ from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
 
 from tests.conftest import BASE_SWEEP
 from tuning.config.spec import SweepSpec
+from tuning.contracts import LINEAGE_KEY
 from tuning.driver.pbt import TrainRunPBT, mutations, within_bounds
 from tuning.record.layout import begin_generation, trial_path
-from tuning.record.lineage import LINEAGE_KEY, PBT_DIR, Exploit
+from tuning.record.lineage import PBT_DIR, Exploit
 from tuning.record.location import Location
 from tuning.record.records import TrialRecord
 from tuning.record.store import Ledger

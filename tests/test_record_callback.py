@@ -15,11 +15,11 @@ from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
 
 from tests.conftest import BASE_SWEEP
 from tuning.config.spec import SweepSpec
+from tuning.contracts import RESENT_CHECKPOINT_KEY
 from tuning.errors import StorageFullError
 from tuning.record import EventLog, Ledger, LedgerCallback, callback
 from tuning.record.layout import LEDGER_FILE
 from tuning.record.location import Location
-from tuning.record.records import RESENT_CHECKPOINT_KEY
 
 
 @dataclass

@@ -8,8 +8,9 @@ from optuna.trial import TrialState
 from ray import tune
 
 from tuning._internals.tune_state import SavedTrial
-from tuning.config.seeding import SEED_KEY, trial_seed
+from tuning.config.seeding import trial_seed
 from tuning.config.spec import Constraint
+from tuning.contracts import SEED_KEY
 from tuning.driver.searcher import TruthfulOptunaSearch
 
 

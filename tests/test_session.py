@@ -14,6 +14,7 @@ from typing_extensions import override
 
 from tests.conftest import BASE_SWEEP
 from tuning.config.spec import SweepSpec
+from tuning.contracts import LoopConfig
 from tuning.record.layout import CHECKPOINT_NAME
 from tuning.trial.session import TrainSession, TuneSession
 from tuning.trial.worker import train_worker
@@ -51,14 +52,15 @@ class RecordingSession(TuneSession):
         self.reports.append((metrics, kept))
 
 
-def _loop_config(max_epochs: int, known_epoch: int = 0) -> dict[str, Any]:
+def _loop_config(max_epochs: int, known_epoch: int = 0) -> LoopConfig:
     data = copy.deepcopy(BASE_SWEEP)
     data["scheduler"]["max_epochs"] = max_epochs
     data["trainer_args"] = {"limit_train_batches": 4, "limit_val_batches": 2,
                             "log_every_n_steps": 1}
     spec = SweepSpec.model_validate(data)
-    return {"spec": spec.model_dump(), "config": {"module.lr": 0.05, "datamodule.batch_size": 32},
-            "known_epoch": known_epoch, "wandb": None, "trial_dir": None, "start_from": None}
+    return LoopConfig(spec=spec.model_dump(),
+                      config={"module.lr": 0.05, "datamodule.batch_size": 32},
+                      known_epoch=known_epoch)
 
 
 @pytest.mark.timeout(120)
@@ -129,12 +131,12 @@ def _logged_epochs(logs: Path) -> set[int]:
     return {int(float(r.split(",")[column])) for r in rows[1:]}
 
 
-def _with_csv_logger(config: dict[str, Any], logs: Path) -> dict[str, Any]:
-    spec = SweepSpec.model_validate(config["spec"])
+def _with_csv_logger(config: LoopConfig, logs: Path) -> LoopConfig:
+    spec = SweepSpec.model_validate(config.spec)
     logger = {"class_path": "lightning.pytorch.loggers.CSVLogger",
               "init_args": {"save_dir": str(logs), "name": "t", "version": 0}}
     trainer_args = {**spec.trainer_args, "logger": logger}
-    return {**config, "spec": spec.model_copy(update={"trainer_args": trainer_args}).model_dump()}
+    return config.but(spec=spec.model_copy(update={"trainer_args": trainer_args}).model_dump())
 
 
 @pytest.mark.timeout(120)
@@ -161,3 +163,14 @@ def test_the_last_epoch_goes_to_tune_once_the_fit_and_its_loggers_are_done(
     kept = session.reports[-1][1]
     assert kept is not None and (kept / CHECKPOINT_NAME).is_file()
     assert session.stop_requested
+
+
+def test_a_loop_config_of_another_format_is_refused_naming_the_fix() -> None:
+    from tuning.contracts import FORMAT, LOOP_CONFIG_KEY
+    from tuning.errors import SweepError
+
+    given = _loop_config(max_epochs=2).for_train()
+    assert LoopConfig.of(given) == _loop_config(max_epochs=2)  # Ray Train's dict, read back
+    given[LOOP_CONFIG_KEY]["format"] = FORMAT + 1  # from a worker of another lightsweep
+    with pytest.raises(SweepError, match=f"format {FORMAT + 1}.*Fix: install the driver's"):
+        train_worker(given, RecordingSession(Path("/nonexistent")))

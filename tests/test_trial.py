@@ -114,13 +114,13 @@ def test_an_inline_retry_of_a_trial_whose_code_raised_fails_without_importing_to
     code = ("import sys; from tuning.errors import RepeatedUserError; "
             "from tuning.record.location import Location; from tuning.trial import driver\n"
             "try:\n"
-            f"    driver._fit_inline({{}}, Location.parse({str(tmp_path)!r}), 't1')\n"
+            f"    driver._fit_inline(None, Location.parse({str(tmp_path)!r}), 't1')\n"
             "except RepeatedUserError as error:\n"
             "    print('torch' in sys.modules, error)")
     assert _fresh_python(code).startswith("False FloatingPointError: loss is nan")
 
 
-def _users_fit(loop_config: dict, session: object) -> None:
+def _users_fit(loop_config: object, session: object) -> None:
     # The user's code (a file of theirs: this one) meets a missing file: it would again.
     open("/no/such/data/file.csv")  # noqa: SIM115
 
@@ -146,7 +146,7 @@ def test_an_inline_trial_notes_only_its_users_errors_and_retries_the_infrastruct
     monkeypatch.setattr(worker, "train_worker", _users_fit if users else _librarys_fit())
     (tmp_path / f"{TRIAL_DIR_PREFIX}t1").mkdir()
     with pytest.raises(FileNotFoundError):
-        driver._fit_inline({}, Location.parse(str(tmp_path)), "t1")
+        driver._fit_inline(None, Location.parse(str(tmp_path)), "t1")  # type: ignore[arg-type]
     note = tmp_path / f"{TRIAL_DIR_PREFIX}t1" / USER_ERROR_FILE
     assert note.exists() == users
 

@@ -11,8 +11,9 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import REPO, SweepWriter
-from tuning.config.seeding import SEED_KEY, trial_seed
+from tuning.config.seeding import trial_seed
 from tuning.config.spec import SweepSpec, load_spec
+from tuning.contracts import SEED_KEY
 from tuning.driver.searcher import TruthfulOptunaSearch
 from tuning.driver.warm_start import past_trials
 from tuning.errors import SweepError

@@ -23,11 +23,11 @@ from ray.tune.schedulers import TrialScheduler
 from typing_extensions import override
 
 from tuning._internals.pbt import PopulationBasedTrainingOverTrain
-from tuning.config.seeding import SEED_KEY
 from tuning.config.space import LogUniform, SearchSpace, Uniform
 from tuning.config.spec import SweepSpec
+from tuning.contracts import LINEAGE_KEY, SEED_KEY
 from tuning.record.layout import trial_path
-from tuning.record.lineage import LINEAGE_KEY, PBT_DIR, Exploit
+from tuning.record.lineage import PBT_DIR, Exploit
 from tuning.record.location import Location
 from tuning.record.store import Ledger
 

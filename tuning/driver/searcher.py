@@ -33,11 +33,11 @@ from typing_extensions import override
 
 from tuning._internals.optuna_search import OptunaSearchInternals
 from tuning._internals.tune_state import SavedTrial
-from tuning.config.seeding import SEED_KEY, trial_seed
+from tuning.config.seeding import trial_seed
 from tuning.config.spec import Constraint, violations
+from tuning.contracts import GENERATION_METRIC, SEED_KEY
 from tuning.errors import SweepError
 from tuning.record import is_finite_number
-from tuning.record.lineage import GENERATION_METRIC
 from tuning.record.study_file import StudyFile
 
 logger = logging.getLogger(__name__)

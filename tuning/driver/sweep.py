@@ -40,10 +40,11 @@ from tuning._internals.probe import OFF_ENV, STOCK_RAY_ENV, enabled, forget, pro
 from tuning._internals.probe import stock_ray as stock_ray_on
 from tuning._internals.tune_env import passed_to_trials
 from tuning.config.checks import Hardware, check_hardware, max_concurrent_trials
-from tuning.config.seeding import SEED_KEY, trial_seed
+from tuning.config.seeding import trial_seed
 from tuning.config.shipping import SHIPPING_EXCLUDES
 from tuning.config.space import sample
 from tuning.config.spec import ResourcesConfig, SweepSpec, load_spec
+from tuning.contracts import SEED_KEY
 from tuning.driver.class_check import ClassCheck
 from tuning.driver.imports import import_tensorboardx_without_torch
 from tuning.driver.lease import HEARTBEAT_S, DriverLease, stale_after_s

@@ -20,9 +20,9 @@ from tuning.config.hydra_project import (
 )
 from tuning.config.lightning_config import best_config
 from tuning.config.objects import apply_optimizer, build, build_arguments, object_form
-from tuning.config.seeding import SEED_KEY
 from tuning.config.spec import SweepSpec, total_violation
 from tuning.config.targets import lightning_namespace, resolve_class
+from tuning.contracts import SEED_KEY
 from tuning.errors import SweepError
 from tuning.record import EpochRecord, Ledger, TrialRecord
 from tuning.record.files import atomic_write_text

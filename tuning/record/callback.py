@@ -20,6 +20,7 @@ from typing_extensions import override
 
 from tuning._internals.tune_results import TIME_THIS_ITER_S, auto_result_keys
 from tuning.config.spec import SweepSpec
+from tuning.contracts import LINEAGE_KEY, RAN_PREFIX, RESENT_CHECKPOINT_KEY
 from tuning.errors import StorageFullError, describe_error, is_storage_full, trial_error
 from tuning.record import events
 from tuning.record.events import Event
@@ -29,12 +30,9 @@ from tuning.record.layout import (
     remove_stray_checkpoints,
     trial_path,
 )
-from tuning.record.lineage import LINEAGE_KEY
 from tuning.record.location import Location
 from tuning.record.records import (
     FINISHED,
-    RAN_PREFIX,
-    RESENT_CHECKPOINT_KEY,
     EpochRecord,
     TrialRecord,
     end_status,

@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-LINEAGE_KEY = "pbt"
+from tuning.contracts import LINEAGE_KEY
+
 PBT_DIR = "pbt"  # under a trial's directory: the copy of the donor's checkpoint it continues from
-# In each result of a trial that PBT moved: how many times it was (the searcher's cue).
-GENERATION_METRIC = "pbt/generation"
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,6 @@ from typing import Any, TypeGuard
 
 from tuning.record.lineage import searched_values
 
-# Results' keys that say what a trial ran on, not what it measured (tuning.trial.lightning_compat).
-RAN_PREFIX = "ran/"
-# A result's key naming the checkpoint a resumed run was restored from, sent with that
-# checkpoint's report again (tuning.trial.lightning_compat): its epoch may never have reached
-# the record, whose driver was killed before it wrote it.
-RESENT_CHECKPOINT_KEY = "resent_checkpoint"
 STATUSES = ("pending", "running", "completed", "stopped", "errored")
 FINISHED = ("completed", "stopped")
 

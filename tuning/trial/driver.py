@@ -24,6 +24,7 @@ from typing_extensions import override
 from tuning._internals.failures import worker_deaths
 from tuning._internals.trainer import ReportToTune, trainer_class
 from tuning.config.spec import SweepSpec
+from tuning.contracts import GENERATION_METRIC, LoopConfig
 from tuning.errors import (
     RepeatedUserError,
     StorageFullError,
@@ -41,7 +42,7 @@ from tuning.record.layout import (
     repair_train_snapshot,
     trial_path,
 )
-from tuning.record.lineage import GENERATION_METRIC, Exploit
+from tuning.record.lineage import Exploit
 from tuning.record.location import Location
 from tuning.trial.tracking import wandb_run
 from tuning.trial.warm_pool import StartWorkersAhead, WarmPool
@@ -157,14 +158,13 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
     if exploit is not None and begin_generation(experiment, trial_id, exploit.generation):
         logger.info("trial %s: starting from trial %s's epoch %d", trial_id, exploit.donor,
                     exploit.epoch)
-    loop_config: dict[str, Any] = {"spec": spec_data, "config": config,
-                                   "wandb": wandb_run(spec, experiment, trial_id, wandb_mode),
-                                   "trial_dir": trial_path(experiment, trial_id).uri
-                                   if experiment.is_local else None,
-                                   "start_from": exploit.checkpoint if exploit else None,
-                                   "local": local}
+    loop_config = LoopConfig(
+        spec=spec_data, config=config, local=local,
+        wandb=wandb_run(spec, experiment, trial_id, wandb_mode),
+        trial_dir=trial_path(experiment, trial_id).uri if experiment.is_local else None,
+        start_from=exploit.checkpoint if exploit else None)
     if spec.resources.trial_runner == "inline":
-        loop_config["known_epoch"] = recorded_epochs(experiment, trial_id)
+        loop_config = loop_config.but(known_epoch=recorded_epochs(experiment, trial_id))
         _fit_inline(loop_config, experiment, trial_id)
     else:
         _fit_in_train_run(spec, loop_config, experiment, trial_id, exploit)
@@ -185,7 +185,7 @@ def _fail_if_it_raised_before(experiment: Location, trial_id: str) -> Location:
     return note
 
 
-def _fit_inline(loop_config: dict[str, Any], experiment: Location, trial_id: str) -> None:
+def _fit_inline(loop_config: LoopConfig, experiment: Location, trial_id: str) -> None:
     """Fits in this process (``trial_runner: inline``), reporting to Tune directly; a retry
     after the user's code raised fails at once (:func:`_fail_if_it_raised_before`), one after
     the infrastructure failed (an OS error outside the user's code) runs again."""
@@ -211,7 +211,7 @@ def _fit_inline(loop_config: dict[str, Any], experiment: Location, trial_id: str
         raise SystemExit(0)
 
 
-def _fit_in_train_run(spec: SweepSpec, loop_config: dict[str, Any], experiment: Location,
+def _fit_in_train_run(spec: SweepSpec, loop_config: LoopConfig, experiment: Location,
                       trial_id: str, exploit: Exploit | None) -> None:
     """Fits as a Ray Train run of ``resources.workers_per_trial`` workers, retrying it from its
     last checkpoint when a worker dies (``failures.max_retries``). Tune retries the trial when
@@ -233,8 +233,8 @@ def _fit_in_train_run(spec: SweepSpec, loop_config: dict[str, Any], experiment: 
         trainer = trainer_class()(
             train_worker,
             # What the sweep recorded before this attempt: a retry sends again only the rest.
-            train_loop_config={**loop_config, "warm": warm,
-                               "known_epoch": recorded_epochs(experiment, trial_id)},
+            train_loop_config=loop_config.but(
+                warm=warm, known_epoch=recorded_epochs(experiment, trial_id)).for_train(),
             scaling_config=ray.train.ScalingConfig(
                 num_workers=res.workers_per_trial,
                 use_gpu=res.gpus_per_worker > 0,

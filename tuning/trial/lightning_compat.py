@@ -21,8 +21,8 @@ import torch
 from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
 
 from tuning._internals.lightning import ENVIRONMENT_MEMBERS, STRATEGY_MEMBERS, members
+from tuning.contracts import RAN_PREFIX, RESENT_CHECKPOINT_KEY
 from tuning.record.layout import CHECKPOINT_NAME
-from tuning.record.records import RAN_PREFIX, RESENT_CHECKPOINT_KEY
 from tuning.trial.session import TrialSession
 
 logger = logging.getLogger(__name__)

@@ -37,6 +37,7 @@ from tuning._internals import prestart
 from tuning._internals.prestart import started_ahead_here
 from tuning._internals.probe import MOVED_ERRORS, enabled
 from tuning.config.spec import ResourcesConfig, SweepSpec
+from tuning.contracts import LoopConfig
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +76,11 @@ def workers_to_start(*, wanted: int, started: int, free_cpus: float, cpus_per_wo
     return max(0, min(wanted, room) - started)
 
 
-def note_worker_env(loop_config: dict[str, Any]) -> None:
+def note_worker_env(loop_config: LoopConfig) -> None:
     """In a Train worker, before its fit: records whether this process was started ahead, and
     notes its runtime env's text for the job's later runs when it differs from the one the
     trial predicted."""
-    warm = loop_config.get("warm")
+    warm = loop_config.warm
     if not warm:
         return
     now = time.time()
@@ -94,7 +95,7 @@ def note_worker_env(loop_config: dict[str, Any]) -> None:
             prestart.internal_kv_put(_ENV_KEY + warm["job"], own)
     except MOVED_ERRORS as error:  # the trial's process turns its pool off
         logger.debug("cannot note this worker's runtime env: %s", error)
-    trial_dir = loop_config.get("trial_dir")
+    trial_dir = loop_config.trial_dir
     if trial_dir:
         import torch
 
@@ -156,7 +157,7 @@ class WarmPool:
         for the run (a few seconds at most: a worker still importing is not given to an actor,
         and the raylet would start another for it, importing twice on busy cores), so that the
         run's workers take them; returns what the workers record (their
-        ``loop_config["warm"]``), or None when the pool is off."""
+        ``LoopConfig.warm``), or None when the pool is off."""
         attempt_start = time.time()
         self.topped_up = False
         env = self._env()

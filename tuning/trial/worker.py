@@ -12,6 +12,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Mapping
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,9 @@ from tuning._internals.logs import TUNE_STORAGE_LOGGER, train_context_logger, ve
 from tuning.config.checks import normalize_precision
 from tuning.config.gpus import memory_fraction
 from tuning.config.objects import apply_optimizer, build, build_arguments
-from tuning.config.seeding import SEED_KEY
 from tuning.config.spec import ResourcesConfig, SweepSpec
 from tuning.config.targets import import_from_launch_directory, lightning_namespace, resolve_class
+from tuning.contracts import SEED_KEY, LoopConfig
 from tuning.record.layout import CHECKPOINT_NAME
 from tuning.trial.callbacks import build_callbacks, build_hydra_callbacks
 from tuning.trial.explored import explored_values_callback
@@ -117,27 +118,22 @@ def _profiler(pl: Any, name: str, trial_dir: str, rank: int) -> Any:
                                                 filename=f"rank{rank}")
 
 
-def train_worker(loop_config: dict[str, Any], session: TrialSession | None = None) -> None:
+def train_worker(given: LoopConfig | Mapping[str, Any], session: TrialSession | None = None) -> None:
     """One process of a trial: builds the user's DataModule, LightningModule and Trainer, and fits.
 
     Args:
-        loop_config: ``{"spec": SweepSpec.model_dump(), "config": the trial's searched values,
-            "local": whether the trial runs on the launching machine,
-            "known_epoch": the trial's last epoch the sweep recorded, "wandb": the trial's W&B
-            run (:func:`tuning.trial.tracking.wandb_run`) or None, "trial_dir": the trial's directory
-            when the experiment is local, else None, "start_from": the checkpoint to start from
-            when the run has none of its own (population-based training's copy), or None,
-            "warm": in a Train run, what :func:`tuning.trial.warm_pool.note_worker_env` records,
-            or None}``.
+        given: The trial's :class:`~tuning.contracts.LoopConfig` (as Ray Train's dict, in a Train
+            worker).
         session: Where it runs and reports; a Ray Train worker's (:class:`TrainSession`) if None.
     """
+    loop_config = LoopConfig.of(given)
     train = session is None
     session = session or TrainSession()
-    spec = SweepSpec.model_validate(loop_config["spec"])
-    run_in_launch_directory(spec, loop_config.get("local", False))
+    spec = SweepSpec.model_validate(loop_config.spec)
+    run_in_launch_directory(spec, loop_config.local)
     # A local experiment's trial directory; a cloud experiment's trial writes its files here.
-    trial_dir = loop_config.get("trial_dir") or tempfile.mkdtemp(prefix="lightsweep-trial-")
-    args = spec.trial_args(loop_config["config"], output_dir=trial_dir)
+    trial_dir = loop_config.trial_dir or tempfile.mkdtemp(prefix="lightsweep-trial-")
+    args = spec.trial_args(loop_config.config, output_dir=trial_dir)
     module_cls = resolve_class(spec.module, "module")
     datamodule_cls = resolve_class(spec.datamodule, "datamodule")
     world_size = session.world_size
@@ -155,16 +151,16 @@ def train_worker(loop_config: dict[str, Any], session: TrialSession | None = Non
     trainer_args = {**TRAINER_DEFAULTS, **build_arguments(pl.Trainer, args["trainer"], pl)}
     if "precision" in trainer_args:
         trainer_args["precision"] = normalize_precision(trainer_args["precision"])
-    wandb = loop_config.get("wandb")
+    wandb = loop_config.wandb
     if wandb and "logger" not in args["trainer"]:  # a logger the sweep file names wins
         names = spec.shown_keys  # a Hydra project's own names for its searched keys
         trainer_args["logger"] = wandb_logger(
-            pl, wandb, {names.get(k, k): v for k, v in loop_config["config"].items()})
+            pl, wandb, {names.get(k, k): v for k, v in loop_config.config.items()})
     trainer_args.setdefault("default_root_dir", trial_dir)  # not the launch directory
     callbacks = build_callbacks(spec, pl, trial_dir)
     if spec.hydra_config:
         callbacks += build_hydra_callbacks(
-            spec.hydra_trial(loop_config["config"], trial_dir), pl, trial_dir)
+            spec.hydra_trial(loop_config.config, trial_dir), pl, trial_dir)
     if any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks):
         trainer_args["enable_checkpointing"] = True  # the user asked for Lightning's own
     if isinstance(trainer_args.get("profiler"), str):
@@ -174,7 +170,7 @@ def train_worker(loop_config: dict[str, Any], session: TrialSession | None = Non
 
     # The trial's own seed (tuning.config.seeding), else the sweep's (Ray's own OptunaSearch,
     # where lightsweep's searcher is off, proposes none).
-    seed = loop_config["config"].get(SEED_KEY, spec.search.seed)
+    seed = loop_config.config.get(SEED_KEY, spec.search.seed)
     pl.seed_everything(seed, workers=True, verbose=False)
     # Objects in the arguments (a net, an optimizer callable) are built here, in every worker.
     datamodule = build(datamodule_cls, datamodule_args, pl)
@@ -183,7 +179,7 @@ def train_worker(loop_config: dict[str, Any], session: TrialSession | None = Non
     # The run's own last checkpoint; failing that, under population-based training, the copy
     # of the donor's checkpoint the trial continues from (tuning.driver.pbt).
     checkpoint = session.checkpoint()
-    start_from: str | None = loop_config.get("start_from")
+    start_from: str | None = loop_config.start_from
     inherited = checkpoint is None and start_from is not None
     if start_from is not None and inherited:
         checkpoint = session.checkpoint_class(start_from)
@@ -196,7 +192,7 @@ def train_worker(loop_config: dict[str, Any], session: TrialSession | None = Non
         accelerator=spec.accelerator,
         # The report last: it sends what the user's callbacks logged at the epoch's end too.
         # A donor's reports are its own: a run that starts from its checkpoint resends none.
-        callbacks=[*callbacks, report_cls(session, known_epoch=loop_config.get("known_epoch", 0),
+        callbacks=[*callbacks, report_cls(session, known_epoch=loop_config.known_epoch,
                                           resend=not inherited)],
         **_strategy_args(pl, session),
         **trainer_args,
