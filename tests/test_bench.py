@@ -78,12 +78,23 @@ def test_final_regret_is_judged_on_the_returned_trials_true_last_value() -> None
     assert final_regret(curves, [("bad", 2, 0.2), ("fast", 1, 0.7)]) == pytest.approx(0.95 - 0.3)
 
 
-def test_merged_results_keep_the_other_benchmarks_figures(tmp_path) -> None:
+def test_merged_results_keep_the_other_benchmarks_figures_each_with_the_run_that_made_it(
+        tmp_path) -> None:
+    from bench.results_file import RUNS_KEY, provenance
+
     out = tmp_path / "latest.json"
-    merge_results(out, {"ratio_vs_ray_recipe": 0.7, "mode": "sweeps"})
+    earlier = {"commit": "0" * 40, "date": "2026-11-30",
+               "machine": {"cpu": "an older CPU", "cores": 2, "gpus": []}}
+    merge_results(out, {"ratio_vs_ray_recipe": 0.7, "mode": "sweeps"}, run=earlier)
     merge_results(out, {"regret_ratio_pruned_vs_stock": 0.9})
-    assert json.loads(out.read_text()) == {"ratio_vs_ray_recipe": 0.7, "mode": "sweeps",
-                                           "regret_ratio_pruned_vs_stock": 0.9}
+    merged = json.loads(out.read_text())
+    runs = merged.pop(RUNS_KEY)
+    assert merged == {"ratio_vs_ray_recipe": 0.7, "mode": "sweeps",
+                      "regret_ratio_pruned_vs_stock": 0.9}
+    assert runs["ratio_vs_ray_recipe"] == runs["mode"] == earlier
+    now = runs["regret_ratio_pruned_vs_stock"]
+    assert now["commit"] == provenance()["commit"]  # this checkout's (git rev-parse HEAD)
+    assert now["machine"]["cores"] == os.cpu_count() and now["machine"]["cpu"]
     assert [p.name for p in tmp_path.iterdir()] == ["latest.json"]
 
 
