@@ -31,7 +31,7 @@ REMOVED = {
     "tune-state-matching": ("ray.tune.experiment", "Trial"),
     "optuna-search-internals": ("ray.tune.search.optuna", "OptunaSearch._setup_study"),
     "pbt-over-train": ("ray.tune.schedulers.pbt", "_PBTTrialState"),
-    "lightning-other-namespace": ("ray.train.lightning", "RayDDPStrategy"),
+    "lightning-other-namespace": None,  # read from Ray's source, as lazy-torch-config
     "trial-process-on-head": None,  # a resource of a running cluster: see below
     "wandb-flush": None,  # a field of W&B's settings: see below
     "tune-result-keys": ("ray.tune.result", "AUTO_RESULT_KEYS"),
@@ -69,8 +69,8 @@ def test_a_layer_whose_private_part_is_gone_is_off_with_one_warning(
         for step in through:
             owner = getattr(owner, step)
         monkeypatch.delattr(owner, attribute)
-    elif name == "lazy-torch-config":
-        monkeypatch.setattr(importlib.util, "find_spec", lambda _: None)  # no ray.train.torch
+    elif name in ("lazy-torch-config", "lightning-other-namespace"):
+        monkeypatch.setattr(importlib.util, "find_spec", lambda _: None)  # no such Ray package
     elif name == "wandb-flush":
         import wandb
 
@@ -166,6 +166,15 @@ def _fresh_python(code: str) -> str:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     return done.stdout.strip()
+
+
+def test_probing_every_layer_imports_neither_torch_nor_lightning() -> None:
+    # The sweep's driver probes them all, and never imports either (its class check runs in a
+    # process of its own only while Lightning is not imported here).
+    code = ("import sys; from tuning._internals import probe; off = probe.probe_all(); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'torch', 'lightning', 'pytorch_lightning'}))")
+    assert _fresh_python(code) == "[]"
 
 
 def test_reading_an_experiment_imports_no_ray() -> None:

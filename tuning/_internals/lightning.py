@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuning._internals.probe import layer
+from tuning._internals.probe import classes_in_source, layer, require_methods
 
 LAYER = "lightning-other-namespace"
 STRATEGY_MEMBERS = ("root_device", "distributed_sampler_kwargs")
@@ -23,10 +23,12 @@ ENVIRONMENT_MEMBERS = ("world_size", "global_rank", "local_rank", "node_rank", "
 @layer(LAYER, "training a module of the Lightning namespace Ray's utilities were not built on",
        "such a module is refused", execution=False)
 def _probe() -> None:
-    from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment
-
-    members(RayDDPStrategy, STRATEGY_MEMBERS)
-    members(RayLightningEnvironment, ENVIRONMENT_MEMBERS)
+    # Read, not imported: importing ray.train.lightning imports Lightning and torch, which the
+    # sweep's driver (where every layer is probed) never does.
+    classes = classes_in_source("ray.train.lightning", "_lightning_utils.py")
+    require_methods(classes, {"RayDDPStrategy": STRATEGY_MEMBERS,
+                              "RayLightningEnvironment": ENVIRONMENT_MEMBERS},
+                    "ray.train.lightning")
 
 
 def members(cls: type, names: tuple[str, ...]) -> dict[str, Any]:

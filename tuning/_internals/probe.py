@@ -69,6 +69,38 @@ def layer(name: str, does: str, instead: str, *, execution: bool = True,
     return register
 
 
+def classes_in_source(package: str, module: str) -> dict[str, set[str]]:
+    """The classes that ``package``'s file ``module`` defines, each with the names of the
+    functions it defines, read from its source: for a probe whose module's import would cost
+    what the layer saves (torch, Lightning).
+
+    Raises:
+        ImportError: Where the package or the file is not there.
+    """
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"no package {package}")
+    try:
+        source = Path(next(iter(spec.submodule_search_locations)), module).read_text()
+    except OSError as error:
+        raise ImportError(f"{package}/{module} unreadable: {error}") from None
+    return {node.name: {f.name for f in node.body
+                        if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)}
+            for node in ast.parse(source).body if isinstance(node, ast.ClassDef)}
+
+
+def require_methods(classes: dict[str, set[str]], wanted: dict[str, set[str] | tuple[str, ...]],
+                    where: str) -> None:
+    """Raises ImportError unless each class of ``wanted`` is in ``classes`` with its methods."""
+    for name, methods in wanted.items():
+        if not set(methods) <= classes.get(name, set()):
+            raise ImportError(f"{where} has no {name} with {sorted(methods)}")
+
+
 def stock_ray() -> bool:
     """Whether trials go through Ray's documented paths only (:data:`STOCK_RAY_ENV`)."""
     return os.environ.get(STOCK_RAY_ENV, "") not in ("", "0")

@@ -10,14 +10,11 @@ Private: ``_TorchBackend``, ``TorchConfigContextManager``, ``TrainingFramework``
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-from tuning._internals.probe import layer
+from tuning._internals.probe import classes_in_source, layer, require_methods
 
 LAYER = "lazy-torch-config"
 
@@ -26,20 +23,10 @@ LAYER = "lazy-torch-config"
        "each trial's process imports torch, as Ray's TorchConfig does")
 def _probe() -> None:
     # Read, not imported: importing ray.train.torch imports torch, which this layer saves.
-    spec = importlib.util.find_spec("ray.train.torch")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("Ray has no ray.train.torch")
-    try:
-        source = Path(next(iter(spec.submodule_search_locations)), "config.py").read_text()
-    except OSError as error:
-        raise ImportError(f"ray.train.torch.config unreadable: {error}") from None
-    classes = {node.name: {f.name for f in node.body if isinstance(f, ast.FunctionDef)}
-               for node in ast.parse(source).body if isinstance(node, ast.ClassDef)}
-    wanted = {"_TorchBackend": {"on_start", "on_shutdown", "on_training_start"},
-              "TorchConfigContextManager": {"__enter__", "__exit__"}}
-    for name, methods in wanted.items():
-        if not methods <= classes.get(name, set()):
-            raise ImportError(f"ray.train.torch.config has no {name} with {sorted(methods)}")
+    classes = classes_in_source("ray.train.torch", "config.py")
+    require_methods(classes, {"_TorchBackend": {"on_start", "on_shutdown", "on_training_start"},
+                              "TorchConfigContextManager": {"__enter__", "__exit__"}},
+                    "ray.train.torch.config")
 
 
 @cache
