@@ -196,3 +196,19 @@ def test_launch_says_which_versions_are_untested_before_ray_is_imported() -> Non
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "untested versions: ray 9.9.9" in done.stderr
     assert done.stdout.strip() == "then the import failed"
+
+
+def test_a_layer_that_asks_the_running_ray_is_probed_at_its_first_use_once_ray_is_up(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import ray
+
+    from tuning._internals.head_node import head_resources
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    assert "trial-process-on-head" not in probe.probe_all()  # no cluster to ask yet: not probed
+    # Joined a cluster without the head's resource: the trials' processes go anywhere, said once.
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0})
+    with caplog.at_level(logging.WARNING, logger=probe.__name__):
+        assert head_resources() == {} and head_resources() == {}
+    assert len(caplog.records) == 1

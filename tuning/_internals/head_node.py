@@ -15,7 +15,7 @@ HEAD_RESOURCE = "node:__internal_head__"
 
 
 @layer(LAYER, "placing trials' processes on the head node",
-       "trials' processes go to any node", execution=False)
+       "trials' processes go to any node", execution=False, needs_ray=True)
 def _probe() -> None:
     import ray
 
@@ -24,5 +24,6 @@ def _probe() -> None:
 
 
 def head_resources() -> dict[str, float]:
-    """What a trial's process asks for to run on the head node ({} where the layer is off)."""
+    """What a trial's process asks for to run on the head node ({} where the layer is off);
+    asked once Ray is up (the sweep's driver builds the Tuner after it joins)."""
     return {HEAD_RESOURCE: 0.001} if enabled(LAYER) else {}

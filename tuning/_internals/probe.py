@@ -43,6 +43,8 @@ class Layer:
             that keep a feature (the searcher's, PBT's, a reader's).
         since: The first Ray release that has what the layer changes: in an older one there is
             nothing to change, and the layer is off without a warning.
+        needs_ray: Its probe asks the running Ray (a cluster's resources): :func:`probe_all`
+            leaves it for its first use where Ray is not up yet.
     """
 
     name: str
@@ -51,6 +53,7 @@ class Layer:
     check: Callable[[], object]
     execution: bool = True
     since: str | None = None
+    needs_ray: bool = False
 
 
 _LAYERS: dict[str, Layer] = {}
@@ -58,12 +61,12 @@ _LAYERS: dict[str, Layer] = {}
 _VERDICTS: dict[str, str | None] = {}
 
 
-def layer(name: str, does: str, instead: str, *, execution: bool = True,
-          since: str | None = None) -> Callable[[Callable[[], object]], Callable[[], object]]:
+def layer(name: str, does: str, instead: str, *, execution: bool = True, since: str | None = None,
+          needs_ray: bool = False) -> Callable[[Callable[[], object]], Callable[[], object]]:
     """Registers the decorated function as the probe of layer ``name``."""
 
     def register(check: Callable[[], object]) -> Callable[[], object]:
-        _LAYERS[name] = Layer(name, does, instead, check, execution, since)
+        _LAYERS[name] = Layer(name, does, instead, check, execution, since, needs_ray)
         return check
 
     return register
@@ -147,8 +150,14 @@ def _ray_older_than(release: str) -> bool:
 
 
 def probe_all() -> list[str]:
-    """Probes every layer (warning once for each that is off); returns the names of those off."""
-    return [name for name in layers() if not enabled(name)]
+    """Probes every layer (warning once for each that is off); returns the names of those off.
+    A layer whose probe asks the running Ray waits for its first use where Ray is not up."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    ray_up = ray is not None and ray.is_initialized()
+    return [name for name, found in layers().items()
+            if (ray_up or not found.needs_ray) and not enabled(name)]
 
 
 # The modules of tuning._internals that register layers (each as it is imported).
