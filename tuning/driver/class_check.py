@@ -64,11 +64,7 @@ class ClassCheck:
         # The precisions of a native_precisions sweep that this CPU emulates, and its slowdown.
         self.emulated: tuple[list[str], float] = ([], 1.0)
         if in_process:
-            try:
-                self._warnings = check_launch(spec, local=local)
-                self.emulated = emulated_precisions(spec) if local else ([], 1.0)
-            except SweepError as found:  # raised where the check is waited for, as below
-                self._error = found
+            self._error, self._warnings, self.emulated = _check(spec, local)
             return
         # A session of its own: Ctrl-C is the driver's to handle, which then stops the check.
         self._process = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
@@ -114,19 +110,22 @@ class ClassCheck:
             self._process.stdout.close()
 
 
+def _check(spec: SweepSpec, local: bool
+           ) -> tuple[SweepError | None, list[str], tuple[list[str], float]]:
+    """The check's error (raised where it is waited for), its warnings, and the precisions of
+    a native_precisions sweep that this CPU emulates, with its slowdown."""
+    try:
+        return (None, check_launch(spec, local=local),
+                emulated_precisions(spec) if local else ([], 1.0))
+    except SweepError as found:  # anything else is a bug, shown with its traceback
+        return found, [], ([], 1.0)
+
+
 def _answer(answer: IO[bytes]) -> None:
     path, inner = pickle.load(sys.stdin.buffer)
     sys.path[:] = path
     spec, local = pickle.loads(inner)
-    error: SweepError | None = None
-    warnings: list[str] = []
-    emulated: tuple[list[str], float] = ([], 1.0)
-    try:
-        warnings = check_launch(spec, local=local)
-        emulated = emulated_precisions(spec) if local else ([], 1.0)
-    except SweepError as found:  # anything else is a bug, shown with its traceback
-        error = found
-    answer.write(pickle.dumps((error, warnings, emulated)))
+    answer.write(pickle.dumps(_check(spec, local)))
 
 
 if __name__ == "__main__":
