@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import sysconfig
 import traceback
@@ -114,10 +115,13 @@ def is_storage_full(error: BaseException) -> bool:
     )
 
 
-# Where code that is not the user's lives: Python's own library, installed packages, lightsweep.
-_NOT_USERS = tuple(sorted({os.path.abspath(sysconfig.get_paths()[name]) + os.sep
-                           for name in ("stdlib", "platstdlib", "purelib", "platlib")}
-                          | {os.path.dirname(os.path.abspath(__file__)) + os.sep}))
+@functools.cache
+def _not_users() -> tuple[str, ...]:
+    """Where code that is not the user's lives: Python's own library, installed packages,
+    lightsweep (asked only when an error is classified: every process imports this module)."""
+    return tuple(sorted({os.path.abspath(sysconfig.get_paths()[name]) + os.sep
+                         for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+                        | {os.path.dirname(os.path.abspath(__file__)) + os.sep}))
 
 
 def raised_through_users_code(error: BaseException) -> bool:
@@ -126,7 +130,7 @@ def raised_through_users_code(error: BaseException) -> bool:
     for each in causes(error):
         for frame, _ in traceback.walk_tb(each.__traceback__):
             name = frame.f_code.co_filename
-            if not name.startswith("<") and not os.path.abspath(name).startswith(_NOT_USERS):
+            if not name.startswith("<") and not os.path.abspath(name).startswith(_not_users()):
                 return True
     return False
 
