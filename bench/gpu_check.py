@@ -23,7 +23,6 @@ exits 0, so ``make gpu-check`` is safe anywhere.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import statistics
@@ -40,9 +39,9 @@ import torch
 import yaml
 from typing_extensions import override
 
+from bench.results_file import merge_results
 from lightning_modules.classifier import Classifier
 from tuning.record import Ledger
-from tuning.record.files import atomic_write_text
 
 REPO = Path(__file__).parents[1]
 OUT = REPO / "bench" / "results" / "gpu.json"
@@ -353,7 +352,7 @@ def main() -> int:
     figures = run(args.epochs)
     if figures is None:
         return 0
-    atomic_write_text(args.out, json.dumps(figures, indent=1) + "\n")
+    merge_results(args.out, figures)
     for key in ("gpu_name", "max_trials_at_once_on_one_gpu", "max_gpu_processes_at_once",
                 "precisions_run", "oom_failed_alone", "throughput_ratio_vs_plain_lightning",
                 "per_trial_overhead_s",

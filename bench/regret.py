@@ -159,7 +159,7 @@ def run(seeds: tuple[int, ...] = SEEDS, n_tasks: int = TASKS) -> dict[str, Any]:
     import ray
 
     tasks = load_tasks(n_tasks)
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     regrets: dict[str, dict[int, dict[int, float]]] = {"truthful": {}, "stock": {}}
     differed = 0  # runs whose two searches proposed different classifiers somewhere
     start = time.perf_counter()

@@ -1,6 +1,6 @@
 """``bench/results/*.json``: each benchmark merges its figures in, leaving the others', and
 records for each figure the run that made it (:func:`provenance`): the commit, the machine and
-the date, under ``"runs"``."""
+the date, under ``"provenance"``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 from tuning.record.files import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
-RUNS_KEY = "runs"  # figure name -> the run that made it
+PROVENANCE_KEY = "provenance"  # figure name -> the run that made it
 
 
 def _cpu_model() -> str:
@@ -63,5 +63,5 @@ def merge_results(path: Path, figures: dict[str, Any],
     file whole so that an interrupted write never leaves half a file."""
     current = json.loads(path.read_text()) if path.exists() else {}
     made = provenance() if run is None else run
-    runs = {**current.get(RUNS_KEY, {}), **{name: made for name in figures}}
-    atomic_write_text(path, json.dumps({**current, **figures, RUNS_KEY: runs}, indent=1) + "\n")
+    runs = {**current.get(PROVENANCE_KEY, {}), **{name: made for name in figures}}
+    atomic_write_text(path, json.dumps({**current, **figures, PROVENANCE_KEY: runs}, indent=1) + "\n")

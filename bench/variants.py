@@ -145,7 +145,7 @@ def ray_recipe(workdir: Path) -> Result:
     from ray import tune
 
     start = time.perf_counter()
-    ray.init(num_cpus=w.CONCURRENCY, logging_level=logging.WARNING,
+    ray.init(address="local", num_cpus=w.CONCURRENCY, logging_level=logging.WARNING,
              runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}})
     trainable = tune.with_resources(
         tune.with_parameters(_recipe_driver, storage=str(workdir / "train")),
@@ -184,7 +184,7 @@ def tune_plain_lightning(workdir: Path) -> Result:
     from ray import tune
 
     start = time.perf_counter()
-    ray.init(num_cpus=w.CONCURRENCY, logging_level=logging.WARNING,
+    ray.init(address="local", num_cpus=w.CONCURRENCY, logging_level=logging.WARNING,
              runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}})
     tuner = tune.Tuner(
         tune.with_resources(_tune_lightning_trial, {"CPU": 1}), param_space=_space(),

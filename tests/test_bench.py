@@ -80,7 +80,7 @@ def test_final_regret_is_judged_on_the_returned_trials_true_last_value() -> None
 
 def test_merged_results_keep_the_other_benchmarks_figures_each_with_the_run_that_made_it(
         tmp_path) -> None:
-    from bench.results_file import RUNS_KEY, provenance
+    from bench.results_file import PROVENANCE_KEY, provenance
 
     out = tmp_path / "latest.json"
     earlier = {"commit": "0" * 40, "date": "2026-11-30",
@@ -88,7 +88,7 @@ def test_merged_results_keep_the_other_benchmarks_figures_each_with_the_run_that
     merge_results(out, {"ratio_vs_ray_recipe": 0.7, "mode": "sweeps"}, run=earlier)
     merge_results(out, {"regret_ratio_pruned_vs_stock": 0.9})
     merged = json.loads(out.read_text())
-    runs = merged.pop(RUNS_KEY)
+    runs = merged.pop(PROVENANCE_KEY)
     assert merged == {"ratio_vs_ray_recipe": 0.7, "mode": "sweeps",
                       "regret_ratio_pruned_vs_stock": 0.9}
     assert runs["ratio_vs_ray_recipe"] == runs["mode"] == earlier
