@@ -58,7 +58,7 @@ def _loop_config(max_epochs: int, known_epoch: int = 0) -> LoopConfig:
     data["trainer_args"] = {"limit_train_batches": 4, "limit_val_batches": 2,
                             "log_every_n_steps": 1}
     spec = SweepSpec.model_validate(data)
-    return LoopConfig(spec=spec.model_dump(),
+    return LoopConfig(spec=spec,
                       config={"module.lr": 0.05, "datamodule.batch_size": 32},
                       known_epoch=known_epoch)
 
@@ -132,11 +132,11 @@ def _logged_epochs(logs: Path) -> set[int]:
 
 
 def _with_csv_logger(config: LoopConfig, logs: Path) -> LoopConfig:
-    spec = SweepSpec.model_validate(config.spec)
+    spec = config.spec
     logger = {"class_path": "lightning.pytorch.loggers.CSVLogger",
               "init_args": {"save_dir": str(logs), "name": "t", "version": 0}}
     trainer_args = {**spec.trainer_args, "logger": logger}
-    return config.but(spec=spec.model_copy(update={"trainer_args": trainer_args}).model_dump())
+    return config.but(spec=spec.model_copy(update={"trainer_args": trainer_args}))
 
 
 @pytest.mark.timeout(120)

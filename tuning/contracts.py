@@ -1,6 +1,7 @@
 """What passes between a sweep's processes: typed, numbered, in one place.
 
-The sweep's driver hands each trial its sweep (``SweepSpec.model_dump()``) and its searched
+The sweep's driver hands each trial its sweep (the :class:`~tuning.config.spec.SweepSpec` it
+validated, pickled: nothing after the driver parses or checks it again) and its searched
 values through Ray Tune; a trial's driver hands each Train worker (or its own inline fit) a
 :class:`LoopConfig`; workers report results to Tune. The special keys of a trial's config and of
 a result are below. A :class:`LoopConfig` carries :data:`FORMAT`; a worker refuses another, with
@@ -12,9 +13,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuning.errors import SweepError
+
+if TYPE_CHECKING:  # every process reads this module; the spec's (pydantic) only where used
+    from tuning.config.spec import SweepSpec
 
 # The layout of what this module defines; a process that reads another refuses it.
 FORMAT = 1
@@ -39,7 +43,7 @@ class LoopConfig:
     """What a trial's fit is given, in each of its Train workers or in its inline process.
 
     Attributes:
-        spec: The sweep (``SweepSpec.model_dump()``).
+        spec: The sweep, as the driver validated it.
         config: The trial's searched values, by full key (``"module.lr"``), and its seed.
         local: Whether the trial runs on the machine the sweep was launched from.
         known_epoch: The trial's last epoch the sweep recorded (a restored run resends after it).
@@ -50,7 +54,7 @@ class LoopConfig:
         format: :data:`FORMAT` of the process that made it.
     """
 
-    spec: dict[str, Any]
+    spec: SweepSpec
     config: dict[str, Any]
     local: bool = False
     known_epoch: int = 0
@@ -66,7 +70,9 @@ class LoopConfig:
 
     def for_train(self) -> dict[str, Any]:
         """Ray Train's ``train_loop_config``."""
-        return {LOOP_CONFIG_KEY: dataclasses.asdict(self)}
+        # Shallow: the spec goes as the object it is (asdict would deep-copy it).
+        return {LOOP_CONFIG_KEY: {f.name: getattr(self, f.name)
+                                  for f in dataclasses.fields(self)}}
 
     @classmethod
     def of(cls, given: LoopConfig | Mapping[str, Any]) -> LoopConfig:

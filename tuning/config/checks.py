@@ -329,10 +329,11 @@ def max_concurrent_trials(spec: SweepSpec, hardware: Hardware) -> int:
     return max(1, min(limits))
 
 
-def check_launch(spec: SweepSpec, local: bool) -> list[str]:
+def check_launch(spec: SweepSpec, local: bool, *, values_checked: bool = False) -> list[str]:
     """What ``launch``, ``resume`` and ``validate`` check: :func:`check_spec` on the user's
     classes, imported from the working directory, and the hardware of this machine for a sweep
-    that runs on it (``local``; a cluster's is checked once Ray is up).
+    that runs on it (``local``; a cluster's is checked once Ray is up). ``values_checked``: the
+    caller asked :func:`check_values` already.
 
     Returns:
         Warnings for the user: what will work, but not as they may expect (a bfloat16 sweep on
@@ -342,7 +343,7 @@ def check_launch(spec: SweepSpec, local: bool) -> list[str]:
         SweepError: Naming the field and the fix.
     """
     import_from_launch_directory()
-    check_spec(spec, Hardware.local() if local else None)
+    check_spec(spec, Hardware.local() if local else None, values=not values_checked)
     if not local:
         return _unshipped(spec)
     warning = _slow_bf16_on_this_cpu(spec)
@@ -385,8 +386,9 @@ def emulated_precisions(spec: SweepSpec) -> tuple[list[str], float]:
     return (slow, slowdown) if slowdown >= SLOW_RATIO else ([], slowdown)
 
 
-def check_spec(spec: SweepSpec, hardware: Hardware | None) -> None:
-    """Checks the user's classes, their arguments, batch size, precision and (if given) hardware.
+def check_spec(spec: SweepSpec, hardware: Hardware | None, *, values: bool = True) -> None:
+    """Checks the user's classes, their arguments, the values that need no class
+    (:func:`check_values`, unless ``values`` is false) and (if given) the hardware.
 
     Raises:
         SweepError: Naming the field and the fix.
@@ -412,6 +414,7 @@ def check_spec(spec: SweepSpec, hardware: Hardware | None) -> None:
     check_callbacks(spec, pl)
     if spec.hydra_config:
         check_hydra_objects(hydra_project.callbacks(spec.hydra_trial()), "hydra config callbacks")
-    check_values(spec)
+    if values:
+        check_values(spec)
     if hardware is not None:
         check_hardware(spec, hardware)

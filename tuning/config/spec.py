@@ -61,6 +61,17 @@ from tuning.record.records import is_finite_number
 
 logger = logging.getLogger(__name__)
 
+# Validation context keys: the space the field's validator parsed, for the spec to keep; and
+# a spec read back from what a validated one wrote (an experiment's record), whose checks of
+# meaning passed when it was written and are not asked again.
+_PARSED = "search_space"
+_READ = "read"
+
+
+def _reading(info: ValidationInfo) -> bool:
+    return isinstance(info.context, dict) and bool(info.context.get(_READ))
+
+
 # package.module:ClassName, or LightningCLI's package.module.ClassName
 IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*|\.[A-Za-z_]\w*)$")
 
@@ -428,9 +439,22 @@ class SweepSpec(BaseModel):
 
     @field_validator("space")
     @classmethod
-    def _parse_space(cls, value: dict[str, Any]) -> dict[str, Any]:
-        SearchSpace.parse(value)  # raises SweepError naming the key
+    def _parse_space(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        context = info.context if isinstance(info.context, dict) else None
+        if not (context and context.get(_READ)):
+            parsed = SearchSpace.parse(value)  # raises SweepError naming the key
+            if context is not None:
+                context[_PARSED] = parsed
         return {canonical_key(k): v for k, v in value.items()}  # model.lr -> module.lr
+
+    @model_validator(mode="after")
+    def _keep_parsed_space(self, info: ValidationInfo) -> SweepSpec:
+        """The space its validator parsed becomes :attr:`search_space` (the cached property's
+        own slot): a sweep's space is parsed once, where it is validated, and never again (the
+        trials get the spec pickled, parsed space and all)."""
+        if isinstance(info.context, dict) and _PARSED in info.context:
+            self.__dict__["search_space"] = info.context.pop(_PARSED)
+        return self
 
     def searched_over_fixed(self) -> list[str]:
         """The searched keys that the sweep file also fixes (in ``*_args``, or inside an object
@@ -443,7 +467,9 @@ class SweepSpec(BaseModel):
         return found
 
     @model_validator(mode="after")
-    def _objectives_agree(self) -> SweepSpec:
+    def _objectives_agree(self, info: ValidationInfo) -> SweepSpec:
+        if _reading(info):
+            return self
         if self.objectives and (self.objectives[0].metric, self.objectives[0].mode) != (
                 self.metric, self.mode):
             raise SweepError("objectives: the first must be metric and mode. Fix: write the "
@@ -458,8 +484,8 @@ class SweepSpec(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _pbt_can_mutate(self) -> SweepSpec:
-        if self.scheduler.name != "pbt":
+    def _pbt_can_mutate(self, info: ValidationInfo) -> SweepSpec:
+        if self.scheduler.name != "pbt" or _reading(info):
             return self
         if self.resources.trial_runner == "inline":
             raise SweepError(
@@ -634,6 +660,13 @@ class SweepSpec(BaseModel):
         data["space"]["trainer.precision"] = {"choice": kept} if len(kept) > 1 else kept[0]
         return _validate(data, source="sweep")
 
+    @classmethod
+    def read(cls, data: Mapping[str, Any]) -> SweepSpec:
+        """The spec a validated one wrote (``model_dump(mode="json")``, as an experiment's
+        record keeps it), read back without asking its checks again; its space is parsed when
+        first used."""
+        return cls.model_validate(data, context={_READ: True})
+
     def with_overrides(self, overrides: Mapping[str, Any]) -> SweepSpec:
         """Returns a copy with dotted-path overrides (``"search.num_samples"``) applied."""
         data = self.model_dump()
@@ -682,7 +715,7 @@ def _validate(data: Any, source: str) -> SweepSpec:
     if not isinstance(data, dict):
         raise SweepError(f"{source}: the sweep file must be a YAML mapping of keys to values")
     try:
-        return SweepSpec.model_validate(data)
+        return SweepSpec.model_validate(data, context={})
     except ValidationError as exc:
         lines = "\n  ".join(_format(e) for e in exc.errors())
         raise SweepError(f"{source}: invalid sweep file:\n  {lines}") from None

@@ -370,7 +370,7 @@ def trial_resources(resources: ResourcesConfig) -> dict[str, float]:
 
 def _trainable(spec: SweepSpec, path: Location, local: bool) -> Any:
     trainable = tune.with_parameters(
-        run_trial, spec_data=spec.model_dump(), experiment_path=path.uri,
+        run_trial, spec=spec, experiment_path=path.uri,
         # Trials on this machine run their code in the sweep's launch directory.
         local=local,
         # Decided here, where the user's W&B key is (trials may run on other machines).

@@ -300,7 +300,7 @@ class Ledger:
                 "wrote it (pip install --upgrade lightsweep)"
             )
         trials = {raw["trial_id"]: TrialRecord.from_data(raw) for raw in data["trials"]}
-        return cls(SweepSpec.model_validate(data["sweep"]), trials, logged=data.get("folded", 0))
+        return cls(SweepSpec.read(data["sweep"]), trials, logged=data.get("folded", 0))
 
 
 class _NeedsFold(Exception):

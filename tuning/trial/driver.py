@@ -123,7 +123,7 @@ def _quiet_train_logs() -> dict[str, Any]:
     return {"logging_config": logging_config(log_level="WARNING")}
 
 
-def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path: str,
+def run_trial(config: dict[str, Any], spec: SweepSpec, experiment_path: str,
               wandb_mode: str = "offline", local: bool = False) -> None:
     """The Tune function trainable: runs one configuration as a Ray Train run.
 
@@ -134,13 +134,12 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
 
     Args:
         config: The searched values for this trial, by full key (``"module.lr"``).
-        spec_data: The sweep (``SweepSpec.model_dump()``).
+        spec: The sweep, as the driver validated it (pickled: its parsed space and all).
         experiment_path: The sweep's experiment directory (local path or URI).
         wandb_mode: The W&B mode of the trial's run (:func:`tuning.trial.tracking.wandb_mode`).
         local: Whether the trial runs on the machine the sweep was launched from (its code then
             runs in the launch directory, :func:`tuning.trial.worker.run_in_launch_directory`).
     """
-    spec = SweepSpec.model_validate(spec_data)
     trial_id = tune.get_context().get_trial_id()
     experiment = Location.parse(experiment_path)
     finished = finished_trial(experiment, trial_id, config)
@@ -159,7 +158,7 @@ def run_trial(config: dict[str, Any], spec_data: dict[str, Any], experiment_path
         logger.info("trial %s: starting from trial %s's epoch %d", trial_id, exploit.donor,
                     exploit.epoch)
     loop_config = LoopConfig(
-        spec=spec_data, config=config, local=local,
+        spec=spec, config=config, local=local,
         wandb=wandb_run(spec, experiment, trial_id, wandb_mode),
         trial_dir=trial_path(experiment, trial_id).uri if experiment.is_local else None,
         start_from=exploit.checkpoint if exploit else None)

@@ -129,7 +129,7 @@ def train_worker(given: LoopConfig | Mapping[str, Any], session: TrialSession | 
     loop_config = LoopConfig.of(given)
     train = session is None
     session = session or TrainSession()
-    spec = SweepSpec.model_validate(loop_config.spec)
+    spec = loop_config.spec
     run_in_launch_directory(spec, loop_config.local)
     # A local experiment's trial directory; a cloud experiment's trial writes its files here.
     trial_dir = loop_config.trial_dir or tempfile.mkdtemp(prefix="lightsweep-trial-")
