@@ -35,6 +35,7 @@ REMOVED = {
     "trial-process-on-head": None,  # a resource of a running cluster: see below
     "wandb-flush": None,  # a field of W&B's settings: see below
     "tune-result-keys": ("ray.tune.result", "AUTO_RESULT_KEYS"),
+    "asha-earlier-trials": ("ray.tune.schedulers.async_hyperband", "_Bracket"),
 }
 
 

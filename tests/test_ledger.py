@@ -33,7 +33,8 @@ def test_ranked_best_first_by_best_epoch_and_mode(write_sweep: SweepWriter) -> N
     row = ledger.trials["b"].to_dict("val/acc", "max")
     assert row == {"trial_id": "b", "status": "stopped", "epochs": 2, "value": 0.9,
                    "config": {"module.lr": 0.1}, "error": None, "checkpoints": 0,
-                   "checkpoint_bytes": 0, "seconds": 0.0, "worker_seconds": 0.0, "ran": {}}
+                   "checkpoint_bytes": 0, "seconds": 0.0, "worker_seconds": 0.0, "ran": {},
+                   "added_by": 0}
 
 
 def test_nan_values_never_rank_first(write_sweep: SweepWriter) -> None:

@@ -111,6 +111,55 @@ def test_same_seed_and_same_results_propose_the_same_configurations() -> None:
     assert _run(_seeded(7), 5) != _run(_seeded(8), 5)
 
 
+def _run_from(search: TruthfulOptunaSearch, first: int, trials: int) -> list[dict]:
+    configs = []
+    for n in range(first, first + trials):
+        config = search.suggest(f"t{n}")
+        assert config is not None
+        configs.append(config)
+        value = 1.0 - abs(config["module.lr"] - 0.01)
+        # Every other trial stopped early: its values reach the study as PRUNED.
+        epochs = (1, 2, 3) if n % 2 == 0 else (1,)
+        for epoch in epochs:
+            search.on_trial_result(f"t{n}", {"val/acc": value, "epoch": epoch})
+        search.on_trial_complete(f"t{n}", {"val/acc": value, "epoch": epochs[-1]})
+    return configs
+
+
+def test_an_extended_sweep_proposes_what_one_run_of_all_its_trials_would(tmp_path) -> None:
+    from tuning.driver.tune_state import continue_searcher
+    from tuning.record.location import Location
+
+    at_once = _run_from(_seeded(5), 0, 8)
+    first = _seeded(5)
+    in_two = _run_from(first, 0, 4)
+    first.save(str(tmp_path / "searcher-state-2026-12-06_07-00-00.pkl"))  # as Tune saves it
+    continued = _seeded(5)  # the extension builds its searcher anew, then loads the state
+    assert continue_searcher(Location.parse(str(tmp_path)), continued)
+    in_two += _run_from(continued, 4, 4)
+    assert in_two == at_once
+    assert [c[SEED_KEY] for c in in_two] == [trial_seed(5, n) for n in range(8)]
+    # The study went on: every earlier trial, pruned or complete, is in it as it was told.
+    assert [(t.number, t.state.name) for t in continued.study.trials] == [
+        (n, "COMPLETE" if n % 2 == 0 else "PRUNED") for n in range(8)]
+
+
+def test_a_resumed_extension_does_not_take_the_earlier_runs_trials_for_lost_ones(
+        tmp_path) -> None:
+    from tuning.driver.tune_state import continue_searcher
+    from tuning.record.location import Location
+
+    first = _seeded(2)
+    _run_from(first, 0, 3)
+    first.save(str(tmp_path / "searcher-state-2026-12-06_07-00-00.pkl"))
+    extension = _seeded(2)
+    continue_searcher(Location.parse(str(tmp_path)), extension)
+    new = extension.suggest("t3")
+    # The extension's own Tune run saved only its trial: the earlier three are not lost.
+    assert extension.match_saved_trials([_saved("t3", new)]) == ([], [])
+    assert continue_searcher(Location.parse(str(tmp_path / "none")), _seeded(2)) is False
+
+
 def test_a_searchers_saved_state_of_another_format_is_refused_naming_the_fix(
         searcher, tmp_path) -> None:
     from tuning.driver.searcher import STATE_FORMAT, TruthfulOptunaSearch

@@ -127,10 +127,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stock-ray", action="store_true", help=STOCK_RAY_HELP)
     p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
 
-    p = sub.add_parser("resume", help="finish an interrupted sweep",
+    p = sub.add_parser("resume", help="finish an interrupted sweep, or extend a finished one",
                        description="Finish a sweep whose driver died or was interrupted: finished "
-                       "trials are kept, running ones continue from their last checkpoint.")
+                       "trials are kept, running ones continue from their last checkpoint. "
+                       "With --num-samples, the sweep (finished first, if it was not) gains "
+                       "trials, proposed by the same Optuna study.")
     p.add_argument("experiment", help=EXPERIMENT_HELP)
+    p.add_argument("--num-samples", type=_positive_int, metavar="N",
+                   help="the sweep's trials in all, earlier ones included: the trials above "
+                   "its search.num_samples run in the same experiment")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--stock-ray", action="store_true", help=STOCK_RAY_HELP)
     p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
@@ -242,8 +247,11 @@ def _leaderboard_table(rows: list[dict[str, Any]], metrics: list[str]) -> str:
     ran = any(row.get("ran") for row in rows)
     # Ranked by Pareto front: each objective's value at the trial's last scored epoch.
     pareto = any("front" in row for row in rows)
+    # Which run added each trial, once the sweep was extended (resume --num-samples).
+    extended = any(row.get("added_by") for row in rows)
     header = ["rank", *(["front"] if pareto else []), "trial", "status", "epochs", *metrics,
-              "worker-s", "checkpoints", *(["ran"] if ran else []), "config"]
+              "worker-s", "checkpoints", *(["ran"] if ran else []),
+              *(["added by"] if extended else []), "config"]
     lines = [header]
     for rank, row in enumerate(rows, 1):
         if pareto:
@@ -256,8 +264,9 @@ def _leaderboard_table(rows: list[dict[str, Any]], metrics: list[str]) -> str:
             config += f"  [{row['error']}]"
         kept = f"{row['checkpoints']} ({_bytes(row['checkpoint_bytes'])})"
         precision = [row.get("ran", {}).get("precision", "-")] if ran else []
+        added = [f"extension {row['added_by']}" if row["added_by"] else "launch"] if extended else []
         lines.append([str(rank), *front, row["trial_id"], row["status"], str(row["epochs"]),
-                      *values, f"{row['worker_seconds']:.1f}", kept, *precision, config])
+                      *values, f"{row['worker_seconds']:.1f}", kept, *precision, *added, config])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(line[:-1], widths, strict=True)) + "  " + line[-1]
@@ -405,7 +414,7 @@ def _run(args: argparse.Namespace) -> int:
         ))
     if args.command == "resume":
         return _summarize(resume(args.experiment, address=args.address,
-                                 stock_ray=args.stock_ray))
+                                 stock_ray=args.stock_ray, num_samples=args.num_samples))
     if args.command == "leaderboard":
         _show_leaderboard(args.experiment, args.json)
     elif args.command == "best":

@@ -163,7 +163,7 @@ def probe_all() -> list[str]:
 # The modules of tuning._internals that register layers (each as it is imported).
 _MODULES = ("torch_backend", "datasets", "controller", "cleaner", "autoscaler",
             "placement_groups", "prestart", "failures", "tune_state", "optuna_search", "pbt",
-            "lightning", "head_node", "wandb", "tune_results")
+            "lightning", "head_node", "wandb", "tune_results", "asha")
 
 
 def layers() -> dict[str, Layer]:

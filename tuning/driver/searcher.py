@@ -80,6 +80,7 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
         # Tune trials of a resumed sweep that Tune's saved state lost: the next new Tune trials
         # take their Optuna trials, in order (match_saved_trials).
         self._rehand: list[str] = []
+        self._settled: set[str] = set()  # proposed in an earlier Tune run (settle)
         super().__init__(**kwargs)
         self._seed = seed  # after: OptunaSearch's own (unused, its sampler is given) has this name
         self._format = STATE_FORMAT
@@ -129,7 +130,8 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
         """
         restored = {t.trial_id for t in trials}
         proposed = self.proposed()
-        lost = [i for i in proposed if i not in restored]
+        settled = self.__dict__.get("_settled", set())  # of earlier Tune runs: not lost
+        lost = [i for i in proposed if i not in restored and i not in settled]
         self._rehand = list(dict.fromkeys([*getattr(self, "_rehand", []), *lost]))
         known = set(proposed)
         adopted = []
@@ -143,6 +145,13 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
                                        error=trial.status == "ERROR")
             adopted.append(trial.trial_id)
         return lost, adopted
+
+    def settle(self) -> None:
+        """Marks every trial proposed so far as of an earlier Tune run. An extended sweep
+        (``resume --num-samples``) runs its new trials as a new Tune run that continues this
+        searcher's study; that run's saved state holds none of the earlier trials, which a
+        resume of it must not take for trials Tune lost."""
+        self._settled = set(self.proposed())
 
     @override
     def suggest(self, trial_id: str) -> dict[str, Any] | None:

@@ -28,10 +28,13 @@ from optuna.trial import FrozenTrial
 from ray import tune
 from ray.tune.error import TuneError
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from tuning._internals import asha as asha_layer
 from tuning._internals import optuna_search as optuna_layer
 from tuning._internals import pbt as pbt_layer
+from tuning._internals.asha import record_earlier
 from tuning._internals.autoscaler import AUTOSCALER_REQUESTS_ENV
 from tuning._internals.head_node import head_resources
 from tuning._internals.logs import verbose
@@ -59,6 +62,7 @@ from tuning.driver.searcher import TruthfulOptunaSearch
 from tuning.driver.storage import check_shared_storage, check_writable
 from tuning.driver.tune_state import (
     TuneStateBackup,
+    continue_searcher,
     match_saved_search,
     restore_whole_state,
     searcher_state_saved,
@@ -72,7 +76,7 @@ from tuning.errors import (
     is_storage_full,
     is_unauthenticated,
 )
-from tuning.record import FINISHED, Ledger, LedgerCallback
+from tuning.record import FINISHED, Ledger, LedgerCallback, is_finite_number
 from tuning.record.layout import trial_dirname
 from tuning.record.location import Location
 from tuning.record.study_file import StudyFile, upload_pending
@@ -417,22 +421,42 @@ def build_searcher(
         constraints=spec.constraint_list, **common)
 
 
+@dataclass(frozen=True)
+class Extension:
+    """A run that adds trials to a sweep that ran (``resume --num-samples``).
+
+    Attributes:
+        added_by: Which extension of the sweep it is (1 for the first).
+        first: The number of the first trial it adds: the sweep's trials before it.
+        searcher: The sweep's searcher, continued from its saved state (None: nothing searched).
+        earlier: Each earlier trial's metric by epoch, for ASHA's rungs.
+    """
+
+    added_by: int
+    first: int
+    searcher: Searcher | None
+    earlier: dict[str, dict[int, float]]
+
+
 def build_tuner(
     spec: SweepSpec, path: Location, concurrency: int, warm_start: list[FrozenTrial] | None = None,
-    local: bool = True,
+    local: bool = True, extension: Extension | None = None,
 ) -> tune.Tuner:
     """The Tuner for ``spec``, writing to experiment directory ``path``; its Optuna study
     starts with the ``warm_start`` trials; its trials run on this machine (``local``) or on a
-    cluster's nodes."""
+    cluster's nodes. An ``extension`` runs the sweep's trials from its ``first`` on, with its
+    continued searcher."""
     space = spec.search_space
-    searcher = None
+    searcher: Searcher | None = None
     param_space: dict[str, Any]
+    first = extension.first if extension is not None else 0
     if space.searched:  # OptunaSearch cannot sample an empty space
-        searcher = build_searcher(spec, warm_start, path)
-        param_space, num_samples = {}, spec.search.num_samples
+        searcher = (extension.searcher if extension is not None
+                    else build_searcher(spec, warm_start, path))
+        param_space, num_samples = {}, spec.search.num_samples - first
     else:
         # Nothing searched: the trials are repeats that differ in their seed alone.
-        seeds = [trial_seed(spec.search.seed, n) for n in range(spec.search.num_samples)]
+        seeds = [trial_seed(spec.search.seed, n) for n in range(first, spec.search.num_samples)]
         param_space, num_samples = {SEED_KEY: tune.grid_search(seeds)}, 1
     scheduler: TrialScheduler
     if spec.scheduler.name == "fifo":
@@ -453,6 +477,9 @@ def build_tuner(
             grace_period=spec.scheduler.grace_period,
             reduction_factor=spec.scheduler.reduction_factor,
         )
+        if extension is not None and enabled(asha_layer.LAYER):
+            # New trials are ranked against every earlier one at each rung, not alone.
+            record_earlier(scheduler, extension.earlier, spec.mode)
     return tune.Tuner(
         _trainable(spec, path, local),
         param_space=param_space,
@@ -474,13 +501,13 @@ def build_tuner(
             name=path.name,
             storage_path=path.parent.uri,
             callbacks=[
-                LedgerCallback(path, spec),
+                LedgerCallback(path, spec, extension.added_by if extension is not None else 0),
                 # Tune writes its state to cloud storage as whole objects, uploaded from a
                 # local copy: only a local experiment's state can be cut short by a full disk.
                 *([TuneStateBackup(Path(path.uri))] if path.is_local else []),
                 progress_callback(spec.metric, spec.mode, spec.scheduler.max_epochs,
-                                  spec.search.num_samples, tuple(spec.shown_metrics[1:]),
-                                  spec.shown_keys),
+                                  spec.search.num_samples - first,
+                                  tuple(spec.shown_metrics[1:]), spec.shown_keys),
             ],
             # A trial whose own process died (killed, out of memory, its node lost) is restarted
             # by Tune from its last checkpoint; a Train trial retries its dead workers itself
@@ -720,10 +747,13 @@ def _run_new(spec: SweepSpec, stem: str, path: Location, concurrency: int,
 
 
 def resume(experiment: str | Location, *, address: str | None = None,
-           wait_for_lease: bool = False, stock_ray: bool = False) -> SweepOutcome:
+           wait_for_lease: bool = False, stock_ray: bool = False,
+           num_samples: int | None = None) -> SweepOutcome:
     """Finishes an interrupted sweep: finished trials are kept, in-flight ones continue from
     their last checkpoint, the searcher's state is restored, and new trials are proposed until
-    the sweep has its requested number. A finished sweep is left as it is.
+    the sweep has its requested number. A finished sweep is left as it is, unless
+    ``num_samples`` asks for more trials: then, once the sweep as it was is finished, they run
+    in the same experiment, proposed by the same Optuna study (every earlier trial in it).
 
     Args:
         experiment: The experiment directory, or its cloud URI.
@@ -731,23 +761,85 @@ def resume(experiment: str | Location, *, address: str | None = None,
         wait_for_lease: Wait for a driver on another host, whose heartbeat stopped, to go
             stale (a platform's rerun after its host was lost), instead of refusing at once.
         stock_ray: Run every trial through Ray's documented paths only.
+        num_samples: The sweep's trials in all, earlier ones included (``search.num_samples``
+            raised); None or the sweep's own: no more.
 
     Raises:
         SweepError: If ``experiment`` is not a lightsweep experiment Ray Tune can restore, or
-            another driver runs it.
+            another driver runs it, or ``num_samples`` is below the sweep's.
         StorageFullError: If the storage device filled up again.
     """
     probe_layers(stock_ray)
     ledger = Ledger.load(experiment)
     path = Location.parse(experiment)
+    more = _more_trials(ledger.spec, num_samples)
     with DriverLease(path, wait_s=stale_after_s() + HEARTBEAT_S if wait_for_lease else 0.0):
         outcome = _outcome(path)
-        if outcome.unfinished == 0 and not any(
+        if outcome.unfinished or any(
                 t.status in ("pending", "running") for t in ledger.trials.values()):
+            outcome = _resume(ledger, path, address)
+            if more is None or outcome.unfinished:
+                return outcome
+        elif more is None:
             logger.info("%s is finished: %d trials ended (%d failed); nothing to run",
                         path, outcome.finished + outcome.errored, outcome.errored)
             return outcome
-        return _resume(ledger, path, address)
+        return _extend(Ledger.load(path), path, address, more)
+
+
+def _more_trials(spec: SweepSpec, num_samples: int | None) -> int | None:
+    """``num_samples`` when it asks for more trials than ``spec`` has, None when it asks for
+    none more.
+
+    Raises:
+        SweepError: If it asks for fewer, or the sweep cannot take more.
+    """
+    if num_samples is None or num_samples == spec.search.num_samples:
+        return None
+    if num_samples < spec.search.num_samples:
+        raise SweepError(
+            f"--num-samples: {num_samples} is below the sweep's {spec.search.num_samples} trials, "
+            "whose records stay. Fix: give a number above it (the trials in all, earlier ones "
+            "included)")
+    if spec.scheduler.name == "pbt":
+        raise SweepError(
+            "--num-samples: population-based training trains one population, whose members "
+            "steer each other while they run; trials added afterwards would train alone. Fix: "
+            "launch a new sweep, with --warm-start from this one")
+    return num_samples
+
+
+def _extend(ledger: Ledger, path: Location, address: str | None, num_samples: int
+            ) -> SweepOutcome:
+    """Runs the trials a finished sweep gains when ``num_samples`` asks for more: a new Ray
+    Tune run in the same experiment, whose searcher is the sweep's, continued from the state
+    Tune saved at its end (the study holds every earlier trial, pruned or complete, and the
+    sampler's random state goes on), its trials numbered (and seeded) on from the earlier ones."""
+    before = ledger.spec.search.num_samples
+    spec = ledger.spec.with_overrides({"search.num_samples": num_samples})
+    spec.enter_project()
+    searcher: Searcher | None = None
+    if spec.search_space.searched:
+        searcher = build_searcher(spec, path=path)
+        if not continue_searcher(path, searcher):
+            raise SweepError(
+                f"{path}: Ray Tune saved no state of the sweep's searcher, so its study cannot "
+                "go on. Fix: launch a new sweep with --warm-start from this one")
+    metric = spec.metric
+    extension = Extension(
+        added_by=1 + max((t.added_by for t in ledger.trials.values()), default=0),
+        first=before, searcher=searcher,
+        earlier={t.trial_id: {e.epoch: e.metrics[metric] for e in t.history
+                              if is_finite_number(e.metrics.get(metric))}
+                 for t in ledger.trials.values()})
+    address = address or os.environ.get("RAY_ADDRESS")
+    with ClassCheck(spec, local=address is None) as check:
+        concurrency = _connect(spec, address, path, check)
+    logger.info("extending %s: %d more trials (%d of %d ran), %d at a time", path,
+                num_samples - before, len(ledger.trials), num_samples, concurrency)
+    _fit(build_tuner(spec, path, concurrency, local=address is None, extension=extension),
+         path, address)
+    return _outcome(path)
 
 
 def _resume(ledger: Ledger, path: Location, address: str | None) -> SweepOutcome:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
+from ray.tune.search import Searcher
 from typing_extensions import override
 
 from tuning._internals import optuna_search as optuna_layer
@@ -115,6 +116,28 @@ def match_saved_search(experiment: Location) -> tuple[list[str], list[str]]:
     if matched is not None:
         (experiment / generator).write_bytes(matched)
     return lost, adopted
+
+
+def continue_searcher(experiment: Location, searcher: Searcher) -> bool:
+    """Loads into ``searcher`` the state Tune last saved of the experiment's searcher (its
+    Optuna study with every trial it was told of, its sampler's random state), for a new Tune
+    run that adds trials to the sweep (:func:`tuning.driver.sweep.resume` with more trials).
+    lightsweep's searcher then counts every trial it proposed as of an earlier run
+    (:meth:`TruthfulOptunaSearch.settle`).
+
+    Returns:
+        Whether there was a saved state to load.
+    """
+    name = newest_tune_state(experiment.names(), TUNE_SEARCHER_STATE)
+    if name is None:
+        return False
+    with tempfile.TemporaryDirectory() as scratch:
+        local = Path(scratch) / name
+        local.write_bytes((experiment / name).read_bytes())
+        searcher.restore(str(local))  # Tune's own way of loading it
+    if isinstance(searcher, TruthfulOptunaSearch):
+        searcher.settle()
+    return True
 
 
 class TuneStateBackup(Callback):

@@ -59,12 +59,15 @@ class LedgerCallback(Callback):
 
     Args:
         experiment: The experiment directory.
-        spec: The sweep.
+        spec: The sweep, as this run of it runs it (an extension's asks for more trials).
+        added_by: Which run of the sweep this is: 0 its launch, k its k-th extension; the
+            trials it adds are marked so (:attr:`TrialRecord.added_by`).
     """
 
-    def __init__(self, experiment: Location, spec: SweepSpec) -> None:
+    def __init__(self, experiment: Location, spec: SweepSpec, added_by: int = 0) -> None:
         self.experiment = experiment
         self.ledger = Ledger(spec)
+        self.added_by = added_by
         self._fresh_state()
 
     def _fresh_state(self) -> None:
@@ -85,6 +88,7 @@ class LedgerCallback(Callback):
         # Tune unpickles its callbacks on restore: read the history from storage, not the pickle.
         ledger = Ledger.load_if_any(self.experiment)
         if ledger is not None:
+            ledger.spec = self.ledger.spec  # this run's: an extension asks for more trials
             self.ledger = ledger
             self._fresh_state()
             self._held = sum(1 + len(t.history) for t in self.ledger.trials.values())
@@ -100,19 +104,19 @@ class LedgerCallback(Callback):
             # The first step of a resume, before Tune adds or starts any trial: ``trials`` are
             # exactly those it restored. Written before any trial reads the record.
             self._restored = False
-            for event in self.ledger.reconcile({t.trial_id for t in trials}):
+            for event in self.ledger.reconcile({t.trial_id for t in trials}, self.added_by):
                 self._emit(event)
             self._seen = len(trials)
             self._write(snapshot=True)
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks into its experiment state: the records stay in storage.
-        return {"experiment": self.experiment, "ledger": Ledger(self.ledger.spec)}
+        return {"experiment": self.experiment, "ledger": Ledger(self.ledger.spec),
+                "added_by": self.added_by}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        if "experiment_dir" in state:  # pickled by a lightsweep before cloud storage
-            state["experiment"] = Location.parse(state.pop("experiment_dir"))
         self.experiment, self.ledger = state["experiment"], state["ledger"]
+        self.added_by = state["added_by"]
         self._fresh_state()
 
     def _emit(self, event: Event) -> None:
@@ -148,7 +152,7 @@ class LedgerCallback(Callback):
         if record is None:
             config = dict(trial.config)
             self._emit(self.ledger.adoption(trial.trial_id, config)
-                       or events.added(trial.trial_id, config))
+                       or events.added(trial.trial_id, config, self.added_by))
             record = self.ledger.trials[trial.trial_id]
         if LINEAGE_KEY in trial.config:  # population-based training changed its config
             exploit = trial.config[LINEAGE_KEY]

@@ -19,9 +19,11 @@ logger = logging.getLogger(__name__)
 Event = dict[str, Any]
 
 
-def added(trial_id: str, config: dict[str, Any]) -> Event:
-    """A trial Tune created (pending until it starts)."""
-    return {"e": "add", "id": trial_id, "config": config}
+def added(trial_id: str, config: dict[str, Any], added_by: int = 0) -> Event:
+    """A trial Tune created (pending until it starts), by the sweep's run ``added_by`` (0: its
+    launch; k: its k-th extension)."""
+    return {"e": "add", "id": trial_id, "config": config,
+            **({"added_by": added_by} if added_by else {})}
 
 
 def status(trial_id: str, value: str, error: str | None = None) -> Event:
@@ -86,6 +88,7 @@ def apply(trials: dict[str, TrialRecord], event: Event) -> None:
         record = trials[trial_id] = TrialRecord(trial_id)
     if kind == "add":
         record.config = event["config"]
+        record.added_by = event.get("added_by", 0)
     elif kind == "status":
         record.status, record.error = event["status"], event.get("error")
     elif kind == "epoch":

@@ -45,6 +45,9 @@ class TrialRecord:
     # What the trial's workers ran on, as they reported it (RAN_PREFIX keys of a result without
     # the prefix): {"precision": "bf16-mixed", "device": "NVIDIA H100 80GB HBM3"}.
     ran: dict[str, str] = field(default_factory=dict)
+    # Which run of the sweep added the trial: 0 its launch, k its k-th extension
+    # (``resume --num-samples``).
+    added_by: int = 0
 
     @property
     def epochs(self) -> int:
@@ -92,6 +95,7 @@ class TrialRecord:
             "history": [vars(e) for e in self.history], "error": self.error,
             "checkpoints": self.checkpoints, "checkpoint_bytes": self.checkpoint_bytes,
             "orphan": self.orphan, "lineage": self.lineage, "ran": self.ran,
+            "added_by": self.added_by,
         }
 
     @classmethod
@@ -139,6 +143,7 @@ class TrialRecord:
             "seconds": self.seconds,
             "worker_seconds": self.worker_seconds,
             "ran": self.ran,
+            "added_by": self.added_by,
             **({"schedule": self.schedule()} if self.lineage else {}),
         }
 

@@ -179,19 +179,21 @@ class Ledger:
         return [*(self.trials[t] for t in fronts),
                 *(t for t in self.trials.values() if t.trial_id not in fronts)]
 
-    def reconcile(self, known: set[str]) -> list[Event]:
+    def reconcile(self, known: set[str], run: int = 0) -> list[Event]:
         """What settles, before a resume, the trials that the restored Ray Tune does not know.
 
         Ray Tune restores the trials of its last saved state. One created after it and still
         running is lost (its configuration, proposed again, runs again); one that also finished
         becomes an orphan, whose result the re-proposed configuration takes (:meth:`adoption`).
+        Trials added by runs before ``run`` (:attr:`TrialRecord.added_by`: an extended sweep's
+        earlier runs) were never this Tune's: they stay as they are.
 
         Returns:
             The events to apply and log.
         """
         settled: list[Event] = []
         for trial_id, record in self.trials.items():
-            if trial_id in known:
+            if trial_id in known or record.added_by < run:
                 continue
             if record.status in FINISHED:
                 settled.append(events.orphaned(trial_id))
