@@ -15,10 +15,10 @@ from tuning._internals.asha import record_earlier
 from tuning.cli import main
 from tuning.config.seeding import trial_seed
 from tuning.config.spec import load_spec
-from tuning.driver.sweep import _more_trials
+from tuning.driver.extension import more_trials, trials_to_train_longer
 from tuning.errors import SweepError
-from tuning.record import Ledger
-from tuning.record.study_file import STUDY_FILE, STUDY_NAME, TRIAL_ID_ATTR
+from tuning.record import EpochRecord, Ledger, TrialRecord
+from tuning.record.study_file import NUMBER_ATTR, STUDY_FILE, STUDY_NAME, TRIAL_ID_ATTR
 
 
 def _asha(mode: str) -> ASHAScheduler:
@@ -50,18 +50,52 @@ def test_an_extensions_new_trials_are_ranked_against_the_earlier_ones_at_each_ru
 
 def test_asking_for_fewer_trials_or_more_of_a_pbt_population_is_refused() -> None:
     spec = load_spec(REPO / "search_spaces" / "mnist1d_cnn.yaml")
-    assert _more_trials(spec, None) is None and _more_trials(spec, 24) is None
-    assert _more_trials(spec, 30) == 30
+    assert more_trials(spec, None) is None and more_trials(spec, 24) is None
+    assert more_trials(spec, 30) == 30
     with pytest.raises(SweepError, match="--num-samples: 20 is below the sweep's 24 trials"):
-        _more_trials(spec, 20)
+        more_trials(spec, 20)
     pbt = load_spec(REPO / "search_spaces" / "mnist1d_pbt.yaml")
     with pytest.raises(SweepError, match="--num-samples: population-based training"):
-        _more_trials(pbt, pbt.search.num_samples + 1)
+        more_trials(pbt, pbt.search.num_samples + 1)
 
 
 def _history(ledger: Ledger) -> dict[str, tuple[str, int, list[tuple[int, dict, str | None]]]]:
     return {i: (t.status, t.added_by, [(e.epoch, e.metrics, e.checkpoint) for e in t.history])
             for i, t in ledger.trials.items()}
+
+
+def _ledger(*trials: tuple[str, str, list[float]]) -> Ledger:
+    """A record of trials (id, status, val/acc per epoch, each with a checkpoint) of a sweep of
+    at most 3 epochs."""
+    spec = load_spec(REPO / "search_spaces" / "mnist1d_cnn.yaml",
+                     {"scheduler.max_epochs": 3, "scheduler.grace_period": 1})
+    ledger = Ledger(spec)
+    for trial_id, status, values in trials:
+        ledger.trials[trial_id] = TrialRecord(trial_id, status, history=[
+            EpochRecord(epoch, {"val/acc": value}, checkpoint=f"/c/{trial_id}/{epoch}/c.ckpt")
+            for epoch, value in enumerate(values, 1)])
+    return ledger
+
+
+def test_the_trials_trained_longer_are_the_best_that_ran_to_the_end_or_those_named() -> None:
+    ledger = _ledger(("a", "completed", [0.5, 0.6, 0.7]), ("b", "stopped", [0.9]),
+                     ("c", "completed", [0.6, 0.8, 0.9]), ("d", "completed", [0.1, 0.2, 0.3]))
+    chosen = trials_to_train_longer
+    assert [t.trial_id for t in chosen(ledger, 6)] == ["c", "a", "d"]  # best first
+    assert [t.trial_id for t in chosen(ledger, 6, top=2)] == ["c", "a"]
+    assert [t.trial_id for t in chosen(ledger, 6, named=["b"])] == ["b"]  # stopped, but named
+    assert chosen(ledger, None) == ()
+    for args, says in [((3,), "--max-epochs: 3 is not above the sweep's 3 epochs per trial"),
+                       ((6, None, ["x"]), "--trials: the sweep has no trial x"),
+                       ((None, 2), "--top: it chooses the trials to train longer")]:
+        with pytest.raises(SweepError, match=says):
+            chosen(ledger, *args)
+    stopped = _ledger(("b", "stopped", [0.9]))
+    with pytest.raises(SweepError, match="--max-epochs: no trial of the sweep ran its 3 epochs"):
+        chosen(stopped, 6)
+    stopped.trials["b"].history[0].checkpoint = None
+    with pytest.raises(SweepError, match="--trials: b kept no checkpoint to go on from"):
+        chosen(stopped, 6, named=["b"])
 
 
 @pytest.mark.ray
@@ -118,3 +152,67 @@ def test_a_finished_sweep_gains_trials_that_continue_its_study(
     assert set(Ledger.load(path).trials) == set(after.trials)
     assert main(["resume", str(path), "--num-samples", "5"]) == 2
     assert "--num-samples: 5 is below the sweep's 7 trials" in caplog.text
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("runner", ["train", "inline"])
+def test_the_best_trials_train_longer_from_their_checkpoints_under_their_own_ids(
+        ray_session, tmp_path: Path, caplog, runner: str) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "module: lightning_modules.classifier:Classifier\n"
+        "datamodule: lightning_modules.datamodules:DigitsDataModule\n"
+        "module_args: {arch: mlp, input_shape: [8, 8], width: 16, depth: 1}\n"
+        "space:\n"
+        "  module.lr: {loguniform: [1e-3, 3e-2]}\n"
+        "metric: val/acc\nmode: max\n"
+        "search: {num_samples: 3, seed: 0}\n"
+        "scheduler: {name: fifo, max_epochs: 2}\n"
+        "trainer_args: {limit_train_batches: 6}\n"
+        f"resources: {{trial_runner: {runner}}}\n"
+    )
+    path = Path(launch(sweep, storage=str(tmp_path / "runs"), name="longer", wandb=False).path.uri)
+    before = Ledger.load(path)
+    best_two = [r["trial_id"] for r in leaderboard(path)[:2]]
+
+    outcome = resume(path, max_epochs=4, top=2)
+    assert (outcome.finished, outcome.unfinished) == (3, 0)
+    after = Ledger.load(path)
+    assert after.spec.scheduler.max_epochs == 4 and set(after.trials) == set(before.trials)
+    for trial_id, record in after.trials.items():
+        earlier = before.trials[trial_id]
+        # The epochs it had stay as they were; the continued ones are numbered on.
+        assert [(e.epoch, e.metrics) for e in record.history[:2]] == [
+            (e.epoch, e.metrics) for e in earlier.history]
+        if trial_id not in best_two:
+            assert record.epochs == 2 and record.status == "completed"
+            continue
+        assert [e.epoch for e in record.history] == [1, 2, 3, 4]
+        assert record.status == "completed"
+        loss = {e.epoch: e.metrics["train/loss"] for e in record.history}
+        # From the checkpoint, optimizer state and all, not from scratch: the third epoch's
+        # loss goes on from the second's, well below the first's.
+        assert loss[3] < loss[1] and loss[3] <= loss[2] * 1.2, loss
+        # Its own Train run's, under its directory; inline, Tune's (of the run that trained on).
+        assert all(e.checkpoint and (runner == "inline" or f"trial_{trial_id}" in e.checkpoint)
+                   for e in record.history[2:])
+        assert Path(record.history[-1].checkpoint or "").is_file()
+    # Optuna: each continued trial told as a new trial of the same values, its whole curve.
+    study = optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{path / STUDY_FILE}")
+    continued = [t for t in study.trials if "continues" in t.user_attrs]
+    assert sorted(t.user_attrs[TRIAL_ID_ATTR] for t in continued) == sorted(best_two)
+    by_number = {t.user_attrs[NUMBER_ATTR]: t for t in study.trials}
+    for trial in continued:
+        assert trial.state.name == "COMPLETE" and sorted(trial.intermediate_values) == [1, 2, 3, 4]
+        earlier = by_number[trial.user_attrs["continues"]]
+        assert trial.params == earlier.params and earlier.state.name == "COMPLETE"
+        assert earlier.user_attrs[TRIAL_ID_ATTR] == trial.user_attrs[TRIAL_ID_ATTR]
+
+    resume(path)  # finished as extended: nothing to run
+    assert Ledger.load(path).trials[best_two[0]].epochs == 4
+    assert main(["resume", str(path), "--max-epochs", "3"]) == 2
+    assert "--max-epochs: 3 is not above the sweep's 4 epochs per trial" in caplog.text
+    assert main(["resume", str(path), "--top", "1"]) == 2
+    assert "--top: it chooses the trials to train longer. Fix: give --max-epochs M too" \
+        in caplog.text

@@ -131,11 +131,19 @@ def _parser() -> argparse.ArgumentParser:
                        description="Finish a sweep whose driver died or was interrupted: finished "
                        "trials are kept, running ones continue from their last checkpoint. "
                        "With --num-samples, the sweep (finished first, if it was not) gains "
-                       "trials, proposed by the same Optuna study.")
+                       "trials, proposed by the same Optuna study; with --max-epochs, trials "
+                       "train on from their last checkpoints.")
     p.add_argument("experiment", help=EXPERIMENT_HELP)
     p.add_argument("--num-samples", type=_positive_int, metavar="N",
                    help="the sweep's trials in all, earlier ones included: the trials above "
                    "its search.num_samples run in the same experiment")
+    p.add_argument("--max-epochs", type=_positive_int, metavar="M",
+                   help="train trials on to M epochs from their last checkpoints: those that ran "
+                   "the sweep's scheduler.max_epochs (the --top K best of them), or --trials")
+    p.add_argument("--top", type=_positive_int, metavar="K",
+                   help="with --max-epochs: the K best of the trials that ran to the end")
+    p.add_argument("--trials", nargs="+", metavar="ID",
+                   help="with --max-epochs: these trials (any that kept a checkpoint)")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--stock-ray", action="store_true", help=STOCK_RAY_HELP)
     p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
@@ -414,7 +422,8 @@ def _run(args: argparse.Namespace) -> int:
         ))
     if args.command == "resume":
         return _summarize(resume(args.experiment, address=args.address,
-                                 stock_ray=args.stock_ray, num_samples=args.num_samples))
+                                 stock_ray=args.stock_ray, num_samples=args.num_samples,
+                                 max_epochs=args.max_epochs, top=args.top, trials=args.trials))
     if args.command == "leaderboard":
         _show_leaderboard(args.experiment, args.json)
     elif args.command == "best":

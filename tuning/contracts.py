@@ -21,12 +21,15 @@ if TYPE_CHECKING:  # every process reads this module; the spec's (pydantic) only
     from tuning.config.spec import SweepSpec
 
 # The layout of what this module defines; a process that reads another refuses it.
-FORMAT = 1
+FORMAT = 2
 
 # A trial's config: its seed (tuning.config.seeding), drawn from the sweep's seed and its number.
 SEED_KEY = "seed"
 # A trial's config: what population-based training did to it (tuning.record.lineage).
 LINEAGE_KEY = "pbt"
+# A trial's config: the earlier trial it trains longer ({"trial": id, "from_epoch": epochs it had
+# run}), in a sweep resumed with more epochs: the Tune trial carries that trial's record on.
+CONTINUES_KEY = "continues"
 # A result of a trial that PBT moved: how many times it was (the searcher's cue).
 GENERATION_METRIC = "pbt/generation"
 # A result's keys that say what a trial ran on (precision, device, runner), not what it measured.
@@ -49,7 +52,10 @@ class LoopConfig:
         known_epoch: The trial's last epoch the sweep recorded (a restored run resends after it).
         wandb: The trial's W&B run (:func:`tuning.trial.tracking.wandb_run`), or None.
         trial_dir: The trial's directory when the experiment is local, else None.
-        start_from: The checkpoint to start from when the run has none of its own (PBT's copy).
+        start_from: The checkpoint to start from when the run has none of its own (PBT's copy,
+            or a trial trained longer's last).
+        continued_from: The epochs a trial trained longer had run before (its reports up to
+            there are the record's already); 0 for any other.
         warm: In a Train run, what :func:`tuning.trial.warm_pool.note_worker_env` records.
         format: :data:`FORMAT` of the process that made it.
     """
@@ -61,6 +67,7 @@ class LoopConfig:
     wandb: dict[str, Any] | None = None
     trial_dir: str | None = None
     start_from: str | None = None
+    continued_from: int = 0
     warm: dict[str, Any] | None = None
     format: int = FORMAT
 

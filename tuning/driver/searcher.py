@@ -35,9 +35,9 @@ from tuning._internals.optuna_search import OptunaSearchInternals
 from tuning._internals.tune_state import SavedTrial
 from tuning.config.seeding import trial_seed
 from tuning.config.spec import Constraint, violations
-from tuning.contracts import GENERATION_METRIC, SEED_KEY
+from tuning.contracts import CONTINUES_KEY, GENERATION_METRIC, SEED_KEY
 from tuning.errors import SweepError
-from tuning.record import is_finite_number
+from tuning.record import TrialRecord, is_finite_number
 from tuning.record.study_file import StudyFile
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 # The layout of the searcher's saved state (Tune pickles it with the experiment); a resume refuses
 # any other.
 STATE_FORMAT = 1
+# An Optuna trial's user attribute: the number of the earlier trial it trains longer.
+CONTINUES_ATTR = "continues"
 
 
 class TruthfulOptunaSearch(OptunaSearchInternals):
@@ -81,6 +83,7 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
         # take their Optuna trials, in order (match_saved_trials).
         self._rehand: list[str] = []
         self._settled: set[str] = set()  # proposed in an earlier Tune run (settle)
+        self._continuing: list[TrialRecord] = []  # to train longer (train_longer)
         super().__init__(**kwargs)
         self._seed = seed  # after: OptunaSearch's own (unused, its sampler is given) has this name
         self._format = STATE_FORMAT
@@ -146,6 +149,38 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
             adopted.append(trial.trial_id)
         return lost, adopted
 
+    def train_longer(self, trials: list[TrialRecord], max_epochs: int) -> None:
+        """Makes the next suggestions propose ``trials`` again, each to be trained on to
+        ``max_epochs`` from where it stopped (``resume --max-epochs``).
+
+        A finished Optuna trial cannot change, so each continued trial is told to Optuna as a
+        new trial of the same values, whose intermediate values are its whole curve (the epochs
+        it had, then the new ones), its user attribute ``continues`` naming the earlier one's
+        number; the earlier trial stays as it was told.
+        """
+        self._max_epochs = max_epochs
+        self._continuing = list(trials)
+
+    def _continue(self, trial_id: str) -> TrialRecord | None:
+        """The trial ``trial_id`` (a new Tune trial) trains longer, if one is still to: its
+        Optuna trial is asked with that trial's values and told its epochs so far."""
+        continuing = self._continuing
+        if not continuing or trial_id in self.proposed():
+            return None
+        earlier = continuing.pop(0)
+        numbers = {tune_id: number for number, tune_id in self._tune_ids().items()}
+        self.ask_with(trial_id, {k: v for k, v in earlier.config.items() if k != SEED_KEY})
+        trial = self.optuna_trial(trial_id)
+        if earlier.trial_id in numbers:
+            trial.set_user_attr(CONTINUES_ATTR, numbers[earlier.trial_id])
+        metric = self._metrics()[0]
+        for epoch in earlier.history:
+            value = epoch.metrics.get(metric)
+            if len(self._metrics()) == 1 and is_finite_number(value):
+                trial.report(value, step=epoch.epoch)
+        self._last_epoch[trial_id] = earlier.epochs
+        return earlier
+
     def settle(self) -> None:
         """Marks every trial proposed so far as of an earlier Tune run. An extended sweep
         (``resume --num-samples``) runs its new trials as a new Tune run that continues this
@@ -163,10 +198,16 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
                 self._last_epoch[trial_id] = self._last_epoch.pop(old)
             if old in self._last():
                 self._last()[trial_id] = self._last().pop(old)
+        earlier = self._continue(trial_id)
         config = super().suggest(trial_id)
         if not isinstance(config, dict):
             return config
         number = self.optuna_trial(trial_id).number
+        if earlier is not None:  # the record it carries on: the leaderboard's trial
+            self._tune_ids()[number] = earlier.trial_id
+            config.update({k: v for k, v in earlier.config.items() if k == SEED_KEY})
+            config[CONTINUES_KEY] = {"trial": earlier.trial_id, "from_epoch": earlier.epochs}
+            return config
         self._tune_ids()[number] = trial_id
         if self._seed is not None:
             config[SEED_KEY] = trial_seed(self._seed, number)

@@ -47,8 +47,9 @@ from tuning.config.seeding import trial_seed
 from tuning.config.shipping import SHIPPING_EXCLUDES
 from tuning.config.space import sample
 from tuning.config.spec import ResourcesConfig, SweepSpec, load_spec
-from tuning.contracts import SEED_KEY
+from tuning.contracts import CONTINUES_KEY, SEED_KEY
 from tuning.driver.class_check import ClassCheck
+from tuning.driver.extension import Extension, more_trials, trials_to_train_longer
 from tuning.driver.imports import import_tensorboardx_without_torch
 from tuning.driver.lease import HEARTBEAT_S, DriverLease, stale_after_s
 from tuning.driver.pareto_asha import ParetoASHA
@@ -76,7 +77,7 @@ from tuning.errors import (
     is_storage_full,
     is_unauthenticated,
 )
-from tuning.record import FINISHED, Ledger, LedgerCallback, is_finite_number
+from tuning.record import FINISHED, Ledger, LedgerCallback, TrialRecord
 from tuning.record.layout import trial_dirname
 from tuning.record.location import Location
 from tuning.record.study_file import StudyFile, upload_pending
@@ -421,23 +422,6 @@ def build_searcher(
         constraints=spec.constraint_list, **common)
 
 
-@dataclass(frozen=True)
-class Extension:
-    """A run that adds trials to a sweep that ran (``resume --num-samples``).
-
-    Attributes:
-        added_by: Which extension of the sweep it is (1 for the first).
-        first: The number of the first trial it adds: the sweep's trials before it.
-        searcher: The sweep's searcher, continued from its saved state (None: nothing searched).
-        earlier: Each earlier trial's metric by epoch, for ASHA's rungs.
-    """
-
-    added_by: int
-    first: int
-    searcher: Searcher | None
-    earlier: dict[str, dict[int, float]]
-
-
 def build_tuner(
     spec: SweepSpec, path: Location, concurrency: int, warm_start: list[FrozenTrial] | None = None,
     local: bool = True, extension: Extension | None = None,
@@ -450,10 +434,15 @@ def build_tuner(
     searcher: Searcher | None = None
     param_space: dict[str, Any]
     first = extension.first if extension is not None else 0
+    continued = extension.continued if extension is not None else ()
+    trials = len(continued) if continued else spec.search.num_samples - first
     if space.searched:  # OptunaSearch cannot sample an empty space
         searcher = (extension.searcher if extension is not None
                     else build_searcher(spec, warm_start, path))
-        param_space, num_samples = {}, spec.search.num_samples - first
+        param_space, num_samples = {}, trials
+    elif continued:  # each trained on with its own seed (a repeat's only difference)
+        param_space, num_samples = {CONTINUES_KEY: tune.grid_search([
+            {"trial": t.trial_id, "from_epoch": t.epochs} for t in continued])}, 1
     else:
         # Nothing searched: the trials are repeats that differ in their seed alone.
         seeds = [trial_seed(spec.search.seed, n) for n in range(first, spec.search.num_samples)]
@@ -505,8 +494,7 @@ def build_tuner(
                 # Tune writes its state to cloud storage as whole objects, uploaded from a
                 # local copy: only a local experiment's state can be cut short by a full disk.
                 *([TuneStateBackup(Path(path.uri))] if path.is_local else []),
-                progress_callback(spec.metric, spec.mode, spec.scheduler.max_epochs,
-                                  spec.search.num_samples - first,
+                progress_callback(spec.metric, spec.mode, spec.scheduler.max_epochs, trials,
                                   tuple(spec.shown_metrics[1:]), spec.shown_keys),
             ],
             # A trial whose own process died (killed, out of memory, its node lost) is restarted
@@ -748,12 +736,14 @@ def _run_new(spec: SweepSpec, stem: str, path: Location, concurrency: int,
 
 def resume(experiment: str | Location, *, address: str | None = None,
            wait_for_lease: bool = False, stock_ray: bool = False,
-           num_samples: int | None = None) -> SweepOutcome:
+           num_samples: int | None = None, max_epochs: int | None = None,
+           top: int | None = None, trials: list[str] | None = None) -> SweepOutcome:
     """Finishes an interrupted sweep: finished trials are kept, in-flight ones continue from
     their last checkpoint, the searcher's state is restored, and new trials are proposed until
-    the sweep has its requested number. A finished sweep is left as it is, unless
-    ``num_samples`` asks for more trials: then, once the sweep as it was is finished, they run
-    in the same experiment, proposed by the same Optuna study (every earlier trial in it).
+    the sweep has its requested number. A finished sweep is left as it is, unless asked to
+    grow (:mod:`tuning.driver.extension`): then, once the sweep as it was is finished, a new
+    run in the same experiment, with the same Optuna study (every earlier trial in it), runs
+    ``num_samples`` less the sweep's trials more, or trains trials on to ``max_epochs``.
 
     Args:
         experiment: The experiment directory, or its cloud URI.
@@ -763,60 +753,53 @@ def resume(experiment: str | Location, *, address: str | None = None,
         stock_ray: Run every trial through Ray's documented paths only.
         num_samples: The sweep's trials in all, earlier ones included (``search.num_samples``
             raised); None or the sweep's own: no more.
+        max_epochs: Train trials on to this many epochs from their last checkpoints: the
+            ``top`` best (default: every one) of those that ran the sweep's
+            ``scheduler.max_epochs``, or the ``trials`` named.
+        top: With ``max_epochs``: how many of the trials that ran to the end.
+        trials: With ``max_epochs``: the trial ids to train longer (any that kept a checkpoint).
 
     Raises:
         SweepError: If ``experiment`` is not a lightsweep experiment Ray Tune can restore, or
-            another driver runs it, or ``num_samples`` is below the sweep's.
+            another driver runs it, or the extension asked for cannot apply, naming the flag.
         StorageFullError: If the storage device filled up again.
     """
     probe_layers(stock_ray)
     ledger = Ledger.load(experiment)
     path = Location.parse(experiment)
-    more = _more_trials(ledger.spec, num_samples)
+    more = more_trials(ledger.spec, num_samples)
+    if more is not None and max_epochs is not None:
+        raise SweepError("--num-samples, --max-epochs: one extension at a time. Fix: resume "
+                         "with one of them, then with the other")
+    trials_to_train_longer(ledger, max_epochs, top, trials)  # refused now, before Ray starts
     with DriverLease(path, wait_s=stale_after_s() + HEARTBEAT_S if wait_for_lease else 0.0):
         outcome = _outcome(path)
+        extending = more is not None or max_epochs is not None
         if outcome.unfinished or any(
                 t.status in ("pending", "running") for t in ledger.trials.values()):
             outcome = _resume(ledger, path, address)
-            if more is None or outcome.unfinished:
+            if not extending or outcome.unfinished:
                 return outcome
-        elif more is None:
+        elif not extending:
             logger.info("%s is finished: %d trials ended (%d failed); nothing to run",
                         path, outcome.finished + outcome.errored, outcome.errored)
             return outcome
-        return _extend(Ledger.load(path), path, address, more)
+        ledger = Ledger.load(path)
+        if more is not None:
+            return _extend(ledger, path, address,
+                           ledger.spec.with_overrides({"search.num_samples": more}))
+        longer = trials_to_train_longer(ledger, max_epochs, top, trials)
+        return _extend(ledger, path, address,
+                       ledger.spec.with_overrides({"scheduler.max_epochs": max_epochs}), longer)
 
 
-def _more_trials(spec: SweepSpec, num_samples: int | None) -> int | None:
-    """``num_samples`` when it asks for more trials than ``spec`` has, None when it asks for
-    none more.
-
-    Raises:
-        SweepError: If it asks for fewer, or the sweep cannot take more.
-    """
-    if num_samples is None or num_samples == spec.search.num_samples:
-        return None
-    if num_samples < spec.search.num_samples:
-        raise SweepError(
-            f"--num-samples: {num_samples} is below the sweep's {spec.search.num_samples} trials, "
-            "whose records stay. Fix: give a number above it (the trials in all, earlier ones "
-            "included)")
-    if spec.scheduler.name == "pbt":
-        raise SweepError(
-            "--num-samples: population-based training trains one population, whose members "
-            "steer each other while they run; trials added afterwards would train alone. Fix: "
-            "launch a new sweep, with --warm-start from this one")
-    return num_samples
-
-
-def _extend(ledger: Ledger, path: Location, address: str | None, num_samples: int
-            ) -> SweepOutcome:
-    """Runs the trials a finished sweep gains when ``num_samples`` asks for more: a new Ray
-    Tune run in the same experiment, whose searcher is the sweep's, continued from the state
-    Tune saved at its end (the study holds every earlier trial, pruned or complete, and the
-    sampler's random state goes on), its trials numbered (and seeded) on from the earlier ones."""
-    before = ledger.spec.search.num_samples
-    spec = ledger.spec.with_overrides({"search.num_samples": num_samples})
+def _extend(ledger: Ledger, path: Location, address: str | None, spec: SweepSpec,
+            longer: tuple[TrialRecord, ...] = ()) -> SweepOutcome:
+    """Runs an extension of a finished sweep as a new Ray Tune run in the same experiment:
+    ``spec``'s trials beyond the sweep's, or the trials ``longer`` trained on to ``spec``'s
+    epochs. Its searcher is the sweep's, continued from the state Tune saved at its end (the
+    study holds every earlier trial, pruned or complete, and the sampler's random state goes
+    on): new trials are numbered, and seeded, on from the earlier ones."""
     spec.enter_project()
     searcher: Searcher | None = None
     if spec.search_space.searched:
@@ -825,18 +808,25 @@ def _extend(ledger: Ledger, path: Location, address: str | None, num_samples: in
             raise SweepError(
                 f"{path}: Ray Tune saved no state of the sweep's searcher, so its study cannot "
                 "go on. Fix: launch a new sweep with --warm-start from this one")
-    metric = spec.metric
-    extension = Extension(
-        added_by=1 + max((t.added_by for t in ledger.trials.values()), default=0),
-        first=before, searcher=searcher,
-        earlier={t.trial_id: {e.epoch: e.metrics[metric] for e in t.history
-                              if is_finite_number(e.metrics.get(metric))}
-                 for t in ledger.trials.values()})
+        if longer:
+            if not isinstance(searcher, TruthfulOptunaSearch):
+                raise SweepError(
+                    "--max-epochs: training trials longer tells Optuna their new epochs through "
+                    "lightsweep's searcher, which is off with the installed Ray (see the warning "
+                    "above). Fix: the Ray of constraints.txt")
+            searcher.train_longer(list(longer), spec.scheduler.max_epochs)
+    extension = Extension.of(ledger, searcher, longer)
     address = address or os.environ.get("RAY_ADDRESS")
     with ClassCheck(spec, local=address is None) as check:
         concurrency = _connect(spec, address, path, check)
-    logger.info("extending %s: %d more trials (%d of %d ran), %d at a time", path,
-                num_samples - before, len(ledger.trials), num_samples, concurrency)
+    if longer:
+        logger.info("training %d trials of %s on to %d epochs (%s), %d at a time", len(longer),
+                    path, spec.scheduler.max_epochs, ", ".join(t.trial_id for t in longer),
+                    concurrency)
+    else:
+        logger.info("extending %s: %d more trials (%d of %d ran), %d at a time", path,
+                    spec.search.num_samples - extension.first, len(ledger.trials),
+                    spec.search.num_samples, concurrency)
     _fit(build_tuner(spec, path, concurrency, local=address is None, extension=extension),
          path, address)
     return _outcome(path)

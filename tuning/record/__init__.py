@@ -22,7 +22,13 @@ if TYPE_CHECKING:
         end_status,
         is_finite_number,
     )
-    from tuning.record.store import EventLog, Ledger, finished_trial, recorded_epochs
+    from tuning.record.store import (
+        EventLog,
+        Ledger,
+        finished_trial,
+        last_checkpoint,
+        recorded_epochs,
+    )
 
 _EXPORTS = {
     "LedgerCallback": "tuning.record.callback",
@@ -30,11 +36,12 @@ _EXPORTS = {
         "FINISHED", "STATUSES", "Cost", "EpochRecord", "TrialRecord", "end_status",
         "is_finite_number")},
     **{name: "tuning.record.store" for name in (
-        "EventLog", "Ledger", "finished_trial", "recorded_epochs")},
+        "EventLog", "Ledger", "finished_trial", "last_checkpoint", "recorded_epochs")},
 }
 
 __all__ = ["FINISHED", "STATUSES", "Cost", "EpochRecord", "EventLog", "Ledger", "LedgerCallback",
-           "TrialRecord", "end_status", "finished_trial", "is_finite_number", "recorded_epochs"]
+           "TrialRecord", "end_status", "finished_trial", "is_finite_number", "last_checkpoint",
+           "recorded_epochs"]
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,7 @@ from typing_extensions import override
 
 from tuning._internals.tune_results import TIME_THIS_ITER_S, auto_result_keys
 from tuning.config.spec import SweepSpec
-from tuning.contracts import LINEAGE_KEY, RAN_PREFIX, RESENT_CHECKPOINT_KEY
+from tuning.contracts import CONTINUES_KEY, LINEAGE_KEY, RAN_PREFIX, RESENT_CHECKPOINT_KEY
 from tuning.errors import StorageFullError, describe_error, is_storage_full, trial_error
 from tuning.record import events
 from tuning.record.events import Event
@@ -148,6 +148,9 @@ class LedgerCallback(Callback):
             raise
 
     def _record(self, trial: Trial) -> TrialRecord:
+        continues = trial.config.get(CONTINUES_KEY)
+        if continues:  # trained longer: the Tune trial carries the earlier trial's record on
+            return self.ledger.trials[continues["trial"]]
         record = self.ledger.trials.get(trial.trial_id)
         if record is None:
             config = dict(trial.config)
@@ -188,7 +191,10 @@ class LedgerCallback(Callback):
 
     @override
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
-        self._mark_running(self._record(trial))
+        record = self._record(trial)
+        if trial.config.get(CONTINUES_KEY) and record.status in FINISHED:
+            self._emit(events.status(record.trial_id, "running"))  # trained on
+        self._mark_running(record)
         self._write(flush=False)
 
     def _mark_running(self, record: TrialRecord) -> None:
@@ -225,11 +231,11 @@ class LedgerCallback(Callback):
         if previous is not None and previous.seconds is not None:
             # The time to restart and report the epoch again was spent too.
             entry.seconds = previous.seconds + (entry.seconds or 0.0)
-        self._emit(events.epoch(trial.trial_id, entry))
+        self._emit(events.epoch(record.trial_id, entry))
         ran = {k.removeprefix(RAN_PREFIX): v for k, v in result.items()
                if k.startswith(RAN_PREFIX) and isinstance(v, str)}
         if ran and ran != record.ran:
-            self._emit(events.ran(trial.trial_id, ran))
+            self._emit(events.ran(record.trial_id, ran))
         self._write(flush=False)
 
     def _checkpoint(self, trial_id: str, result: dict[str, Any]) -> str | None:

@@ -377,6 +377,14 @@ def finished_trial(
     return record if record is not None and record.status in FINISHED else None
 
 
+def last_checkpoint(experiment: Location, trial_id: str) -> str | None:
+    """The directory of the last checkpoint the leaderboard holds of trial ``trial_id``."""
+    record = _trial_record(experiment, trial_id)
+    saved = [e for e in record.history if e.checkpoint] if record is not None else []
+    return Location.parse(max(saved, key=lambda e: e.epoch).checkpoint or "").parent.uri \
+        if saved else None
+
+
 def recorded_epochs(experiment: Location, trial_id: str) -> int:
     """The last epoch of trial ``trial_id`` that the leaderboard holds (0: none)."""
     record = _trial_record(experiment, trial_id)

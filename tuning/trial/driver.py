@@ -24,7 +24,7 @@ from typing_extensions import override
 from tuning._internals.failures import worker_deaths
 from tuning._internals.trainer import ReportToTune, trainer_class
 from tuning.config.spec import SweepSpec
-from tuning.contracts import GENERATION_METRIC, LoopConfig
+from tuning.contracts import CONTINUES_KEY, GENERATION_METRIC, LoopConfig
 from tuning.errors import (
     RepeatedUserError,
     StorageFullError,
@@ -33,7 +33,7 @@ from tuning.errors import (
     is_infrastructure_error,
     is_storage_full,
 )
-from tuning.record import finished_trial, recorded_epochs
+from tuning.record import finished_trial, last_checkpoint, recorded_epochs
 from tuning.record.layout import (
     TRAIN_RUN_NAME,
     USER_ERROR_FILE,
@@ -140,9 +140,12 @@ def run_trial(config: dict[str, Any], spec: SweepSpec, experiment_path: str,
         local: Whether the trial runs on the machine the sweep was launched from (its code then
             runs in the launch directory, :func:`tuning.trial.worker.run_in_launch_directory`).
     """
-    trial_id = tune.get_context().get_trial_id()
+    # A trial trained longer (resume --max-epochs) carries an earlier trial's record on: its id
+    # names the trial's directory, its Train run (whose checkpoints it goes on from) and W&B run.
+    continues = config.get(CONTINUES_KEY)
+    trial_id = continues["trial"] if continues else tune.get_context().get_trial_id()
     experiment = Location.parse(experiment_path)
-    finished = finished_trial(experiment, trial_id, config)
+    finished = None if continues else finished_trial(experiment, trial_id, config)
     if finished is not None and finished.history:
         # Tune restarts, on resume, a trial that finished after its last experiment checkpoint,
         # or proposes again the configuration of one it never saved; the leaderboard knows it
@@ -157,11 +160,14 @@ def run_trial(config: dict[str, Any], spec: SweepSpec, experiment_path: str,
     if exploit is not None and begin_generation(experiment, trial_id, exploit.generation):
         logger.info("trial %s: starting from trial %s's epoch %d", trial_id, exploit.donor,
                     exploit.epoch)
+    start_from = exploit.checkpoint if exploit else None
+    if continues:  # where its own run has no checkpoint (inline: Tune's trial is new)
+        start_from = last_checkpoint(experiment, trial_id)
     loop_config = LoopConfig(
         spec=spec, config=config, local=local,
         wandb=wandb_run(spec, experiment, trial_id, wandb_mode),
         trial_dir=trial_path(experiment, trial_id).uri if experiment.is_local else None,
-        start_from=exploit.checkpoint if exploit else None)
+        start_from=start_from, continued_from=continues["from_epoch"] if continues else 0)
     if spec.resources.trial_runner == "inline":
         loop_config = loop_config.but(known_epoch=recorded_epochs(experiment, trial_id))
         _fit_inline(loop_config, experiment, trial_id)

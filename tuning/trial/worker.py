@@ -183,6 +183,8 @@ def train_worker(given: LoopConfig | Mapping[str, Any], session: TrialSession | 
     inherited = checkpoint is None and start_from is not None
     if start_from is not None and inherited:
         checkpoint = session.checkpoint_class(start_from)
+    # A trial trained longer, before its first new epoch: the epochs it had are the record's.
+    continuing = 0 < loop_config.known_epoch <= loop_config.continued_from
     if spec.scheduler.name == "pbt":
         callbacks.append(explored_values_callback(pl)(apply=inherited))
     if spec.measured_metrics:  # model/params, model/latency_ms: objectives or constraints
@@ -193,7 +195,7 @@ def train_worker(given: LoopConfig | Mapping[str, Any], session: TrialSession | 
         # The report last: it sends what the user's callbacks logged at the epoch's end too.
         # A donor's reports are its own: a run that starts from its checkpoint resends none.
         callbacks=[*callbacks, report_cls(session, known_epoch=loop_config.known_epoch,
-                                          resend=not inherited)],
+                                          resend=not inherited and not continuing)],
         **_strategy_args(pl, session),
         **trainer_args,
     )
