@@ -34,7 +34,7 @@ def test_ranked_best_first_by_best_epoch_and_mode(write_sweep: SweepWriter) -> N
     assert row == {"trial_id": "b", "status": "stopped", "epochs": 2, "value": 0.9,
                    "config": {"module.lr": 0.1}, "error": None, "checkpoints": 0,
                    "checkpoint_bytes": 0, "seconds": 0.0, "worker_seconds": 0.0, "ran": {},
-                   "added_by": 0}
+                   "added_by": 0, "stopped_by": None}
 
 
 def test_nan_values_never_rank_first(write_sweep: SweepWriter) -> None:

@@ -87,12 +87,13 @@ def test_baseline_search_is_random_draws_run_to_the_end(write_sweep: SweepWriter
     spec = load_spec(write_sweep(search={"num_samples": 4, "sampler": "random"},
                                  scheduler={"name": "fifo", "max_epochs": 3}))
     config = build_tuner(spec, Location.parse("/tmp/never-written"), 1)._local_tuner._tune_config
-    assert type(config.scheduler) is FIFOScheduler
-    assert isinstance(config.search_alg._sampler, optuna.samplers.RandomSampler)
+    # Each within the budget's gate (tuning.driver.budget), a budget or not.
+    assert type(config.scheduler.inner) is FIFOScheduler
+    assert isinstance(config.search_alg.inner._sampler, optuna.samplers.RandomSampler)
     tuned = build_tuner(load_spec(write_sweep()), Location.parse("/tmp/never-written"), 1)
     config = tuned._local_tuner._tune_config
-    assert isinstance(config.scheduler, ASHAScheduler)
-    assert isinstance(config.search_alg._sampler, optuna.samplers.TPESampler)
+    assert isinstance(config.scheduler.inner, ASHAScheduler)
+    assert isinstance(config.search_alg.inner._sampler, optuna.samplers.TPESampler)
 
 
 def test_trials_reuse_processes_and_inline_ones_take_their_workers_resources_and_tune_retries(

@@ -176,7 +176,8 @@ def test_best_json_names_a_checkpoint_that_loads(asha_sweep: Path, capsys) -> No
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["trial_id"] == best["trial_id"]
     assert set(rows[0]) == {"trial_id", "status", "epochs", "value", "config", "error",
-                            "checkpoints", "checkpoint_bytes", "seconds", "worker_seconds", "ran"}
+                            "checkpoints", "checkpoint_bytes", "seconds", "worker_seconds", "ran",
+                            "added_by", "stopped_by"}
 
 
 @pytest.mark.timeout(120)

@@ -29,6 +29,7 @@ from tuning.platforms.slurm import SlurmJob, submit
 from tuning.read.formats import metric_text
 from tuning.read.results import fetch_best, pareto_front
 from tuning.record import Ledger
+from tuning.record.budget import budget_line, budget_spent
 from tuning.record.files import atomic_write_text
 from tuning.record.layout import USER_ERROR_FILE, trial_path
 from tuning.record.location import Location
@@ -53,6 +54,24 @@ HYDRA_HELP = ("a Hydra project's primary config (configs/train.yaml), then Hydra
               "(hparams_search=NAME trainer.max_epochs=5 +trainer.limit_train_batches=40): the "
               "composed config is the sweep's base, its Optuna sweeper config the search")
 DEFAULT_SWEEP = str(resources.files("search_spaces") / "mnist1d_cnn.yaml")
+
+
+def _budget_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--budget-worker-hours", type=_positive_float, metavar="H",
+                   help="stop the sweep once its trials ran H worker-hours (GPU-hours with GPU "
+                   "workers): budget.worker_hours")
+    p.add_argument("--budget-wall-hours", type=_positive_float, metavar="H",
+                   help="stop the sweep once its trials ran H hours: budget.wall_hours")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not above 0")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -127,6 +146,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stock-ray", action="store_true", help=STOCK_RAY_HELP)
     p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
 
+    _budget_flags(p)
+
     p = sub.add_parser("resume", help="finish an interrupted sweep, or extend a finished one",
                        description="Finish a sweep whose driver died or was interrupted: finished "
                        "trials are kept, running ones continue from their last checkpoint. "
@@ -144,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --max-epochs: the K best of the trials that ran to the end")
     p.add_argument("--trials", nargs="+", metavar="ID",
                    help="with --max-epochs: these trials (any that kept a checkpoint)")
+    _budget_flags(p)
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--stock-ray", action="store_true", help=STOCK_RAY_HELP)
     p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
@@ -273,7 +295,8 @@ def _leaderboard_table(rows: list[dict[str, Any]], metrics: list[str]) -> str:
         kept = f"{row['checkpoints']} ({_bytes(row['checkpoint_bytes'])})"
         precision = [row.get("ran", {}).get("precision", "-")] if ran else []
         added = [f"extension {row['added_by']}" if row["added_by"] else "launch"] if extended else []
-        lines.append([str(rank), *front, row["trial_id"], row["status"], str(row["epochs"]),
+        status = f"{row['status']} ({row['stopped_by']})" if row.get("stopped_by") else row["status"]
+        lines.append([str(rank), *front, row["trial_id"], status, str(row["epochs"]),
                       *values, f"{row['worker_seconds']:.1f}", kept, *precision, *added, config])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
     return "\n".join(
@@ -345,9 +368,11 @@ def _cost_line(ledger: Ledger) -> str:
     spec = ledger.spec
     everything = cost.worker_seconds + cost.worker_seconds_saved
     share = f", {cost.worker_seconds_saved / everything:.0%}" if everything else ""
-    return (f"cost: {cost.epochs} epochs, {cost.worker_seconds:.1f} worker-s; early stopping "
+    line = (f"cost: {cost.epochs} epochs, {cost.worker_seconds:.1f} worker-s; early stopping "
             f"saved {cost.epochs_saved} epochs, ~{cost.worker_seconds_saved:.1f} worker-s{share} "
             f"(against {len(ledger.trials)} trials x {spec.scheduler.max_epochs} epochs)")
+    budget = budget_line(spec, ledger.trials.values())
+    return f"{line}\n{budget}" if budget else line
 
 
 def _failures(ledger: Ledger, path: Location) -> tuple[str | None, bool]:
@@ -392,7 +417,12 @@ def _summarize(outcome: SweepOutcome) -> int:
     except SweepError as exc:  # the sweep ran, but no trial got as far as a result
         logger.error("no best trial: %s", failed or exc)
         code = 1
-    if outcome.unfinished:
+    spent = budget_spent(ledger.spec, ledger.trials.values())
+    if outcome.unfinished and spent:
+        logger.info("the budget is spent: %d of the sweep's trials did not run. Run them with a "
+                    "larger one: lightsweep resume %s --budget-worker-hours H (or "
+                    "--budget-wall-hours H)", outcome.unfinished, path)
+    elif outcome.unfinished:
         logger.warning(
             "%d of the sweep's trials did not finish. Resume with: lightsweep resume %s",
             outcome.unfinished, path,
@@ -418,12 +448,15 @@ def _run(args: argparse.Namespace) -> int:
             warm_start=args.warm_start, wandb=args.wandb, wandb_project=args.wandb_project,
             smoke=args.smoke, config=args.config, hydra=_hydra(args.hydra),
             metric=args.metric, mode=args.mode, if_exists=args.if_exists,
-            stock_ray=args.stock_ray,
+            stock_ray=args.stock_ray, budget_worker_hours=args.budget_worker_hours,
+            budget_wall_hours=args.budget_wall_hours,
         ))
     if args.command == "resume":
         return _summarize(resume(args.experiment, address=args.address,
                                  stock_ray=args.stock_ray, num_samples=args.num_samples,
-                                 max_epochs=args.max_epochs, top=args.top, trials=args.trials))
+                                 max_epochs=args.max_epochs, top=args.top, trials=args.trials,
+                                 budget_worker_hours=args.budget_worker_hours,
+                                 budget_wall_hours=args.budget_wall_hours))
     if args.command == "leaderboard":
         _show_leaderboard(args.experiment, args.json)
     elif args.command == "best":

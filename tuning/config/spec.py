@@ -295,6 +295,16 @@ class CheckpointsConfig(_Section):
     num_to_keep: int = Field(2, gt=0)
 
 
+class BudgetConfig(_Section):
+    """What the sweep may spend, counting only the time its trials run (not the time a killed
+    sweep waited before ``resume``): ``worker_hours`` (each trial's epochs' wall time, start-up
+    included, times its workers: GPU-hours with GPU workers) and ``wall_hours`` (the time any
+    trial ran). None: no limit (tuning.driver.budget)."""
+
+    worker_hours: float | None = Field(None, gt=0)
+    wall_hours: float | None = Field(None, gt=0)
+
+
 class FailuresConfig(_Section):
     """What survives a fault.
 
@@ -374,6 +384,7 @@ class SweepSpec(BaseModel):
     scheduler: SchedulerConfig = SchedulerConfig()
     resources: ResourcesConfig = ResourcesConfig()
     checkpoints: CheckpointsConfig = CheckpointsConfig()
+    budget: BudgetConfig = BudgetConfig()
     failures: FailuresConfig = FailuresConfig()
     wandb: WandbConfig = WandbConfig()
     name: str | None = Field(None, pattern=r"^[\w.-]+$")
@@ -487,6 +498,11 @@ class SweepSpec(BaseModel):
     def _pbt_can_mutate(self, info: ValidationInfo) -> SweepSpec:
         if self.scheduler.name != "pbt" or _reading(info):
             return self
+        if self.budget.worker_hours is not None or self.budget.wall_hours is not None:
+            raise SweepError(
+                "budget: population-based training trains one population to its end together; "
+                "a budget would stop it part-way. Fix: leave budget out, or use scheduler.name: "
+                "asha")
         if self.resources.trial_runner == "inline":
             raise SweepError(
                 "resources.trial_runner: inline does not run population-based training, whose "

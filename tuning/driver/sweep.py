@@ -48,6 +48,13 @@ from tuning.config.shipping import SHIPPING_EXCLUDES
 from tuning.config.space import sample
 from tuning.config.spec import ResourcesConfig, SweepSpec, load_spec
 from tuning.contracts import CONTINUES_KEY, SEED_KEY
+from tuning.driver.budget import (
+    BudgetGate,
+    BudgetSearcher,
+    BudgetStopper,
+    start_meter,
+    stopped_by,
+)
 from tuning.driver.class_check import ClassCheck
 from tuning.driver.extension import Extension, more_trials, trials_to_train_longer
 from tuning.driver.imports import import_tensorboardx_without_torch
@@ -78,6 +85,7 @@ from tuning.errors import (
     is_unauthenticated,
 )
 from tuning.record import FINISHED, Ledger, LedgerCallback, TrialRecord
+from tuning.record.budget import budget_line, budget_spent
 from tuning.record.layout import trial_dirname
 from tuning.record.location import Location
 from tuning.record.study_file import StudyFile, upload_pending
@@ -469,6 +477,10 @@ def build_tuner(
         if extension is not None and enabled(asha_layer.LAYER):
             # New trials are ranked against every earlier one at each rung, not alone.
             record_earlier(scheduler, extension.earlier, spec.mode)
+    if spec.scheduler.name != "pbt":
+        # Always, a budget or not: a resume may give the sweep one (tuning.driver.budget).
+        scheduler = BudgetGate(scheduler)
+        searcher = BudgetSearcher(searcher) if searcher is not None else None
     return tune.Tuner(
         _trainable(spec, path, local),
         param_space=param_space,
@@ -490,7 +502,8 @@ def build_tuner(
             name=path.name,
             storage_path=path.parent.uri,
             callbacks=[
-                LedgerCallback(path, spec, extension.added_by if extension is not None else 0),
+                LedgerCallback(path, spec, extension.added_by if extension is not None else 0,
+                               stopped_by=stopped_by),
                 # Tune writes its state to cloud storage as whole objects, uploaded from a
                 # local copy: only a local experiment's state can be cut short by a full disk.
                 *([TuneStateBackup(Path(path.uri))] if path.is_local else []),
@@ -509,13 +522,15 @@ def build_tuner(
                 num_to_keep=spec.checkpoints.num_to_keep,
                 checkpoint_score_attribute=spec.metric, checkpoint_score_order=spec.mode),
             verbose=1 if verbose() else 0,
+            stop=BudgetStopper(),
         ),
     )
 
 
-def _fit(tuner: tune.Tuner, path: Location, address: str | None) -> None:
-    """Runs the Tuner of a sweep on the Ray at ``address``; a full storage device ends it as
-    :class:`StorageFullError`."""
+def _fit(tuner: tune.Tuner, spec: SweepSpec, path: Location, address: str | None) -> None:
+    """Runs the Tuner of a sweep of ``spec`` on the Ray at ``address``, held to its budget; a
+    full storage device ends it as :class:`StorageFullError`."""
+    start_meter(spec, path)
     # Tune suggests reused actors for PBT; a moved trial restarts its Train run in a fresh
     # process here by design (tuning.driver.pbt), so the advice does not apply.
     warnings.filterwarnings("ignore", message="Consider boosting PBT performance")
@@ -614,6 +629,8 @@ def launch(
     mode: str | None = None,
     if_exists: str = "refuse",
     stock_ray: bool = False,
+    budget_worker_hours: float | None = None,
+    budget_wall_hours: float | None = None,
 ) -> SweepOutcome:
     """Runs a new sweep to its end (or its interruption).
 
@@ -648,6 +665,8 @@ def launch(
             platform after any death, continues the sweep.
         stock_ray: Run every trial through Ray's documented paths only
             (:mod:`tuning._internals.probe`); also ``LIGHTSWEEP_STOCK_RAY=1``.
+        budget_worker_hours: Overrides ``budget.worker_hours`` (:mod:`tuning.driver.budget`).
+        budget_wall_hours: Overrides ``budget.wall_hours``.
 
     Raises:
         SweepError: For any invalid input, before any trial starts (a Ray started for the
@@ -663,6 +682,7 @@ def launch(
         "failures.fail_fast": fail_fast, "search.seed": seed, "storage": storage,
         "wandb.enabled": True if wandb_project else wandb, "wandb.project": wandb_project,
         "metric": metric, "mode": mode,
+        "budget.worker_hours": budget_worker_hours, "budget.wall_hours": budget_wall_hours,
         # What the trials' relative paths (and a Hydra project's root) are relative to.
         "launch_dir": str(Path.cwd()),
         **(SMOKE if smoke else {}),
@@ -730,14 +750,16 @@ def _run_new(spec: SweepSpec, stem: str, path: Location, concurrency: int,
             "the %d trials fit at once: the others wait, and a paused trial restarts its Train "
             "run. Fix: lower search.num_samples to %d, or give each trial less "
             "(resources.cpus_per_worker)", concurrency, spec.search.num_samples, concurrency)
-    _fit(build_tuner(spec, path, concurrency, past, local=address is None), path, address)
+    _fit(build_tuner(spec, path, concurrency, past, local=address is None), spec, path, address)
     return _outcome(path)
 
 
 def resume(experiment: str | Location, *, address: str | None = None,
            wait_for_lease: bool = False, stock_ray: bool = False,
            num_samples: int | None = None, max_epochs: int | None = None,
-           top: int | None = None, trials: list[str] | None = None) -> SweepOutcome:
+           top: int | None = None, trials: list[str] | None = None,
+           budget_worker_hours: float | None = None,
+           budget_wall_hours: float | None = None) -> SweepOutcome:
     """Finishes an interrupted sweep: finished trials are kept, in-flight ones continue from
     their last checkpoint, the searcher's state is restored, and new trials are proposed until
     the sweep has its requested number. A finished sweep is left as it is, unless asked to
@@ -758,6 +780,9 @@ def resume(experiment: str | Location, *, address: str | None = None,
             ``scheduler.max_epochs``, or the ``trials`` named.
         top: With ``max_epochs``: how many of the trials that ran to the end.
         trials: With ``max_epochs``: the trial ids to train longer (any that kept a checkpoint).
+        budget_worker_hours: The sweep's ``budget.worker_hours`` from now on (raised, say): a
+            sweep that spent its budget runs nothing more unless it is raised.
+        budget_wall_hours: The sweep's ``budget.wall_hours`` from now on.
 
     Raises:
         SweepError: If ``experiment`` is not a lightsweep experiment Ray Tune can restore, or
@@ -772,7 +797,19 @@ def resume(experiment: str | Location, *, address: str | None = None,
         raise SweepError("--num-samples, --max-epochs: one extension at a time. Fix: resume "
                          "with one of them, then with the other")
     trials_to_train_longer(ledger, max_epochs, top, trials)  # refused now, before Ray starts
+    budget = {key: value for key, value in (("budget.worker_hours", budget_worker_hours),
+                                            ("budget.wall_hours", budget_wall_hours))
+              if value is not None}
     with DriverLease(path, wait_s=stale_after_s() + HEARTBEAT_S if wait_for_lease else 0.0):
+        if budget:  # the sweep's from now on, kept in its record for every later resume
+            ledger = Ledger.load(path)
+            ledger.spec = ledger.spec.with_overrides(budget)
+            ledger.save(path)
+        if budget_spent(ledger.spec, ledger.trials.values()):
+            logger.info("%s: the %s; nothing runs. Fix: raise it: lightsweep resume %s "
+                        "--budget-worker-hours H (or --budget-wall-hours H)", path,
+                        budget_line(ledger.spec, ledger.trials.values()), path)
+            return _outcome(path)
         outcome = _outcome(path)
         extending = more is not None or max_epochs is not None
         if outcome.unfinished or any(
@@ -827,7 +864,7 @@ def _extend(ledger: Ledger, path: Location, address: str | None, spec: SweepSpec
         logger.info("extending %s: %d more trials (%d of %d ran), %d at a time", path,
                     spec.search.num_samples - extension.first, len(ledger.trials),
                     spec.search.num_samples, concurrency)
-    _fit(build_tuner(spec, path, concurrency, local=address is None, extension=extension),
+    _fit(build_tuner(spec, path, concurrency, local=address is None, extension=extension), spec,
          path, address)
     return _outcome(path)
 
@@ -871,5 +908,5 @@ def _resume(ledger: Ledger, path: Location, address: str | None) -> SweepOutcome
         path.uri, trainable=_trainable(spec, path, address is None), resume_unfinished=True,
         resume_errored=False, restart_errored=False,
     )
-    _fit(tuner, path, address)
+    _fit(tuner, spec, path, address)
     return _outcome(path)

@@ -28,6 +28,7 @@ from tuning.config.space import Choice, IntRange, LogUniform
 from tuning.config.spec import SweepSpec, total_violation
 from tuning.read.formats import metric_text
 from tuning.record import Ledger, TrialRecord, is_finite_number
+from tuning.record.budget import budget_line
 from tuning.record.lineage import searched_values
 from tuning.record.location import Location
 
@@ -464,6 +465,7 @@ def write_report(experiment: str | Location, out: str | Path | None = None) -> P
 
     best = _best_trial(ledger)
     cost = ledger.cost()
+    budget = budget_line(spec, ledger.trials.values())
     if best is not None:
         epoch = best.best_epoch(metric, spec.mode)
         assert epoch is not None
@@ -493,6 +495,7 @@ scheduler {spec.scheduler.name}. Experiment: <code>{html.escape(location.uri)}</
 <p>{cost.epochs} epochs and {cost.worker_seconds:.1f} worker-seconds spent;
 early stopping saved {cost.epochs_saved} epochs and about {cost.worker_seconds_saved:.1f}
 worker-seconds{share} against running every trial to {spec.scheduler.max_epochs} epochs.</p>
+{f"<p>{html.escape(budget)}</p>" if budget else ""}
 <h2>Learning curves</h2><img src="learning_curves.png" alt="learning curves">
 <h2>Searched values</h2><img src="parallel_coordinates.png" alt="parallel coordinates">
 {'<h2>Population-based training</h2><img src="pbt_schedules.png" alt="schedules">' if pbt else ''}

@@ -10,6 +10,7 @@ events between two of them: a report costs the same at the 60,000th as at the fi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ray.train.constants import CHECKPOINT_DIR_NAME
@@ -62,12 +63,19 @@ class LedgerCallback(Callback):
         spec: The sweep, as this run of it runs it (an extension's asks for more trials).
         added_by: Which run of the sweep this is: 0 its launch, k its k-th extension; the
             trials it adds are marked so (:attr:`TrialRecord.added_by`).
+        stopped_by: What stopped a trial, when not its scheduler (a module-level function: Tune
+            pickles its callbacks): :func:`tuning.driver.budget.stopped_by`.
     """
 
-    def __init__(self, experiment: Location, spec: SweepSpec, added_by: int = 0) -> None:
+    def __init__(self, experiment: Location, spec: SweepSpec, added_by: int = 0,
+                 stopped_by: Callable[[str], str | None] | None = None) -> None:
         self.experiment = experiment
         self.ledger = Ledger(spec)
         self.added_by = added_by
+        self.stopped_by = stopped_by
+        # A run made now (a launch, an extension) records its spec; one Tune restored (from the
+        # pickle) keeps the record's, which a resume may have changed (a raised budget).
+        self._new_spec = True
         self._fresh_state()
 
     def _fresh_state(self) -> None:
@@ -88,7 +96,8 @@ class LedgerCallback(Callback):
         # Tune unpickles its callbacks on restore: read the history from storage, not the pickle.
         ledger = Ledger.load_if_any(self.experiment)
         if ledger is not None:
-            ledger.spec = self.ledger.spec  # this run's: an extension asks for more trials
+            if self._new_spec:  # this run's: an extension asks for more trials, say
+                ledger.spec = self.ledger.spec
             self.ledger = ledger
             self._fresh_state()
             self._held = sum(1 + len(t.history) for t in self.ledger.trials.values())
@@ -112,11 +121,12 @@ class LedgerCallback(Callback):
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks into its experiment state: the records stay in storage.
         return {"experiment": self.experiment, "ledger": Ledger(self.ledger.spec),
-                "added_by": self.added_by}
+                "added_by": self.added_by, "stopped_by": self.stopped_by}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.experiment, self.ledger = state["experiment"], state["ledger"]
-        self.added_by = state["added_by"]
+        self.added_by, self.stopped_by = state["added_by"], state["stopped_by"]
+        self._new_spec = False
         self._fresh_state()
 
     def _emit(self, event: Event) -> None:
@@ -250,8 +260,9 @@ class LedgerCallback(Callback):
             return (trial_path(self.experiment, trial_id) / tune_dir / CHECKPOINT_NAME).uri
         return None
 
-    def _end(self, record: TrialRecord, status: str, error: str | None = None) -> None:
-        self._emit(events.status(record.trial_id, status, error))
+    def _end(self, record: TrialRecord, status: str, error: str | None = None,
+             by: str | None = None) -> None:
+        self._emit(events.status(record.trial_id, status, error, by))
         self._measure(record)
         # Flushed when due, like every event: at 10,000 short trials, a segment (an upload, in
         # the cloud) per trial end would be one every few hundred milliseconds.
@@ -264,7 +275,9 @@ class LedgerCallback(Callback):
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
         record = self._record(trial)
-        self._end(record, end_status(record.epochs, self.ledger.spec.scheduler.max_epochs))
+        status = end_status(record.epochs, self.ledger.spec.scheduler.max_epochs)
+        by = self.stopped_by(trial.trial_id) if self.stopped_by and status == "stopped" else None
+        self._end(record, status, by=by)
 
     @override
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:

@@ -26,9 +26,11 @@ def added(trial_id: str, config: dict[str, Any], added_by: int = 0) -> Event:
             **({"added_by": added_by} if added_by else {})}
 
 
-def status(trial_id: str, value: str, error: str | None = None) -> Event:
-    """A trial's status changed (``error`` with ``errored``)."""
-    return {"e": "status", "id": trial_id, "status": value, "error": error}
+def status(trial_id: str, value: str, error: str | None = None, by: str | None = None) -> Event:
+    """A trial's status changed (``error`` with ``errored``; ``by``: what stopped it, when not
+    the scheduler: ``budget``)."""
+    return {"e": "status", "id": trial_id, "status": value, "error": error,
+            **({"by": by} if by else {})}
 
 
 def epoch(trial_id: str, record: EpochRecord) -> Event:
@@ -91,6 +93,7 @@ def apply(trials: dict[str, TrialRecord], event: Event) -> None:
         record.added_by = event.get("added_by", 0)
     elif kind == "status":
         record.status, record.error = event["status"], event.get("error")
+        record.stopped_by = event.get("by")
     elif kind == "epoch":
         entry = EpochRecord(**event["epoch"])
         history = [e for e in record.history if e.epoch != entry.epoch]

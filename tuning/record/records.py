@@ -48,6 +48,8 @@ class TrialRecord:
     # Which run of the sweep added the trial: 0 its launch, k its k-th extension
     # (``resume --num-samples``).
     added_by: int = 0
+    # What stopped a stopped trial, when not the scheduler: "budget" (the sweep's was spent).
+    stopped_by: str | None = None
 
     @property
     def epochs(self) -> int:
@@ -95,7 +97,7 @@ class TrialRecord:
             "history": [vars(e) for e in self.history], "error": self.error,
             "checkpoints": self.checkpoints, "checkpoint_bytes": self.checkpoint_bytes,
             "orphan": self.orphan, "lineage": self.lineage, "ran": self.ran,
-            "added_by": self.added_by,
+            "added_by": self.added_by, "stopped_by": self.stopped_by,
         }
 
     @classmethod
@@ -144,6 +146,7 @@ class TrialRecord:
             "worker_seconds": self.worker_seconds,
             "ran": self.ran,
             "added_by": self.added_by,
+            "stopped_by": self.stopped_by,
             **({"schedule": self.schedule()} if self.lineage else {}),
         }
 
