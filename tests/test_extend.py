@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 
 import optuna
 import pytest
+from optuna.trial import TrialState
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from tests.conftest import REPO
@@ -15,7 +17,13 @@ from tuning._internals.asha import record_earlier
 from tuning.cli import main
 from tuning.config.seeding import trial_seed
 from tuning.config.spec import load_spec
-from tuning.driver.extension import more_trials, trials_to_train_longer
+from tuning.driver.extension import (
+    OUTSIDE_ATTR,
+    check_changed_sweep,
+    more_trials,
+    refit,
+    trials_to_train_longer,
+)
 from tuning.errors import SweepError
 from tuning.record import EpochRecord, Ledger, TrialRecord
 from tuning.record.study_file import NUMBER_ATTR, STUDY_FILE, STUDY_NAME, TRIAL_ID_ATTR
@@ -216,3 +224,87 @@ def test_the_best_trials_train_longer_from_their_checkpoints_under_their_own_ids
     assert main(["resume", str(path), "--top", "1"]) == 2
     assert "--top: it chooses the trials to train longer. Fix: give --max-epochs M too" \
         in caplog.text
+
+
+def test_a_changed_sweep_may_change_its_space_but_not_what_its_trials_ran_with() -> None:
+    before = load_spec(REPO / "search_spaces" / "mnist1d_cnn.yaml")
+    space = {**before.space, "module.lr": {"loguniform": [1e-3, 1e-2]}}
+    check_changed_sweep(before, before.with_overrides({
+        "space": space, "search.num_samples": 40, "scheduler.grace_period": 2}))
+    for change, says in [({"metric": "val/loss", "mode": "min"}, "--sweep: metric differs"),
+                         ({"module": "pkg.mod:Other"}, "--sweep: module differs"),
+                         ({"module_args.width": 8}, "--sweep: module_args differs"),
+                         ({"scheduler.max_epochs": 50}, "--sweep: scheduler.max_epochs differs")]:
+        with pytest.raises(SweepError, match=says):
+            check_changed_sweep(before, before.with_overrides(change))
+
+
+def test_earlier_trials_go_on_in_a_changed_space_where_they_fit_it_and_keep_their_numbers() -> None:
+    spec = load_spec(REPO / "search_spaces" / "mnist1d_cnn.yaml", {
+        "space": {"module.lr": {"loguniform": [1e-3, 1e-1]},
+                  "datamodule.batch_size": {"choice": [32, 64]}}})
+    narrower = spec.with_overrides({"space": {"module.lr": {"loguniform": [1e-2, 1e-1]},
+                                              "datamodule.batch_size": {"choice": [32, 64]},
+                                              "module.width": {"choice": [16, 32]}}})
+    study = optuna.create_study(direction="maximize")
+    for lr, state in [(0.05, TrialState.COMPLETE), (0.002, TrialState.COMPLETE),
+                      (0.03, TrialState.PRUNED), (0.04, TrialState.FAIL)]:
+        params = {"module.lr": lr, "datamodule.batch_size": 32}
+        study.add_trial(optuna.trial.create_trial(
+            state=state, params=params, value=0.9 if state == TrialState.COMPLETE else None,
+            distributions=spec.search_space.optuna_distributions(params),
+            intermediate_values={1: 0.5}))
+    fitted = refit(study.trials, narrower.search_space)
+    assert [t.state for t in fitted] == [TrialState.COMPLETE, TrialState.FAIL,
+                                         TrialState.PRUNED, TrialState.FAIL]
+    assert [OUTSIDE_ATTR in t.user_attrs for t in fitted] == [False, True, False, True]
+    kept = fitted[0]
+    assert kept.params == {"module.lr": 0.05, "datamodule.batch_size": 32}
+    assert kept.distributions["module.lr"].low == 1e-2 and kept.intermediate_values == {1: 0.5}
+    # The new study takes them in order: the next trial is number 4, seeded as the 5th.
+    new = optuna.create_study(direction="maximize")
+    for trial in fitted:
+        new.add_trial(trial)
+    assert new.ask().number == 4
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(600)
+def test_a_changed_sweep_file_proposes_from_its_new_space_and_keeps_every_earlier_trial(
+        ray_session, tmp_path: Path, caplog) -> None:
+    def write(name: str, low: float, samples: int, module: str = "classifier:Classifier") -> Path:
+        sweep = tmp_path / name
+        sweep.write_text(
+            f"module: lightning_modules.{module}\n"
+            "datamodule: lightning_modules.datamodules:DigitsDataModule\n"
+            "module_args: {arch: mlp, input_shape: [8, 8], width: 16, depth: 1}\n"
+            "space:\n"
+            f"  module.lr: {{loguniform: [{low}, 3e-1]}}\n"
+            "metric: val/acc\nmode: max\n"
+            f"search: {{num_samples: {samples}, seed: 0}}\n"
+            "scheduler: {max_epochs: 2, grace_period: 1, reduction_factor: 2}\n"
+            "resources: {trial_runner: inline}\n"
+            "trainer_args: {limit_train_batches: 6}\n")
+        return sweep
+
+    caplog.set_level(logging.INFO, logger="tuning")
+    path = Path(launch(write("first.yaml", 1e-4, 4), storage=str(tmp_path / "runs"),
+                       name="changed", wandb=False).path.uri)
+    before = Ledger.load(path)
+    assert main(["resume", str(path), "--sweep", str(write("other.yaml", 1e-2, 6, "nets:MLP"))]) \
+        == 2
+    assert "--sweep: module differs from the experiment's" in caplog.text
+
+    outcome = resume(path, sweep=write("second.yaml", 1e-2, 6))
+    assert (outcome.finished + outcome.errored, outcome.unfinished) == (6, 0)
+    after = Ledger.load(path)
+    assert after.spec.space["module.lr"] == {"loguniform": [1e-2, 3e-1]}
+    earlier = _history(before)
+    assert {i: h for i, h in _history(after).items() if i in earlier} == earlier
+    new = [t for t in after.trials.values() if t.trial_id not in before.trials]
+    assert len(new) == 2 and all(1e-2 <= t.config["module.lr"] <= 3e-1 for t in new)
+    assert sorted(t.config["seed"] for t in new) == sorted(trial_seed(0, n) for n in (4, 5))
+    study = optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{path / STUDY_FILE}")
+    assert len(study.trials) == 6  # the earlier four as they were told, then the new two
+    outside = sum(t.config["module.lr"] < 1e-2 for t in before.trials.values())
+    assert f"{4 - outside} of the 4 earlier trials fit it" in caplog.text

@@ -165,6 +165,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --max-epochs: the K best of the trials that ran to the end")
     p.add_argument("--trials", nargs="+", metavar="ID",
                    help="with --max-epochs: these trials (any that kept a checkpoint)")
+    p.add_argument("--sweep", metavar="FILE",
+                   help="the sweep file, changed (its space, its search.num_samples): the new "
+                   "trials come from it")
     _budget_flags(p)
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--stock-ray", action="store_true", help=STOCK_RAY_HELP)
@@ -456,7 +459,7 @@ def _run(args: argparse.Namespace) -> int:
                                  stock_ray=args.stock_ray, num_samples=args.num_samples,
                                  max_epochs=args.max_epochs, top=args.top, trials=args.trials,
                                  budget_worker_hours=args.budget_worker_hours,
-                                 budget_wall_hours=args.budget_wall_hours))
+                                 budget_wall_hours=args.budget_wall_hours, sweep=args.sweep))
     if args.command == "leaderboard":
         _show_leaderboard(args.experiment, args.json)
     elif args.command == "best":

@@ -12,9 +12,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import FrozenTrial, TrialState
+
+from tuning.config.space import SearchSpace
 from tuning.config.spec import SweepSpec
 from tuning.errors import SweepError
 from tuning.record import Ledger, TrialRecord, is_finite_number
+
+# What a changed sweep file (``resume --sweep``) may not change: its earlier trials ran with them,
+# and the experiment's record holds one sweep. The space, the search, the scheduler's rungs, the
+# resources, checkpoints, failures, W&B and the budget may change.
+FIXED_FIELDS = ("module", "datamodule", "metric", "mode", "objectives", "constraints",
+                "module_args", "datamodule_args", "trainer_args", "optimizer", "lr_scheduler",
+                "callbacks", "lightning_config", "hydra_config")
+# An Optuna trial's user attribute: an earlier trial left out of the study's model, its values
+# outside a changed sweep's space.
+OUTSIDE_ATTR = "outside_space"
 
 
 @dataclass(frozen=True)
@@ -115,3 +135,59 @@ def trials_to_train_longer(ledger: Ledger, max_epochs: int | None, top: int | No
         raise SweepError(f"--trials: {', '.join(unsaved)} kept no checkpoint to go on from. "
                          "Fix: name trials that ran at least one epoch")
     return tuple(chosen)
+
+
+def check_changed_sweep(before: SweepSpec, after: SweepSpec) -> None:
+    """Refuses what a changed sweep file cannot change in an experiment that ran.
+
+    Raises:
+        SweepError: Naming the first such field, and the fix.
+    """
+    for name in FIXED_FIELDS:
+        if getattr(before, name) != getattr(after, name):
+            raise SweepError(
+                f"--sweep: {name} differs from the experiment's, whose trials ran with it. Fix: "
+                f"keep {name} as it was, or launch a new sweep with --warm-start from this one")
+    for name in ("name", "max_epochs"):
+        if getattr(before.scheduler, name) != getattr(after.scheduler, name):
+            fix = ("resume --max-epochs trains trials longer" if name == "max_epochs"
+                   else "launch a new sweep with --warm-start from this one")
+            raise SweepError(f"--sweep: scheduler.{name} differs from the experiment's. Fix: "
+                             f"keep it as it was ({fix})")
+
+
+def _within(distribution: BaseDistribution, value: Any) -> bool:
+    if isinstance(distribution, CategoricalDistribution):
+        return value in distribution.choices
+    if isinstance(distribution, IntDistribution):
+        return (isinstance(value, int) and distribution.low <= value <= distribution.high
+                and (value - distribution.low) % distribution.step == 0)
+    if isinstance(distribution, FloatDistribution):
+        return (isinstance(value, int | float) and not isinstance(value, bool)
+                and distribution.low <= value <= distribution.high)
+    return False
+
+
+def refit(trials: list[FrozenTrial], space: SearchSpace) -> list[FrozenTrial]:
+    """The study's ``trials`` for a changed ``space``, number for number: each that fits it
+    (every key of it still searched, its value within the key's new distribution; a key newly
+    searched it simply lacks) under the new distributions; each that does not, a FAIL trial
+    without values
+    (:data:`OUTSIDE_ATTR`), out of the sampler's model, its number kept (trials' seeds follow
+    their numbers)."""
+    fitted = []
+    for trial in trials:
+        distributions = space.optuna_distributions(trial.params)
+        fits = (trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+                and set(distributions) == set(trial.params)
+                and all(_within(distributions[k], v) for k, v in trial.params.items()))
+        if not fits:
+            fitted.append(optuna.trial.create_trial(
+                state=TrialState.FAIL, user_attrs={**trial.user_attrs, OUTSIDE_ATTR: True}))
+            continue
+        fitted.append(optuna.trial.create_trial(
+            state=trial.state, params=trial.params, distributions=distributions,
+            values=trial.values if trial.state == TrialState.COMPLETE else None,
+            intermediate_values=trial.intermediate_values, user_attrs=trial.user_attrs,
+            system_attrs=trial.system_attrs))
+    return fitted

@@ -181,6 +181,11 @@ class TruthfulOptunaSearch(OptunaSearchInternals):
         self._last_epoch[trial_id] = earlier.epochs
         return earlier
 
+    def know_trials(self, earlier: TruthfulOptunaSearch) -> None:
+        """Takes ``earlier``'s Tune trial ids of its Optuna trial numbers: this searcher's study
+        began with that one's trials, number for number (a changed space, ``resume --sweep``)."""
+        self._trial_ids.update(earlier._tune_ids())
+
     def settle(self) -> None:
         """Marks every trial proposed so far as of an earlier Tune run. An extended sweep
         (``resume --num-samples``) runs its new trials as a new Tune run that continues this

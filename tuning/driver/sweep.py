@@ -56,7 +56,14 @@ from tuning.driver.budget import (
     stopped_by,
 )
 from tuning.driver.class_check import ClassCheck
-from tuning.driver.extension import Extension, more_trials, trials_to_train_longer
+from tuning.driver.extension import (
+    OUTSIDE_ATTR,
+    Extension,
+    check_changed_sweep,
+    more_trials,
+    refit,
+    trials_to_train_longer,
+)
 from tuning.driver.imports import import_tensorboardx_without_torch
 from tuning.driver.lease import HEARTBEAT_S, DriverLease, stale_after_s
 from tuning.driver.pareto_asha import ParetoASHA
@@ -759,7 +766,8 @@ def resume(experiment: str | Location, *, address: str | None = None,
            num_samples: int | None = None, max_epochs: int | None = None,
            top: int | None = None, trials: list[str] | None = None,
            budget_worker_hours: float | None = None,
-           budget_wall_hours: float | None = None) -> SweepOutcome:
+           budget_wall_hours: float | None = None,
+           sweep: str | Path | None = None) -> SweepOutcome:
     """Finishes an interrupted sweep: finished trials are kept, in-flight ones continue from
     their last checkpoint, the searcher's state is restored, and new trials are proposed until
     the sweep has its requested number. A finished sweep is left as it is, unless asked to
@@ -783,6 +791,10 @@ def resume(experiment: str | Location, *, address: str | None = None,
         budget_worker_hours: The sweep's ``budget.worker_hours`` from now on (raised, say): a
             sweep that spent its budget runs nothing more unless it is raised.
         budget_wall_hours: The sweep's ``budget.wall_hours`` from now on.
+        sweep: The sweep file, changed (its space, say): the new trials come from it, the
+            earlier ones told to its searcher where they fit its space
+            (:func:`tuning.driver.extension.refit`); its ``search.num_samples`` (or
+            ``num_samples``) counts the earlier trials too.
 
     Raises:
         SweepError: If ``experiment`` is not a lightsweep experiment Ray Tune can restore, or
@@ -792,10 +804,22 @@ def resume(experiment: str | Location, *, address: str | None = None,
     probe_layers(stock_ray)
     ledger = Ledger.load(experiment)
     path = Location.parse(experiment)
+    changed: SweepSpec | None = None
+    if sweep is not None:
+        changed = load_spec(sweep, {"launch_dir": ledger.spec.launch_dir,
+                                    "storage": ledger.spec.storage,
+                                    "search.num_samples": num_samples})
+        check_changed_sweep(ledger.spec, changed)
+        num_samples = changed.search.num_samples
     more = more_trials(ledger.spec, num_samples)
     if more is not None and max_epochs is not None:
-        raise SweepError("--num-samples, --max-epochs: one extension at a time. Fix: resume "
-                         "with one of them, then with the other")
+        raise SweepError(f"{'--sweep' if changed else '--num-samples'}, --max-epochs: one "
+                         "extension at a time. Fix: resume with one of them, then the other")
+    if changed is not None and more is None:
+        raise SweepError(
+            f"--sweep: {sweep} asks for {changed.search.num_samples} trials, and the sweep has "
+            f"{ledger.spec.search.num_samples}. Fix: raise its search.num_samples (or give "
+            "--num-samples N), the trials in all")
     trials_to_train_longer(ledger, max_epochs, top, trials)  # refused now, before Ray starts
     budget = {key: value for key, value in (("budget.worker_hours", budget_worker_hours),
                                             ("budget.wall_hours", budget_wall_hours))
@@ -822,6 +846,8 @@ def resume(experiment: str | Location, *, address: str | None = None,
                         path, outcome.finished + outcome.errored, outcome.errored)
             return outcome
         ledger = Ledger.load(path)
+        if changed is not None:
+            return _extend(ledger, path, address, changed)
         if more is not None:
             return _extend(ledger, path, address,
                            ledger.spec.with_overrides({"search.num_samples": more}))
@@ -839,7 +865,9 @@ def _extend(ledger: Ledger, path: Location, address: str | None, spec: SweepSpec
     on): new trials are numbered, and seeded, on from the earlier ones."""
     spec.enter_project()
     searcher: Searcher | None = None
-    if spec.search_space.searched:
+    if spec.space != ledger.spec.space:
+        searcher = _searcher_of_changed_space(ledger, path, spec)
+    elif spec.search_space.searched:
         searcher = build_searcher(spec, path=path)
         if not continue_searcher(path, searcher):
             raise SweepError(
@@ -867,6 +895,31 @@ def _extend(ledger: Ledger, path: Location, address: str | None, spec: SweepSpec
     _fit(build_tuner(spec, path, concurrency, local=address is None, extension=extension), spec,
          path, address)
     return _outcome(path)
+
+
+def _searcher_of_changed_space(ledger: Ledger, path: Location, spec: SweepSpec
+                               ) -> TruthfulOptunaSearch:
+    """A searcher of ``spec``'s changed space whose study starts with the sweep's, number for
+    number: each earlier trial under its new distributions where it fits the space, out of the
+    model where it does not (:func:`tuning.driver.extension.refit`)."""
+    earlier = build_searcher(ledger.spec, path=path)
+    if not (isinstance(earlier, TruthfulOptunaSearch) and ledger.spec.search_space.searched
+            and continue_searcher(path, earlier)):
+        raise SweepError(
+            "--sweep: the experiment kept no study of lightsweep's searcher to go on from (it "
+            "searched nothing, or the searcher's layer is off). Fix: launch a new sweep with "
+            "--warm-start from this one")
+    trials = refit(earlier.study.get_trials(deepcopy=False), spec.search_space)
+    searcher = build_searcher(spec, warm_start=trials, path=path)
+    if not isinstance(searcher, TruthfulOptunaSearch):
+        raise SweepError("--sweep: lightsweep's searcher is off with the installed Ray (see the "
+                         "warning above). Fix: the Ray of constraints.txt")
+    searcher.know_trials(earlier)
+    left_out = sum(OUTSIDE_ATTR in t.user_attrs for t in trials)
+    logger.info("the changed space: %d of the %d earlier trials fit it and go on in its study; "
+                "%d are left out of its model (their records stay)", len(trials) - left_out,
+                len(trials), left_out)
+    return searcher
 
 
 def _resume(ledger: Ledger, path: Location, address: str | None) -> SweepOutcome:
