@@ -106,23 +106,31 @@ def test_the_trials_trained_longer_are_the_best_that_ran_to_the_end_or_those_nam
         chosen(stopped, 6, named=["b"])
 
 
+def _digits_sweep(path: Path, samples: int, scheduler: str, lr: tuple[float, float] = (1e-4, 0.3),
+                  runner: str = "inline", module: str = "classifier:Classifier",
+                  search: str = "") -> Path:
+    """A sweep file of small digits trials: ``module.lr`` searched in ``lr``."""
+    path.write_text(
+        f"module: lightning_modules.{module}\n"
+        "datamodule: lightning_modules.datamodules:DigitsDataModule\n"
+        "module_args: {arch: mlp, input_shape: [8, 8], width: 16, depth: 1}\n"
+        "space:\n"
+        f"  module.lr: {{loguniform: [{lr[0]}, {lr[1]}]}}\n"
+        "metric: val/acc\nmode: max\n"
+        f"search: {{num_samples: {samples}, seed: 0{search}}}\n"
+        f"scheduler: {scheduler}\n"
+        f"resources: {{trial_runner: {runner}}}\n"
+        "trainer_args: {limit_train_batches: 6}\n")
+    return path
+
+
 @pytest.mark.ray
 @pytest.mark.timeout(600)
 def test_a_finished_sweep_gains_trials_that_continue_its_study(
         ray_session, tmp_path: Path, capsys, caplog) -> None:
-    sweep = tmp_path / "sweep.yaml"
-    sweep.write_text(
-        "module: lightning_modules.classifier:Classifier\n"
-        "datamodule: lightning_modules.datamodules:DigitsDataModule\n"
-        "module_args: {arch: mlp, input_shape: [8, 8], width: 16, depth: 1}\n"
-        "space:\n"
-        "  module.lr: {loguniform: [1e-4, 3e-1]}\n"
-        "metric: val/acc\nmode: max\n"
-        "search: {num_samples: 4, seed: 0, sampler_args: {n_startup_trials: 2}}\n"
-        "scheduler: {max_epochs: 3, grace_period: 1, reduction_factor: 2}\n"
-        "resources: {trial_runner: inline}\n"
-        "trainer_args: {limit_train_batches: 8}\n"
-    )
+    sweep = _digits_sweep(tmp_path / "sweep.yaml", 4,
+                          "{max_epochs: 3, grace_period: 1, reduction_factor: 2}",
+                          search=", sampler_args: {n_startup_trials: 2}")
     path = Path(launch(sweep, storage=str(tmp_path / "runs"), name="grow", wandb=False).path.uri)
     before = Ledger.load(path)
     assert len(before.trials) == 4
@@ -167,19 +175,8 @@ def test_a_finished_sweep_gains_trials_that_continue_its_study(
 @pytest.mark.parametrize("runner", ["train", "inline"])
 def test_the_best_trials_train_longer_from_their_checkpoints_under_their_own_ids(
         ray_session, tmp_path: Path, caplog, runner: str) -> None:
-    sweep = tmp_path / "sweep.yaml"
-    sweep.write_text(
-        "module: lightning_modules.classifier:Classifier\n"
-        "datamodule: lightning_modules.datamodules:DigitsDataModule\n"
-        "module_args: {arch: mlp, input_shape: [8, 8], width: 16, depth: 1}\n"
-        "space:\n"
-        "  module.lr: {loguniform: [1e-3, 3e-2]}\n"
-        "metric: val/acc\nmode: max\n"
-        "search: {num_samples: 3, seed: 0}\n"
-        "scheduler: {name: fifo, max_epochs: 2}\n"
-        "trainer_args: {limit_train_batches: 6}\n"
-        f"resources: {{trial_runner: {runner}}}\n"
-    )
+    sweep = _digits_sweep(tmp_path / "sweep.yaml", 3, "{name: fifo, max_epochs: 2}",
+                          lr=(1e-3, 3e-2), runner=runner)
     path = Path(launch(sweep, storage=str(tmp_path / "runs"), name="longer", wandb=False).path.uri)
     before = Ledger.load(path)
     best_two = [r["trial_id"] for r in leaderboard(path)[:2]]
@@ -273,19 +270,9 @@ def test_earlier_trials_go_on_in_a_changed_space_where_they_fit_it_and_keep_thei
 def test_a_changed_sweep_file_proposes_from_its_new_space_and_keeps_every_earlier_trial(
         ray_session, tmp_path: Path, caplog) -> None:
     def write(name: str, low: float, samples: int, module: str = "classifier:Classifier") -> Path:
-        sweep = tmp_path / name
-        sweep.write_text(
-            f"module: lightning_modules.{module}\n"
-            "datamodule: lightning_modules.datamodules:DigitsDataModule\n"
-            "module_args: {arch: mlp, input_shape: [8, 8], width: 16, depth: 1}\n"
-            "space:\n"
-            f"  module.lr: {{loguniform: [{low}, 3e-1]}}\n"
-            "metric: val/acc\nmode: max\n"
-            f"search: {{num_samples: {samples}, seed: 0}}\n"
-            "scheduler: {max_epochs: 2, grace_period: 1, reduction_factor: 2}\n"
-            "resources: {trial_runner: inline}\n"
-            "trainer_args: {limit_train_batches: 6}\n")
-        return sweep
+        return _digits_sweep(tmp_path / name, samples,
+                             "{max_epochs: 2, grace_period: 1, reduction_factor: 2}",
+                             lr=(low, 0.3), module=module)
 
     caplog.set_level(logging.INFO, logger="tuning")
     path = Path(launch(write("first.yaml", 1e-4, 4), storage=str(tmp_path / "runs"),
