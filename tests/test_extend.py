@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -295,3 +297,42 @@ def test_a_changed_sweep_file_proposes_from_its_new_space_and_keeps_every_earlie
     assert len(study.trials) == 6  # the earlier four as they were told, then the new two
     outside = sum(t.config["module.lr"] < 1e-2 for t in before.trials.values())
     assert f"{4 - outside} of the 4 earlier trials fit it" in caplog.text
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(600)
+def test_an_interrupted_sweep_extended_is_finished_first_then_gains_its_trials(
+        tmp_path: Path) -> None:
+    from tests.processes import finish, start_driver, wait_for
+
+    sweep = _digits_sweep(tmp_path / "sweep.yaml", 3, "{name: fifo, max_epochs: 3}",
+                          runner="train")
+    path = tmp_path / "runs" / "cut"
+    first = start_driver(["launch", str(sweep), "--storage", str(tmp_path / "runs"), "--name",
+                          "cut", "--no-wandb"], cwd=tmp_path, log=tmp_path / "launch.log")
+    try:
+        def one_ended() -> bool:
+            try:
+                ledger = Ledger.load(path)
+            except SweepError:  # nothing recorded yet
+                return False
+            return any(t.status == "completed" for t in ledger.trials.values())
+
+        wait_for(one_ended, 300, "a completed trial")
+        os.kill(first.pid, signal.SIGKILL)
+    finally:
+        finish(first, tmp_path / "launch.log", timeout_s=60)
+    interrupted = Ledger.load(path)
+    assert sum(t.status == "completed" for t in interrupted.trials.values()) < 3
+
+    second = start_driver(["resume", str(path), "--num-samples", "5"], cwd=tmp_path,
+                          log=tmp_path / "resume.log")
+    output = finish(second, tmp_path / "resume.log", timeout_s=480)
+    assert second.returncode == 0, output[-3000:]
+    assert output.index("resuming ") < output.index("extending ")
+    after = Ledger.load(path)
+    assert after.spec.search.num_samples == 5
+    assert sorted(t.added_by for t in after.trials.values()) == [0, 0, 0, 1, 1]
+    assert all(t.status == "completed" and t.epochs == 3 for t in after.trials.values())
+    assert sorted(t.config["seed"] for t in after.trials.values() if t.added_by) == sorted(
+        trial_seed(0, n) for n in (3, 4))
