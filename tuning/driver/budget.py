@@ -43,7 +43,7 @@ class Meter:
     stopped: set[str] = field(default_factory=set)  # trial ids the budget stopped
     live: set[str] = field(default_factory=set)  # trials Tune added that have not ended
 
-    def add(self, trial_id: str, result: dict[str, Any]) -> None:
+    def add(self, result: dict[str, Any]) -> None:
         seconds = result.get(TIME_THIS_ITER_S)
         if is_finite_number(seconds):
             self.spent.add(time.time(), float(seconds), self.workers)
@@ -119,7 +119,7 @@ class BudgetGate(TrialScheduler):
         found = meter()
         if found is None:
             return decision
-        found.add(trial.trial_id, result)
+        found.add(result)
         if decision == TrialScheduler.CONTINUE and found.budget.exhausted(found.spent):
             found.stopped.add(trial.trial_id)
             return TrialScheduler.STOP
